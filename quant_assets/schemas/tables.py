@@ -267,10 +267,334 @@ TECHNICAL_INDICATORS = Table(
     (
         _c("symbol", "text"),
         _c("date", "date"),
-        *(_c(name, "double", nullable=True, doc="TA-Lib convention; null in warm-up") for name in _INDICATOR_COLUMNS),
+        *(
+            _c(name, "double", nullable=True, doc="TA-Lib convention; null in warm-up")
+            for name in _INDICATOR_COLUMNS
+        ),
     ),
     primary_key=("symbol", "date"),
     date_column="date",
+)
+
+# --- execution: the OMS, the paper broker's state, reconciliation and the kill switch ----------
+
+_ORDER_FIELDS = (
+    _c("symbol", "text"),
+    _c("side", "text", doc="buy | sell"),
+    _c("qty", "double", doc="positive quantity in shares or coins"),
+    _c("order_type", "text", doc="market | limit | stop | stop_limit"),
+    _c("limit_price", "double", nullable=True),
+    _c("stop_price", "double", nullable=True),
+    _c("time_in_force", "text", doc="day | gtc"),
+)
+
+EXECUTION_ORDERS = Table(
+    "execution",
+    "orders",
+    (
+        _c("client_order_id", "text", doc="deterministic broker client id, <= 36 of [A-Za-z0-9-_]"),
+        _c("parent_id", "text", nullable=True, doc="id of the multi-leg order this leg belongs to"),
+        _c("strategy", "text", doc="label of the strategy that asked for it (used in the id)"),
+        _c("trade_date", "date", doc="decision date the order belongs to"),
+        _c("leg", "text", nullable=True, doc="leg label of a pair/switch/fly"),
+        _c("ratio", "double", nullable=True, doc="signed leg ratio of a multi-leg order"),
+        _c("intent", "text", doc="why the order exists: rebalance, close, ..."),
+        *_ORDER_FIELDS,
+        _c("status", "text", doc="new|submitted|partially_filled|filled|cancelled|rejected"),
+        _c("filled_qty", "double"),
+        _c("avg_fill_price", "double", nullable=True),
+        _c("broker", "text", nullable=True, doc="broker the order was sent to"),
+        _c("broker_order_id", "text", nullable=True),
+        _c("reason", "text", nullable=True, doc="rejection reason: the check and its numbers"),
+        _c("created_at", "timestamp"),
+        _c("updated_at", "timestamp"),
+    ),
+    primary_key=("client_order_id",),
+    date_column="trade_date",
+    doc="Current state of every order; the history is in execution.order_events.",
+)
+
+EXECUTION_ORDER_EVENTS = Table(
+    "execution",
+    "order_events",
+    (
+        _c("client_order_id", "text"),
+        _c("seq", "bigint", doc="0 for creation, +1 per state change"),
+        _c("event_time", "timestamp"),
+        _c("from_status", "text", nullable=True, doc="null for the creation event"),
+        _c("to_status", "text"),
+        _c("filled_qty", "double", doc="cumulative filled quantity after the event"),
+        _c("avg_fill_price", "double", nullable=True),
+        _c("broker_order_id", "text", nullable=True),
+        _c("reason", "text", nullable=True),
+    ),
+    primary_key=("client_order_id", "seq"),
+    doc="Append-only log of every order state change; a repeated seq fails the write.",
+)
+
+EXECUTION_FILLS = Table(
+    "execution",
+    "fills",
+    (
+        _c("broker", "text"),
+        _c("fill_id", "text", doc="broker execution id"),
+        _c("client_order_id", "text"),
+        _c("symbol", "text"),
+        _c("side", "text"),
+        _c("qty", "double"),
+        _c("price", "double", doc="fill price, costs of spread and slippage included"),
+        _c("commission", "double"),
+        _c("spread_cost", "double", nullable=True, doc="paper broker: half-spread x qty"),
+        _c("slippage_cost", "double", nullable=True, doc="paper broker: slippage x qty"),
+        _c("fill_time", "timestamp"),
+        _c("trade_date", "date", doc="date of the bar (paper) or UTC date of the fill"),
+    ),
+    primary_key=("broker", "fill_id"),
+    date_column="trade_date",
+    doc="Fills as reported by brokers, recorded by the OMS.",
+)
+
+EXECUTION_PAPER_ORDERS = Table(
+    "execution",
+    "paper_orders",
+    (
+        _c("account", "text"),
+        _c("client_order_id", "text"),
+        _c("broker_order_id", "text"),
+        *_ORDER_FIELDS,
+        _c("trade_date", "date"),
+        _c("status", "text"),
+        _c("filled_qty", "double"),
+        _c("fill_price", "double", nullable=True),
+        _c("commission", "double", nullable=True),
+        _c("spread_cost", "double", nullable=True),
+        _c("slippage_cost", "double", nullable=True),
+        _c("fill_date", "date", nullable=True),
+        _c("reason", "text", nullable=True),
+        _c("submitted_at", "timestamp"),
+        _c("updated_at", "timestamp"),
+    ),
+    primary_key=("account", "client_order_id"),
+    date_column="trade_date",
+    doc="The paper broker's own order book (its side of reconciliation).",
+)
+
+EXECUTION_POSITIONS = Table(
+    "execution",
+    "positions",
+    (
+        _c("account", "text"),
+        _c("symbol", "text"),
+        _c("qty", "double", doc="signed; 0 once closed"),
+        _c("avg_price", "double", nullable=True),
+        _c("updated_at", "timestamp"),
+    ),
+    primary_key=("account", "symbol"),
+    doc="Paper broker positions.",
+)
+
+EXECUTION_ACCOUNTS = Table(
+    "execution",
+    "accounts",
+    (
+        _c("account", "text"),
+        _c("cash", "double"),
+        _c("initial_cash", "double"),
+        _c("updated_at", "timestamp"),
+    ),
+    primary_key=("account",),
+    doc="Paper broker cash.",
+)
+
+EXECUTION_RECONCILIATION_BREAKS = Table(
+    "execution",
+    "reconciliation_breaks",
+    (
+        _c("run_id", "text"),
+        _c("run_time", "timestamp"),
+        _c("broker", "text"),
+        _c("symbol", "text"),
+        _c("oms_qty", "double"),
+        _c("broker_qty", "double"),
+        _c("diff", "double", doc="broker_qty - oms_qty"),
+    ),
+    primary_key=("run_id", "symbol"),
+    doc="Positions where the broker and the OMS disagree, one row per symbol per run.",
+)
+
+EXECUTION_KILL_SWITCH = Table(
+    "execution",
+    "kill_switch",
+    (
+        _c("event_id", "text"),
+        _c("changed_at", "timestamp"),
+        _c("active", "boolean"),
+        _c("changed_by", "text"),
+        _c("reason", "text", nullable=True),
+    ),
+    primary_key=("event_id",),
+    doc="Every toggle of the kill switch; the latest row is the state.",
+)
+
+# --- outputs of simulation, strategy, ml and reports (schema `strategies`) ----------------
+
+_AS_OF = _c("as_of", "date", doc="the day the output was computed for")
+
+STRATEGY_SIGNALS = Table(
+    "strategies",
+    "signals",
+    (
+        _c("date", "date"),
+        _c("strategy", "text"),
+        _c("symbol", "text"),
+        _c("leg", "text", doc="leg name within a multi-leg strategy; 'main' for single-leg"),
+        _c("target_weight", "double", doc="fraction of strategy capital, signed"),
+        _c("reason", "text", nullable=True, doc="conditions that fired, with their values"),
+    ),
+    primary_key=("date", "strategy", "symbol", "leg"),
+    date_column="date",
+)
+
+RECOMMENDATIONS = Table(
+    "strategies",
+    "recommendations",
+    (
+        _c("date", "date", doc="the trading day the recommendation is for"),
+        _c("strategy", "text"),
+        _c("symbol", "text"),
+        _c("leg", "text"),
+        _c("side", "text", doc="buy | sell | hold | close"),
+        _c("target_weight", "double"),
+        _c("quantity", "double"),
+        _c("notional", "double"),
+        _c("entry_price", "double"),
+        _c("stop_price", "double", nullable=True),
+        _c("target_price", "double", nullable=True),
+        _c("conditions", "text", doc="JSON: the conditions that fired with their values"),
+        _c("sizing_rule", "text"),
+        _c("sizing_reason", "text", doc="why this size: rule inputs and the limits that bound it"),
+        _c("stats", "text", doc="JSON: the strategy's historical stats"),
+        _c("events", "text", nullable=True, doc="JSON: upcoming events that touch the position"),
+        _c("scenario_pnl", "text", nullable=True, doc="JSON: scenario -> PnL of this position"),
+        _c("is_sample", "boolean"),
+    ),
+    primary_key=("date", "strategy", "symbol", "leg"),
+    date_column="date",
+)
+
+BACKTEST_STATS = Table(
+    "strategies",
+    "backtest_stats",
+    (_c("strategy", "text"), _AS_OF, _c("metric", "text"), _c("value", "double", nullable=True)),
+    primary_key=("strategy", "as_of", "metric"),
+    date_column="as_of",
+    doc="Long format: total_return, cagr, sharpe, sortino, max_drawdown, ... and MC percentiles.",
+)
+
+EQUITY_CURVES = Table(
+    "strategies",
+    "equity_curves",
+    (
+        _c("strategy", "text"),
+        _c("date", "date"),
+        _c("equity", "double"),
+        _c("drawdown", "double"),
+        _c("daily_return", "double", nullable=True),
+    ),
+    primary_key=("strategy", "date"),
+)
+
+MONTE_CARLO = Table(
+    "strategies",
+    "monte_carlo",
+    (
+        _c("subject", "text", doc="strategy name or 'portfolio'"),
+        _c("model", "text", doc="gbm | merton | garch | bootstrap | regime"),
+        _AS_OF,
+        _c("day", "bigint", doc="days ahead, 0 = as_of"),
+        _c("p05", "double"),
+        _c("p25", "double"),
+        _c("p50", "double"),
+        _c("p75", "double"),
+        _c("p95", "double"),
+    ),
+    primary_key=("subject", "model", "as_of", "day"),
+    date_column="as_of",
+    doc="Fan chart: percentiles of cumulative return per day ahead.",
+)
+
+SCENARIO_RESULTS = Table(
+    "strategies",
+    "scenario_results",
+    (
+        _AS_OF,
+        _c("scenario", "text"),
+        _c("symbol", "text"),
+        _c("group_name", "text", nullable=True),
+        _c("market_value", "double"),
+        _c("scenario_return", "double"),
+        _c("pnl", "double"),
+        _c("method", "text", nullable=True, doc="replay | proxied | factor"),
+    ),
+    primary_key=("as_of", "scenario", "symbol"),
+    date_column="as_of",
+)
+
+EVENT_STUDY = Table(
+    "strategies",
+    "event_study",
+    (
+        _AS_OF,
+        _c("event_class", "text"),
+        _c("bucket", "text"),
+        _c("group_name", "text"),
+        _c("symbol", "text", doc="'all' for the group aggregate"),
+        _c("n_events", "bigint"),
+        _c("mean_car", "double", nullable=True),
+        _c("std_car", "double", nullable=True),
+        _c("t_stat", "double", nullable=True),
+    ),
+    primary_key=("as_of", "event_class", "bucket", "group_name", "symbol"),
+    date_column="as_of",
+)
+
+RISK_SNAPSHOT = Table(
+    "strategies",
+    "risk_snapshot",
+    (_AS_OF, _c("metric", "text"), _c("scope", "text"), _c("value", "double", nullable=True)),
+    primary_key=("as_of", "metric", "scope"),
+    date_column="as_of",
+    doc="VaR/CVaR, gross/net exposure, drawdown and limit state; scope = portfolio or a group.",
+)
+
+PREDICTIONS = Table(
+    "strategies",
+    "predictions",
+    (
+        _c("date", "date"),
+        _c("model", "text"),
+        _c("model_version", "text"),
+        _c("symbol", "text"),
+        _c("score", "double"),
+    ),
+    primary_key=("date", "model", "symbol"),
+    date_column="date",
+)
+
+REPORTS = Table(
+    "strategies",
+    "reports",
+    (
+        _c("report_date", "date"),
+        _c("kind", "text", doc="sod | eod"),
+        _c("html_path", "text"),
+        _c("text_path", "text", nullable=True),
+        _c("email_status", "text", doc="sent | not_configured | failed: <reason>"),
+        _c("created_at", "timestamp"),
+        _c("is_sample", "boolean"),
+    ),
+    primary_key=("report_date", "kind"),
+    date_column="report_date",
 )
 
 TABLES: dict[str, Table] = {
@@ -289,6 +613,24 @@ TABLES: dict[str, Table] = {
         QUARANTINE,
         INGESTION_LOG,
         TECHNICAL_INDICATORS,
+        EXECUTION_ORDERS,
+        EXECUTION_ORDER_EVENTS,
+        EXECUTION_FILLS,
+        EXECUTION_PAPER_ORDERS,
+        EXECUTION_POSITIONS,
+        EXECUTION_ACCOUNTS,
+        EXECUTION_RECONCILIATION_BREAKS,
+        EXECUTION_KILL_SWITCH,
+        STRATEGY_SIGNALS,
+        RECOMMENDATIONS,
+        BACKTEST_STATS,
+        EQUITY_CURVES,
+        MONTE_CARLO,
+        SCENARIO_RESULTS,
+        EVENT_STUDY,
+        RISK_SNAPSHOT,
+        PREDICTIONS,
+        REPORTS,
     )
 }
 

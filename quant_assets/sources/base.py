@@ -19,7 +19,9 @@ import pandas as pd
 class SourceError(RuntimeError):
     """A vendor payload or request failed; the message names vendor, symbol and field."""
 
-    def __init__(self, vendor: str, message: str, *, symbol: str | None = None, field: str | None = None):
+    def __init__(
+        self, vendor: str, message: str, *, symbol: str | None = None, field: str | None = None
+    ):
         self.vendor, self.symbol, self.field = vendor, symbol, field
         where = ", ".join(f"{k}={v}" for k, v in (("symbol", symbol), ("field", field)) if v)
         super().__init__(f"[{vendor}] {message}" + (f" ({where})" if where else ""))
@@ -51,7 +53,9 @@ class Source(Protocol):
         """events.geopolitical_events rows."""
         ...
 
-    def macro_observations(self, series_ids: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
+    def macro_observations(
+        self, series_ids: Sequence[str], start: dt.date, end: dt.date
+    ) -> pd.DataFrame:
         """macro.observations rows, every vintage whose realtime_start is in start..end."""
         ...
 

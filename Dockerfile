@@ -1,0 +1,7 @@
+FROM python:3.11-slim
+RUN pip install --no-cache-dir uv==0.13.9
+WORKDIR /app
+COPY pyproject.toml uv.lock README.md ./
+COPY . .
+RUN uv sync --frozen --no-dev
+ENV PATH="/app/.venv/bin:$PATH"

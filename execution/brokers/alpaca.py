@@ -1,0 +1,242 @@
+"""Alpaca through alpaca-py (imported lazily), paper endpoint unless live trading is allowed.
+
+Alpaca keeps `client_order_id` unique for the account's lifetime, so our deterministic id
+is also the server's idempotency key: after a timeout the order is looked up with
+GET /v2/orders:by_client_order_id, never posted again blindly. alpaca-py's own retry loop
+(which re-POSTs on 429/504 after sleeping) is switched off: retries are the caller's
+decision. The client is built with `raw_data=True` and payloads are parsed here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from execution.brokers.base import (
+    AccountInfo,
+    AuthError,
+    BrokerError,
+    BrokerOrder,
+    BrokerTimeout,
+    BrokerUnavailable,
+    DuplicateClientOrderId,
+    LiveTradingNotAllowed,
+    OrderRejected,
+    RateLimited,
+    status_from_fill,
+)
+from execution.models import Fill, Order, OrderStatus, OrderType, Position, Side
+from quant_assets.settings import Settings, get_settings
+
+_STATUS = {
+    "new": OrderStatus.SUBMITTED,
+    "accepted": OrderStatus.SUBMITTED,
+    "pending_new": OrderStatus.SUBMITTED,
+    "accepted_for_bidding": OrderStatus.SUBMITTED,
+    "partially_filled": OrderStatus.PARTIALLY_FILLED,
+    "filled": OrderStatus.FILLED,
+    "canceled": OrderStatus.CANCELLED,
+    "expired": OrderStatus.CANCELLED,
+    "replaced": OrderStatus.CANCELLED,
+    "rejected": OrderStatus.REJECTED,
+    "suspended": OrderStatus.REJECTED,
+}
+BUYING_POWER_CODE = (
+    40310000  # 403 "insufficient buying power": a refusal of the order, not of the key
+)
+
+
+def _f(value: Any) -> float | None:
+    return None if value in (None, "") else float(value)
+
+
+def parse_order(data: dict[str, Any]) -> BrokerOrder:
+    """An Alpaca order JSON object -> BrokerOrder."""
+    qty = _f(data.get("qty")) or 0.0
+    filled = _f(data.get("filled_qty")) or 0.0
+    raw = str(data.get("status", "")).lower()
+    status = _STATUS.get(raw) or status_from_fill(filled, qty)  # done_for_day, pending_cancel, ...
+    return BrokerOrder(
+        client_order_id=str(data["client_order_id"]),
+        broker_order_id=str(data["id"]),
+        symbol=str(data["symbol"]),
+        side=str(data["side"]),
+        qty=qty,
+        status=status,
+        filled_qty=filled,
+        avg_fill_price=_f(data.get("filled_avg_price")),
+        reason=f"alpaca status {raw}"
+        if status in (OrderStatus.REJECTED, OrderStatus.CANCELLED)
+        else None,
+    )
+
+
+def _error_body(exc: Any) -> tuple[int | None, int | None, str]:
+    status = getattr(exc, "status_code", None)
+    try:
+        body = json.loads(str(exc))
+    except (ValueError, TypeError):
+        return status, None, str(exc)[:200]
+    return status, body.get("code"), str(body.get("message", body))
+
+
+class AlpacaBroker:
+    """Broker protocol over an alpaca-py `TradingClient` (built with raw_data=True)."""
+
+    dry_run = False
+
+    def __init__(self, client: Any, *, name: str = "alpaca"):
+        self.client = client
+        self.name = name
+        # alpaca-py sleeps and re-sends on 429/504 by default; a re-sent POST is what we avoid.
+        if hasattr(client, "_retry"):
+            client._retry = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, *, live: bool = False) -> AlpacaBroker:
+        """Paper endpoint unless `live` and the settings allow live Alpaca trading."""
+        s = settings or get_settings()
+        if live and not s.live_trading_allowed("alpaca"):
+            raise LiveTradingNotAllowed(
+                "live Alpaca trading needs QUANT_BROKER_MODE=live, QUANT_LIVE_ALPACA=true and the kill switch off"
+            )
+        if s.alpaca_api_key is None or s.alpaca_secret_key is None:
+            raise AuthError("APCA_API_KEY_ID and APCA_API_SECRET_KEY are not set")
+        from alpaca.trading.client import TradingClient
+
+        client = TradingClient(
+            s.alpaca_api_key.get_secret_value(),
+            s.alpaca_secret_key.get_secret_value(),
+            paper=not live,
+            raw_data=True,
+        )
+        return cls(client)
+
+    # --- calls -----------------------------------------------------------------------------
+
+    def _call(self, fn: Any, *args: Any, writes: bool = False) -> Any:
+        import requests
+        from alpaca.common.exceptions import APIError
+
+        try:
+            return fn(*args)
+        except requests.exceptions.ConnectTimeout as exc:
+            raise BrokerUnavailable(f"alpaca: could not connect: {type(exc).__name__}") from None
+        except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
+            if writes:
+                raise BrokerTimeout(
+                    f"alpaca: no answer ({type(exc).__name__}); the order may exist"
+                ) from None
+            raise BrokerUnavailable(f"alpaca: no answer ({type(exc).__name__})") from None
+        except APIError as exc:
+            status, code, message = _error_body(exc)
+            text = f"alpaca HTTP {status} code {code}: {message}"
+            if status == 429:
+                raise RateLimited(text) from None
+            if status == 401 or (status == 403 and code != BUYING_POWER_CODE):
+                raise AuthError(text) from None
+            if status == 422 and "client_order_id" in message.lower():
+                raise DuplicateClientOrderId(text) from None
+            if status in (403, 422) or (status is not None and 400 <= status < 500 and writes):
+                raise OrderRejected(text) from None
+            if status is not None and status >= 500 and writes:
+                raise BrokerTimeout(text + "; the order may exist") from None
+            raise BrokerError(text) from None
+
+    def _request(self, order: Order) -> Any:
+        from alpaca.trading import enums
+        from alpaca.trading import requests as areq
+
+        common = {
+            "symbol": order.symbol,
+            "qty": order.qty,
+            "side": enums.OrderSide.BUY if order.side is Side.BUY else enums.OrderSide.SELL,
+            "time_in_force": enums.TimeInForce(order.time_in_force.value),
+            "client_order_id": order.client_order_id,
+        }
+        if order.order_type is OrderType.MARKET:
+            return areq.MarketOrderRequest(**common)
+        if order.order_type is OrderType.LIMIT:
+            return areq.LimitOrderRequest(limit_price=order.limit_price, **common)
+        if order.order_type is OrderType.STOP:
+            return areq.StopOrderRequest(stop_price=order.stop_price, **common)
+        return areq.StopLimitOrderRequest(
+            limit_price=order.limit_price, stop_price=order.stop_price, **common
+        )
+
+    # --- protocol --------------------------------------------------------------------------
+
+    def submit(self, order: Order) -> BrokerOrder:
+        data = self._call(self.client.submit_order, self._request(order), writes=True)
+        return parse_order(data)
+
+    def get_order_by_client_id(
+        self, client_order_id: str, symbol: str | None = None
+    ) -> BrokerOrder | None:
+        try:
+            data = self._call(self.client.get_order_by_client_id, client_order_id)
+        except BrokerError as exc:
+            if "HTTP 404" in str(exc):
+                return None
+            raise
+        return parse_order(data)
+
+    def cancel(self, client_order_id: str, symbol: str | None = None) -> BrokerOrder | None:
+        found = self.get_order_by_client_id(client_order_id)
+        if found is None or found.status.is_final:
+            return found
+        self._call(self.client.cancel_order_by_id, found.broker_order_id, writes=True)
+        return self.get_order_by_client_id(client_order_id)
+
+    def open_orders(self) -> list[BrokerOrder]:
+        from alpaca.trading import enums
+        from alpaca.trading import requests as areq
+
+        req = areq.GetOrdersRequest(status=enums.QueryOrderStatus.OPEN, limit=500)
+        return [parse_order(d) for d in self._call(self.client.get_orders, req)]
+
+    def positions(self) -> list[Position]:
+        out = []
+        for p in self._call(self.client.get_all_positions):
+            qty = abs(float(p["qty"])) * (-1 if p.get("side") == "short" else 1)
+            out.append(
+                Position(symbol=p["symbol"], qty=qty, avg_price=_f(p.get("avg_entry_price")))
+            )
+        return out
+
+    def account(self) -> AccountInfo:
+        a = self._call(self.client.get_account)
+        return AccountInfo(
+            cash=float(a["cash"]),
+            equity=float(a["equity"]),
+            buying_power=_f(a.get("buying_power")),
+            currency=a.get("currency", "USD"),
+        )
+
+    def fills(self, since: dt.datetime | None = None) -> list[Fill]:
+        """FILL account activities; their order ids are mapped back to our client ids."""
+        params = {"after": since.isoformat()} if since else None
+        acts = self._call(self.client.get, "/account/activities/FILL", params)
+        ids: dict[str, str] = {}
+        out = []
+        for a in acts:
+            oid = str(a["order_id"])
+            if oid not in ids:
+                ids[oid] = self._call(self.client.get_order_by_id, oid)["client_order_id"]
+            when = dt.datetime.fromisoformat(str(a["transaction_time"]).replace("Z", "+00:00"))
+            out.append(
+                Fill(
+                    broker=self.name,
+                    fill_id=str(a["id"]),
+                    client_order_id=ids[oid],
+                    symbol=a["symbol"],
+                    side=Side("sell" if str(a["side"]).startswith("sell") else "buy"),
+                    qty=float(a["qty"]),
+                    price=float(a["price"]),
+                    commission=0.0,
+                    fill_time=when.astimezone(dt.UTC),
+                    trade_date=when.astimezone(dt.UTC).date(),
+                )
+            )
+        return out

@@ -1,0 +1,173 @@
+"""Training: out-of-sample predictions over CV folds, a final fit, and its MLflow record.
+
+`train(dataset, kind=...)` is what the Dagster `ml` assets call: it scores every test fold
+with a model fitted on that fold's purged training rows (optionally plus synthetic rows
+from `ml.augment`), fits the final model on all rows, and logs both to MLflow when a
+`Tracker` is given. `compare_augmentation` runs historical-only and augmented training on
+the same folds so the two are compared on identical test rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ml.cv import WalkForward
+from ml.evaluate import daily_ic, ic_stats, summary
+from ml.features import Dataset
+from ml.models import Kind, Model, make_model
+
+if TYPE_CHECKING:
+    from ml.tracking import Tracker
+
+Splitter = Any  # a scikit-learn cross-validator yielding (train rows, test rows)
+AugmentFn = Callable[[Dataset, Dataset], Dataset]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    name: str
+    model: Model
+    oos: pd.DataFrame
+    metrics: dict[str, float]
+    params: dict[str, Any]
+    run_id: str | None = None
+    version: str | None = None
+
+
+def default_splitter(n_splits: int = 4) -> WalkForward:
+    """Expanding walk-forward, the first 40% of dates as the initial training window."""
+    return WalkForward(n_splits=n_splits, min_train=0.4)
+
+
+def model_name(kind: str, ds: Dataset, suffix: str = "") -> str:
+    return f"{kind}_{ds.target}_h{ds.horizon}{suffix}"
+
+
+def _prediction_frame(model: Model, ds: Dataset, fold: int) -> pd.DataFrame:
+    f = ds.frame
+    out = f[["symbol", "date", "t1", "y", "fwd_ret"]].copy()
+    out["fold"] = fold
+    out["score"] = model.score(f)
+    if ds.task == "classification":
+        if len(model.classes) == 2:
+            out["prob"] = out["score"]
+        out["pred"] = model.predict_class(f)  # type: ignore[attr-defined]
+    return out
+
+
+def oos_predictions(
+    ds: Dataset,
+    make: Callable[[], Model],
+    splitter: Splitter,
+    *,
+    augment: AugmentFn | None = None,
+    synthetic_weight: float = 1.0,
+    folds: Iterable[tuple[np.ndarray, np.ndarray]] | None = None,
+) -> pd.DataFrame:
+    """Each test fold scored by a model fitted on its training rows only."""
+    parts = []
+    splits = folds if folds is not None else splitter.split(ds.frame)
+    for k, (train_rows, test_rows) in enumerate(splits):
+        if len(train_rows) == 0 or len(test_rows) == 0:
+            continue
+        train, test = ds.subset(train_rows), ds.subset(test_rows)
+        weight = None
+        if augment is not None:
+            synth = augment(train, test)
+            if len(synth):
+                weight = np.r_[np.ones(len(train)), np.full(len(synth), synthetic_weight)]
+                train = train.with_frame(pd.concat([train.frame, synth.frame], ignore_index=True))
+        model = make().fit(train, sample_weight=weight)
+        parts.append(_prediction_frame(model, test, k))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _fold_metrics(oos: pd.DataFrame, horizon: int) -> dict[int, float]:
+    return {int(k): ic_stats(daily_ic(g), horizon).mean for k, g in oos.groupby("fold", sort=True)}
+
+
+def train(
+    ds: Dataset,
+    *,
+    kind: Kind = "xgb",
+    params: dict[str, Any] | None = None,
+    splitter: Splitter | None = None,
+    augment: AugmentFn | None = None,
+    tracker: Tracker | None = None,
+    name: str | None = None,
+    register: bool = True,
+    seed: int = 0,
+    tags: dict[str, str] | None = None,
+) -> TrainResult:
+    """OOS predictions over `splitter` folds, then a final fit on every row of `ds`."""
+    splitter = splitter or default_splitter()
+    name = name or model_name(kind, ds, "_aug" if augment else "")
+
+    def make() -> Model:
+        return make_model(kind, ds.task, params, seed)
+
+    oos = oos_predictions(ds, make, splitter, augment=augment)
+    metrics = summary(oos, ds.task, ds.horizon)
+    final = make().fit(ds)
+    run_params = {
+        "kind": kind,
+        "target": ds.target,
+        "horizon": ds.horizon,
+        "task": ds.task,
+        "n_rows": len(ds),
+        "n_features": len(ds.features),
+        "n_symbols": ds.frame["symbol"].nunique(),
+        "train_start": str(ds.t0.min().date()),
+        "train_end": str(ds.t0.max().date()),
+        "splitter": repr(type(splitter).__name__),
+        "n_splits": splitter.get_n_splits(),
+        "augmented": augment is not None,
+        "seed": seed,
+        **{f"model.{k}": v for k, v in (final.params or {}).items()},  # type: ignore[attr-defined]
+    }
+    run_id = version = None
+    if tracker is not None:
+        rec = tracker.log_fit(
+            final,
+            name=name,
+            params=run_params,
+            metrics=metrics,
+            fold_metrics={"fold_rank_ic": _fold_metrics(oos, ds.horizon)},
+            oos=oos,
+            register=register,
+            tags=tags,
+        )
+        run_id, version = rec.run_id, rec.version
+    return TrainResult(name, final, oos, metrics, run_params, run_id, version)
+
+
+def compare_augmentation(
+    ds: Dataset,
+    augment: AugmentFn,
+    *,
+    kind: Kind = "xgb",
+    params: dict[str, Any] | None = None,
+    splitter: Splitter | None = None,
+    seed: int = 0,
+    synthetic_weight: float = 1.0,
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Historical vs historical + synthetic on the same folds: one metrics row per arm."""
+    splitter = splitter or default_splitter()
+    folds = list(splitter.split(ds.frame))
+
+    def make() -> Model:
+        return make_model(kind, ds.task, params, seed)
+
+    arms = {
+        "historical": oos_predictions(ds, make, splitter, folds=folds),
+        "augmented": oos_predictions(
+            ds, make, splitter, folds=folds, augment=augment, synthetic_weight=synthetic_weight
+        ),
+    }
+    table = pd.DataFrame({arm: summary(o, ds.task, ds.horizon) for arm, o in arms.items()}).T
+    return table, arms

@@ -1,0 +1,81 @@
+"""The one Dagster code location: every asset, check, job, schedule and resource.
+
+Resources and the executor are picked here from settings (one environment helper), so no
+asset branches on the environment or reads a secret itself.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from quant_assets.defs.derived.assets import derived_assets
+from quant_assets.defs.derived.indicators import technical_indicators
+from quant_assets.defs.derived.jobs import derived_jobs
+from quant_assets.defs.derived.resources import dbt_resource
+from quant_assets.defs.execution import (
+    execution_assets,
+    execution_jobs,
+    execution_resources,
+    execution_sensors,
+)
+from quant_assets.defs.raw.assets import raw_assets
+from quant_assets.defs.reports.assets import report_assets
+from quant_assets.defs.reports.resources import reports_resource
+from quant_assets.defs.reports.schedules import output_jobs, output_schedules
+from quant_assets.defs.simulation.assets import simulation_assets
+from quant_assets.defs.strategy.assets import strategy_assets
+from quant_assets.defs.strategy.resources import BookResource
+from quant_assets.defs.raw.checks import raw_checks
+from quant_assets.defs.raw.schedules import raw_jobs, raw_schedules
+from quant_assets.defs.resources import PublisherResource, SourcesResource, WarehouseResource
+from quant_assets.settings import Settings, get_settings
+
+
+def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    """Resources for the configured environment (local DuckDB or production PostgreSQL)."""
+    return {
+        "warehouse": WarehouseResource(url=settings.warehouse_url),
+        "sources": SourcesResource(
+            mode=settings.effective_source(),
+            seed=settings.sample_seed,
+            files_dir=str(settings.files_dir) if settings.files_dir else None,
+        ),
+        "publisher": PublisherResource(
+            redis_url=settings.redis_url, key_prefix=settings.redis_key_prefix
+        ),
+        "dbt": dbt_resource(settings),
+        **execution_resources(settings),
+        "book": BookResource(),
+        "reports": reports_resource(settings),
+    }
+
+
+def build_executor(settings: Settings) -> dg.ExecutorDefinition:
+    # An embedded DuckDB file admits one writer process: run steps in one process there.
+    if settings.warehouse_url.startswith("duckdb"):
+        return dg.in_process_executor
+    return dg.multiprocess_executor.configured({"max_concurrent": 2})
+
+
+def build_definitions(settings: Settings | None = None) -> dg.Definitions:
+    settings = settings or get_settings()
+    return dg.Definitions(
+        assets=[
+            *raw_assets,
+            *derived_assets,
+            technical_indicators,
+            *strategy_assets,
+            *simulation_assets,
+            *report_assets,
+            *execution_assets,
+        ],
+        asset_checks=[*raw_checks],
+        jobs=[*raw_jobs, *derived_jobs, *output_jobs, *execution_jobs],
+        sensors=[*execution_sensors],
+        schedules=[*raw_schedules, *output_schedules],
+        resources=build_resources(settings),
+        executor=build_executor(settings),
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,87 @@
+"""Asset checks on the raw bars: OHLC sanity, duplicate keys, gaps and freshness."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+import pandas as pd
+
+from quant_assets.calendars import previous_session, sessions
+from quant_assets.defs.resources import WarehouseResource
+from quant_assets.universe import load_universe
+from quant_assets.warehouse import quality
+
+OHLCV = dg.AssetKey(["market_data", "ohlcv_daily"])
+GAP_WINDOW_DAYS = 90
+
+
+@dg.asset_check(
+    asset=OHLCV,
+    description="No bar breaks high >= max(o,c), low <= min(o,c), low > 0, volume >= 0.",
+)
+def ohlc_sanity(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    with warehouse.session() as wh:
+        bad = quality.ohlc_violations(wh)
+    return dg.AssetCheckResult(passed=bad == 0, metadata={"violations": bad})
+
+
+@dg.asset_check(asset=OHLCV, description="(symbol, date, source) is unique.")
+def no_duplicate_bars(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    with warehouse.session() as wh:
+        dups = quality.duplicate_keys(wh)
+    return dg.AssetCheckResult(passed=dups == 0, metadata={"duplicate_keys": dups})
+
+
+@dg.asset_check(
+    asset=OHLCV,
+    description="Every symbol has a bar on every session of its calendar (NYSE or 24/7) in the last 90 days, from its first bar there.",
+)
+def no_calendar_gaps(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    with warehouse.session() as wh:
+        latest = quality.latest_date(wh, "market_data.ohlcv_daily")
+        if latest is None:
+            return dg.AssetCheckResult(passed=False, metadata={"reason": "no bars loaded"})
+        start = latest - dt.timedelta(days=GAP_WINDOW_DAYS)
+        present = quality.bar_dates(wh, start, latest)
+    missing = count_gaps(present, start, latest)
+    total = int(missing.sum())
+    worst = missing.sort_values(ascending=False).head(5)
+    return dg.AssetCheckResult(
+        passed=total == 0,
+        metadata={"missing_bars": total, "worst": {k: int(v) for k, v in worst.items() if v}},
+    )
+
+
+@dg.asset_check(
+    asset=OHLCV,
+    description="The newest listed bar is no older than the last completed NYSE session.",
+)
+def bars_fresh(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    with warehouse.session() as wh:
+        latest = quality.latest_date(wh, "market_data.ohlcv_daily")
+    expected = previous_session("NYSE", dt.datetime.now(dt.UTC).date())
+    passed = latest is not None and latest >= expected
+    return dg.AssetCheckResult(
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"latest_bar": str(latest), "expected_at_least": str(expected)},
+    )
+
+
+def count_gaps(present: pd.DataFrame, start: dt.date, end: dt.date) -> pd.Series:
+    """Missing sessions per listed symbol, counted from the symbol's first bar in the window."""
+    calendars = {i.symbol: i.calendar for i in load_universe().instruments}
+    out = {}
+    for symbol, rows in present.groupby("symbol"):
+        calendar = calendars.get(symbol)
+        if calendar is None:
+            continue
+        dates = pd.DatetimeIndex(pd.to_datetime(rows["date"]))
+        expected = sessions(calendar, start, end)
+        expected = expected[expected >= dates.min()]
+        out[symbol] = len(expected.difference(dates))
+    return pd.Series(out, dtype="int64")
+
+
+raw_checks = [ohlc_sanity, no_duplicate_bars, no_calendar_gaps, bars_fresh]

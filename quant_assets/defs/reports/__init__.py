@@ -1,0 +1,1 @@
+"""Reports group: the SOD and EOD reports, their files, email and schedules."""

@@ -1,0 +1,133 @@
+"""Report assets: the SOD report (before the open) and the EOD report (after the close).
+
+Each renders its report from the stored outputs (quant_assets.reports.assemble), writes
+<reports_dir>/<date>/<kind>.html (+ .txt and chart PNGs), mails it when SMTP is configured
+(otherwise the status is `not_configured`, not an error) and records one
+strategies.reports row per (date, kind).
+"""
+
+import datetime as dt
+
+import dagster as dg
+import pandas as pd
+
+from quant_assets.defs.reports.resources import ReportsResource
+from quant_assets.defs.resources import WarehouseResource
+from quant_assets.defs.simulation.compute import primary_groups
+from quant_assets.defs.strategy.assets import (
+    MONTE_CARLO_KEY,
+    RECOMMENDATIONS_KEY,
+    SCENARIOS_KEY,
+    TARGET_KEY,
+    AsOfConfig,
+)
+from quant_assets.reports.assemble import build_eod, build_sod
+from quant_assets.reports.publish import Published, publish
+from quant_assets.schemas.tables import REPORTS
+from quant_assets.strategy.panels import as_of_date
+from quant_assets.strategy.recommend import next_session
+from quant_assets.universe import load_universe
+
+SOD_KEY = dg.AssetKey(["reports", "sod_report"])
+EOD_KEY = dg.AssetKey(["reports", "eod_report"])
+FILLS_KEY = dg.AssetKey(["execution", "fills"])
+
+
+class ReportConfig(AsOfConfig):
+    charts: bool = True
+
+
+def email_status(published: Published) -> str:
+    d = published.delivery
+    return d.status if d.status != "failed" else f"failed: {d.detail}"
+
+
+def report_row(day: dt.date, kind: str, published: Published, is_sample: bool) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "report_date": [pd.Timestamp(day)],
+            "kind": [kind],
+            "html_path": [str(published.saved.html)],
+            "text_path": [str(published.saved.text)],
+            "email_status": [email_status(published)],
+            "created_at": [pd.Timestamp.now(tz="UTC")],
+            "is_sample": [is_sample],
+        }
+    )
+
+
+def _metadata(published: Published, day: dt.date) -> dict:
+    return {
+        "report_date": day.isoformat(),
+        "html": dg.MetadataValue.path(str(published.saved.html)),
+        "email_status": email_status(published),
+        "subject": published.rendered.subject,
+        "charts": len(published.rendered.images),
+    }
+
+
+@dg.asset(
+    key=SOD_KEY,
+    group_name="reports",
+    deps=[RECOMMENDATIONS_KEY, TARGET_KEY, MONTE_CARLO_KEY, SCENARIOS_KEY,
+          dg.AssetKey(["events", "economic_events"])],
+    kinds={"python", "html"},
+    description="Start-of-day report for the next session: recommendations, today's calendar, "
+    "risk budget, Monte Carlo fan, scenarios, correlation; saved, mailed, recorded.",
+)  # fmt: skip
+def sod_report(
+    context: dg.AssetExecutionContext,
+    config: ReportConfig,
+    warehouse: WarehouseResource,
+    reports: ReportsResource,
+) -> dg.MaterializeResult:
+    with warehouse.session() as wh:
+        as_of = as_of_date(wh, config.as_of)
+        day = next_session(as_of)
+        report = build_sod(wh, as_of, day, charts=config.charts,
+                           generated_at=dt.datetime.now(dt.UTC))  # fmt: skip
+        published = publish(report, reports.directory, reports.smtp())
+        wh.replace_slice(
+            REPORTS.fqn, report_row(day, "sod", published, report.is_sample),
+            start=day, end=day, where={"kind": "sod"},
+        )  # fmt: skip
+    if published.delivery.status == "failed":
+        context.log.warning(f"SOD report saved but not mailed: {published.delivery.detail}")
+    return dg.MaterializeResult(
+        metadata={**_metadata(published, day), "recommendations": len(report.recommendations)}
+    )
+
+
+@dg.asset(
+    key=EOD_KEY,
+    group_name="reports",
+    deps=[RECOMMENDATIONS_KEY, TARGET_KEY, FILLS_KEY],
+    kinds={"python", "html"},
+    description="End-of-day report: PnL and attribution, positions, fills (execution.fills, "
+    "else the paper book), drawdown state, changes vs the previous recommendations, "
+    "tomorrow's calendar; saved, mailed, recorded.",
+)
+def eod_report(
+    context: dg.AssetExecutionContext,
+    config: ReportConfig,
+    warehouse: WarehouseResource,
+    reports: ReportsResource,
+) -> dg.MaterializeResult:
+    groups = primary_groups(load_universe())
+    with warehouse.session() as wh:
+        as_of = as_of_date(wh, config.as_of)
+        report = build_eod(wh, as_of, next_session(as_of), groups,
+                           generated_at=dt.datetime.now(dt.UTC))  # fmt: skip
+        published = publish(report, reports.directory, reports.smtp())
+        wh.replace_slice(
+            REPORTS.fqn, report_row(as_of, "eod", published, report.is_sample),
+            start=as_of, end=as_of, where={"kind": "eod"},
+        )  # fmt: skip
+    if published.delivery.status == "failed":
+        context.log.warning(f"EOD report saved but not mailed: {published.delivery.detail}")
+    return dg.MaterializeResult(
+        metadata={**_metadata(published, as_of), "pnl": report.pnl.total.value or 0.0}
+    )
+
+
+report_assets: list[dg.AssetsDefinition] = [sod_report, eod_report]

@@ -1,0 +1,71 @@
+"""Jobs and schedules of the daily outputs.
+
+`sod_job` recomputes the whole chain before the open (signals -> target book -> Monte Carlo,
+scenarios, event study -> recommendations -> SOD report); `eod_job` writes the EOD report
+after the close. `strategy_job`, `simulation_job` and `reports_job` run one group each.
+Both schedules skip days that are not NYSE sessions.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from quant_assets.calendars import sessions
+from quant_assets.defs.reports.assets import EOD_KEY, SOD_KEY
+
+strategy_job = dg.define_asset_job(
+    "strategy_job",
+    selection=dg.AssetSelection.groups("strategy"),
+    description="Signals, target book and recommendations (needs the simulation outputs).",
+)
+simulation_job = dg.define_asset_job(
+    "simulation_job",
+    selection=dg.AssetSelection.groups("simulation"),
+    description="Monte Carlo, scenarios, event study and model calibrations of the book.",
+)
+reports_job = dg.define_asset_job(
+    "reports_job",
+    selection=dg.AssetSelection.groups("reports"),
+    description="SOD and EOD reports from the stored outputs.",
+)
+sod_job = dg.define_asset_job(
+    "sod_job",
+    selection=dg.AssetSelection.groups("strategy", "simulation") | dg.AssetSelection.keys(SOD_KEY),
+    description="The daily outputs in dependency order, ending with the SOD report.",
+)
+eod_job = dg.define_asset_job(
+    "eod_job",
+    selection=dg.AssetSelection.keys(EOD_KEY),
+    description="The EOD report.",
+)
+
+
+def _session_run(context: dg.ScheduleEvaluationContext, label: str):
+    day = context.scheduled_execution_time.date()
+    if not len(sessions("NYSE", day, day)):
+        return dg.SkipReason(f"{day} is not an NYSE session")
+    return dg.RunRequest(run_key=f"{label}:{day.isoformat()}")
+
+
+@dg.schedule(
+    job=sod_job,
+    cron_schedule="0 8 * * 1-5",
+    execution_timezone="America/New_York",
+    description="Before the US open: recompute the outputs and send the SOD report.",
+)
+def sod_before_open(context: dg.ScheduleEvaluationContext):
+    return _session_run(context, "sod")
+
+
+@dg.schedule(
+    job=eod_job,
+    cron_schedule="30 17 * * 1-5",
+    execution_timezone="America/New_York",
+    description="After the US close: the EOD report.",
+)
+def eod_after_close(context: dg.ScheduleEvaluationContext):
+    return _session_run(context, "eod")
+
+
+output_jobs = [strategy_job, simulation_job, reports_job, sod_job, eod_job]
+output_schedules = [sod_before_open, eod_after_close]

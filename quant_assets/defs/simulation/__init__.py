@@ -1,0 +1,1 @@
+"""Simulation group: Monte Carlo, scenarios, event studies and model calibrations of the book."""

@@ -1,0 +1,1 @@
+"""Strategy group: signals, the target book and tomorrow's recommendations."""

@@ -1,0 +1,533 @@
+"""Fill the SOD and EOD reports from the warehouse tables the strategy and simulation assets wrote.
+
+Every printed number is a value read from one table row (or, for book totals, the sum of
+rows), tagged with the asset key that wrote it, so `data-source` in the HTML names the
+asset and a test can compare each `data-value` with the table:
+
+    strategy/recommendations  strategies.recommendations (qty, weight, entry, stop, ...)
+    strategy/signals          strategies.backtest_stats (strategy statistics)
+    strategy/target_portfolio strategies.risk_snapshot book metrics, strategies.signals
+                              (strategy='portfolio') and the paper equity curve
+    simulation/monte_carlo    strategies.risk_snapshot mc_* / hist_* / normal_* metrics
+    simulation/scenario_results strategies.scenario_results (book PnL = sum over positions)
+    events/economic_events    events.economic_events
+
+Order: recommendations by (strategy, symbol, leg) as stored; a strategy whose legs are
+not 'main' (pair, fly, switch) is one recommendation with its legs. Quantities are the
+stored positive sizes; the side says the direction.
+
+EOD PnL (paper, when execution.fills holds nothing for the day): the previous stored
+target book held over as_of's bar, PnL = market value x total return of the symbol
+(risk.attribution's holding PnL with quantity = value / previous close), attributed by
+strategy, group and position; the parts add up to the total.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from quant_assets.reports.model import (
+    Change,
+    Condition,
+    DrawdownState,
+    EconomicEvent,
+    EODReport,
+    ExposureRow,
+    Fill,
+    Leg,
+    PnLAttribution,
+    PnLRow,
+    Position,
+    PositionEvent,
+    Recommendation,
+    RiskBudget,
+    ScenarioPnL,
+    Sizing,
+    SODReport,
+    StrategyStats,
+    VarRow,
+)
+from quant_assets.risk.attribution import attribute
+from quant_assets.warehouse import Warehouse
+from quant_assets.warehouse.strategy_reads import bars_with_tr_index, daily_returns
+
+RECS = "strategy/recommendations"
+STATS = "strategy/signals"
+BOOK = "strategy/target_portfolio"
+MC = "simulation/monte_carlo"
+SCENARIOS = "simulation/scenario_results"
+ECON = "events/economic_events"
+EXECUTION = "execution/fills"
+STATES = {0: "normal", 1: "derisk", 2: "halt"}
+SIDE = {"buy": "long", "sell": "short", "close": "flat", "hold": "flat"}
+PORTFOLIO = "portfolio"
+# Leg order of the multi-leg kinds (strategy.config LEGS): the first live leg gives the side.
+LEG_ORDER = {"y": 0, "x": 1, "wing1": 0, "body": 1, "wing2": 2, "first": 0, "second": 1}
+
+
+def _num(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return None if np.isnan(v) else v
+
+
+def _date(x: Any) -> dt.date:
+    return pd.Timestamp(x).date()
+
+
+def _loads(text: Any, default: Any) -> Any:
+    if text is None or (isinstance(text, float) and np.isnan(text)):
+        return default
+    return json.loads(text)
+
+
+# --- shared sections ----------------------------------------------------------------------
+
+
+def snapshot(wh: Warehouse, as_of: dt.date) -> pd.DataFrame:
+    """strategies.risk_snapshot of as_of indexed by (metric, scope)."""
+    return wh.read_table("strategies.risk_snapshot", start=as_of, end=as_of).set_index(
+        ["metric", "scope"]
+    )["value"]
+
+
+def _get(snap: pd.Series, metric: str, scope: str = PORTFOLIO) -> float | None:
+    return _num(snap.get((metric, scope)))
+
+
+def risk_budget(
+    wh: Warehouse, as_of: dt.date, symbols: Sequence[str], *, corr_days: int = 365
+) -> RiskBudget:
+    """Book exposure, VaR rows, drawdown state, group exposure, scenario PnL, MC fan, correlation."""
+    snap = snapshot(wh, as_of)
+    var_rows = []
+    for method, label in (("hist", "historical"), ("normal", "normal")):
+        for level in (95, 99):
+            v, c = (_get(snap, f"{method}_{s}_{level}_1d") for s in ("var", "cvar"))
+            if v is not None:
+                var_rows.append(
+                    VarRow(
+                        method=label, level=level / 100, horizon_days=1, var=v, cvar=c, source=MC
+                    )
+                )
+    models = sorted({str(m).split("_")[1] for m, _ in snap.index if str(m).startswith("mc_")})
+    for model in models:
+        h = _get(snap, f"mc_{model}_horizon_days")
+        for level in (95, 99):
+            v, c = (_get(snap, f"mc_{model}_{s}_{level}") for s in ("var", "cvar"))
+            if v is not None:
+                var_rows.append(
+                    VarRow(
+                        method=f"monte carlo ({model})",
+                        level=level / 100,
+                        horizon_days=h,
+                        var=v,
+                        cvar=c,
+                        source=MC,
+                    )
+                )
+    drawdown = None
+    if _get(snap, "drawdown") is not None:
+        drawdown = DrawdownState(
+            source=BOOK,
+            state=STATES[int(_get(snap, "drawdown_state_code") or 0)],
+            drawdown=_get(snap, "drawdown"),
+            equity=_get(snap, "equity"),
+            peak_equity=_get(snap, "peak_equity"),
+            derisk_at=_get(snap, "derisk_at"),
+            halt_at=_get(snap, "halt_at"),
+            scale=_get(snap, "drawdown_scale"),
+        )
+    groups = sorted({str(s) for m, s in snap.index if m == "gross_exposure" and s != PORTFOLIO})
+    exposure = [
+        ExposureRow(source=BOOK, group=g, gross=_get(snap, "gross_exposure", g),
+                    net=_get(snap, "net_exposure", g), limit=_get(snap, "gross_limit", g))
+        for g in groups
+    ]  # fmt: skip
+    scen = wh.read_table("strategies.scenario_results", start=as_of, end=as_of)
+    totals = scen.groupby("scenario", sort=True)["pnl"].sum() if len(scen) else pd.Series()
+    scenarios = [ScenarioPnL(source=SCENARIOS, scenario=str(k), pnl=float(v))
+                 for k, v in totals.items()]  # fmt: skip
+    fan, note = mc_fan(wh, as_of)
+    return RiskBudget(
+        source=BOOK,
+        equity=_get(snap, "equity"),
+        gross_exposure=_get(snap, "gross_exposure"),
+        net_exposure=_get(snap, "net_exposure"),
+        gross_limit=_get(snap, "gross_limit"),
+        net_limit=_get(snap, "net_limit"),
+        var=var_rows,
+        drawdown=drawdown,
+        exposure_by_group=exposure,
+        scenarios=scenarios,
+        correlation=correlation(wh, as_of, symbols, corr_days),
+        mc_fan=fan,
+        mc_note=note,
+    )
+
+
+def mc_fan(
+    wh: Warehouse, as_of: dt.date, prefer: Sequence[str] = ("bootstrap", "gbm", "regime", "garch")
+) -> tuple[pd.DataFrame | None, str | None]:
+    mc = wh.read_table(
+        "strategies.monte_carlo", start=as_of, end=as_of, where={"subject": PORTFOLIO}
+    )
+    if mc.empty:
+        return None, None
+    have = list(dict.fromkeys(mc["model"]))
+    model = next((m for m in prefer if m in have), have[0])
+    fan = mc[mc["model"] == model].set_index("day").sort_index()
+    fan = fan[[c for c in fan.columns if c.startswith("p")]]
+    return fan, f"{model} model, {int(fan.index.max())} trading days ahead (strategies.monte_carlo)"
+
+
+def correlation(
+    wh: Warehouse, as_of: dt.date, symbols: Sequence[str], days: int
+) -> pd.DataFrame | None:
+    symbols = sorted(set(symbols))
+    if len(symbols) < 2:
+        return None
+    long = daily_returns(wh, symbols, as_of - dt.timedelta(days=days), as_of)
+    wide = long.pivot_table(index="date", columns="symbol", values="ret_simple")
+    return wide.corr(min_periods=20)
+
+
+def economic_events(wh: Warehouse, start: dt.date, end: dt.date) -> list[EconomicEvent]:
+    ev = wh.read_table("events.economic_events", start=start, end=end)
+    ev = ev.drop_duplicates(["event_code", "release_date"]).sort_values(
+        ["release_date", "release_time", "event_code"]
+    )
+    return EconomicEvent.from_frame(ev, source=ECON)
+
+
+def security_events(
+    wh: Warehouse, symbols: Sequence[str], start: dt.date, end: dt.date
+) -> list[PositionEvent]:
+    if not symbols:
+        return []
+    ev = wh.read_table(
+        "events.security_events", start=start, end=end, where={"symbol": sorted(set(symbols))}
+    ).drop_duplicates(["symbol", "event_date", "event_type"])
+    return [
+        PositionEvent(
+            date=_date(r["event_date"]), kind=r["event_type"], name=f"{r['symbol']} {r['event_type']}",
+            symbol=r["symbol"], detail=None if pd.isna(r["details"]) else str(r["details"]),
+        )
+        for r in ev.to_dict("records")
+    ]  # fmt: skip
+
+
+# --- SOD ------------------------------------------------------------------------------------
+
+
+def _stats(row: Mapping[str, Any], period: str | None) -> StrategyStats:
+    s = _loads(row["stats"], {})
+    return StrategyStats(
+        source=STATS,
+        sharpe=s.get("sharpe"),
+        hit_rate=s.get("win_rate"),
+        profit_factor=s.get("profit_factor"),
+        expected_value=s.get("mean_trade_return"),
+        max_drawdown=s.get("max_drawdown"),
+        n_trades=s.get("n_trades"),
+        period=period,
+    )
+
+
+def _conditions(row: Mapping[str, Any]) -> list[Condition]:
+    c = _loads(row["conditions"], {})
+    out = []
+    for f in c.get("fired", []):
+        out.append(
+            Condition(
+                name=f.get("name", "?"),
+                value=f.get("value"),
+                op=f.get("op"),
+                threshold=f.get("threshold"),
+                detail=f.get("detail"),
+            )
+        )
+    return out
+
+
+def _events(rows: Sequence[Mapping[str, Any]]) -> list[PositionEvent]:
+    seen, out = set(), []
+    for row in rows:
+        for e in _loads(row["events"], []):
+            key = (e["date"], e["kind"], e["code"], e["name"])
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(
+                PositionEvent(date=dt.date.fromisoformat(e["date"]), kind=e["kind"],
+                              name=e["name"], symbol=row["symbol"] if e["kind"] != "economic" else None)
+            )  # fmt: skip
+    return sorted(out, key=lambda p: (p.date, p.kind, p.name))
+
+
+def _scenarios(rows: Sequence[Mapping[str, Any]]) -> list[ScenarioPnL]:
+    total: dict[str, float] = {}
+    for row in rows:
+        for k, v in _loads(row["scenario_pnl"], {}).items():
+            if v is not None:
+                total[k] = total.get(k, 0.0) + float(v)
+    return [ScenarioPnL(scenario=k, pnl=v, source=SCENARIOS) for k, v in sorted(total.items())]
+
+
+def history(wh: Warehouse, symbol: str, as_of: dt.date, days: int = 400) -> pd.DataFrame | None:
+    bars = bars_with_tr_index(wh, [symbol], as_of - dt.timedelta(days=days), as_of)
+    if bars.empty:
+        return None
+    return bars.set_index(pd.to_datetime(bars["date"]))[["close"]].rename_axis("date")
+
+
+def recommendations_for_report(
+    recs: pd.DataFrame, wh: Warehouse | None = None, as_of: dt.date | None = None,
+    *, charts: bool = True, stats_period: Mapping[str, str] | None = None,
+) -> list[Recommendation]:  # fmt: skip
+    """Report rows from strategies.recommendations rows (order and grouping: module doc)."""
+    out: list[Recommendation] = []
+    period = stats_period or {}
+    for strategy, g in recs.groupby("strategy", sort=True):
+        rows = g.sort_values(["symbol", "leg"]).to_dict("records")
+        if all(r["leg"] == "main" for r in rows):
+            for r in rows:
+                hist = history(wh, r["symbol"], as_of) if charts and wh is not None else None
+                out.append(
+                    Recommendation(
+                        source=RECS, strategy=strategy, symbol=r["symbol"],
+                        side=SIDE[r["side"]], qty=r["quantity"], weight=r["target_weight"],
+                        notional=r["notional"], entry=r["entry_price"], stop=r["stop_price"],
+                        target=r["target_price"], rationale=_loads(r["conditions"], {}).get("signal"),
+                        conditions=_conditions(r), stats=_stats(r, period.get(strategy)),
+                        sizing=Sizing(rule=r["sizing_rule"], detail=r["sizing_reason"]),
+                        events=_events([r]), scenarios=_scenarios([r]), history=hist,
+                    )
+                )  # fmt: skip
+            continue
+        rows = sorted(rows, key=lambda r: LEG_ORDER.get(r["leg"], 99))
+        live = [r for r in rows if r["side"] in ("buy", "sell")]
+        first = live[0] if live else rows[0]
+        legs = [
+            Leg(symbol=r["symbol"], side=SIDE[r["side"]], qty=r["quantity"],
+                weight=r["target_weight"], notional=r["notional"], price=r["entry_price"])
+            for r in rows
+        ]  # fmt: skip
+        out.append(
+            Recommendation(
+                source=RECS, strategy=strategy, symbol="/".join(r["symbol"] for r in rows),
+                side=SIDE[first["side"]], legs=legs,
+                rationale=_loads(first["conditions"], {}).get("signal"),
+                conditions=_conditions(first), stats=_stats(first, period.get(strategy)),
+                sizing=Sizing(rule=first["sizing_rule"], detail=first["sizing_reason"]),
+                events=_events(rows), scenarios=_scenarios(rows),
+            )
+        )  # fmt: skip
+    return out
+
+
+def stats_periods(wh: Warehouse, strategies: Sequence[str]) -> dict[str, str]:
+    """Backtest period per strategy from strategies.equity_curves (first..last date)."""
+    if not strategies:
+        return {}
+    eq = wh.read_table(
+        "strategies.equity_curves", where={"strategy": sorted(set(strategies))},
+        columns=["strategy", "date"],
+    )  # fmt: skip
+    span = eq.groupby("strategy")["date"].agg(["min", "max"])
+    return {s: f"{_date(r['min'])}..{_date(r['max'])}" for s, r in span.iterrows()}
+
+
+def build_sod(
+    wh: Warehouse,
+    as_of: dt.date,
+    trade_date: dt.date,
+    *,
+    events_days: int = 5,
+    charts: bool = True,
+    notes: Sequence[str] = (),
+    generated_at: dt.datetime | None = None,
+) -> SODReport:
+    """Start-of-day report for `trade_date` from the outputs computed as of `as_of`."""
+    recs = wh.read_table("strategies.recommendations", start=trade_date, end=trade_date)
+    symbols = sorted(set(recs["symbol"]))
+    book = recs[recs["side"] != "close"]
+    is_sample = bool(recs["is_sample"].any()) if len(recs) else _features_sample(wh, as_of)
+    return SODReport(
+        as_of=trade_date,
+        generated_at=generated_at,
+        is_sample=is_sample,
+        title=f"Start of day report {trade_date.isoformat()} (data as of {as_of.isoformat()})",
+        notes=list(notes),
+        recommendations=recommendations_for_report(
+            recs, wh, as_of, charts=charts, stats_period=stats_periods(wh, list(recs["strategy"]))
+        ),
+        events_today=economic_events(wh, trade_date, trade_date),
+        position_events=security_events(
+            wh, symbols, as_of + dt.timedelta(days=1), trade_date + dt.timedelta(days=events_days)
+        ),
+        risk=risk_budget(wh, as_of, sorted(set(book["symbol"]))),
+    )
+
+
+def _features_sample(wh: Warehouse, as_of: dt.date) -> bool:
+    f = wh.query("select bool_or(is_sample) as s from derived.fct_features_daily where date = ?",
+                 [as_of])  # fmt: skip
+    return bool(f["s"].iloc[0]) if len(f) and f["s"].iloc[0] is not None else False
+
+
+# --- EOD ------------------------------------------------------------------------------------
+
+
+def _portfolio_dates(wh: Warehouse, through: dt.date) -> list[dt.date]:
+    d = wh.query(
+        "select distinct date from strategies.signals where strategy = ? and date <= ? "
+        "order by date",
+        [PORTFOLIO, through],
+    )
+    return [_date(x) for x in d["date"]]
+
+
+def paper_pnl(
+    wh: Warehouse, as_of: dt.date, groups: Mapping[str, str], equity: float
+) -> tuple[PnLAttribution, list[str]]:
+    """PnL of the previous stored target book over as_of's bar (module doc)."""
+    notes = []
+    dates = _portfolio_dates(wh, as_of)
+    prev = [d for d in dates if d < as_of]
+    held_on = prev[-1] if prev else (dates[-1] if dates else None)
+    if held_on is None:
+        return PnLAttribution(total=0.0, total_return=0.0, source=BOOK), ["no target book stored"]
+    if not prev:
+        notes.append("no earlier target book stored: PnL of today's book over today's bar")
+    book = wh.read_table(
+        "strategies.signals", start=held_on, end=held_on, where={"strategy": PORTFOLIO}
+    )
+    rets = daily_returns(wh, sorted(set(book["symbol"])), as_of, as_of).set_index("symbol")
+    r = book["symbol"].map(rets["ret_simple"]).fillna(0.0).to_numpy(float)
+    strategy = book["leg"].str.split(":", n=1).str[0]
+    pnl = pd.DataFrame(
+        [book["target_weight"].to_numpy(float) * equity * r],
+        columns=pd.MultiIndex.from_arrays([strategy, book["symbol"]], names=["strategy", "symbol"]),
+    )
+    total = float(pnl.sum(axis=1).iloc[0])
+
+    def rows(frame: pd.DataFrame) -> list[PnLRow]:
+        s = frame.iloc[0]
+        return [PnLRow(name=str(k), pnl=float(v), ret=float(v) / equity) for k, v in s.items()]
+
+    by_position = pnl.T.groupby(level="symbol").sum().T
+    attribution = PnLAttribution(
+        source=BOOK,
+        total=total,
+        total_return=total / equity,
+        by_strategy=rows(attribute(pnl, "strategy")),
+        by_group=rows(attribute(pnl, dict(groups), other="ungrouped")),
+        by_position=rows(by_position),
+    )
+    notes.append(
+        f"paper PnL: the target book of {held_on.isoformat()} held over {as_of.isoformat()}"
+    )
+    return attribution, notes
+
+
+def _fills(wh: Warehouse, day: dt.date) -> list[Fill]:
+    f = wh.read_table("execution.fills", start=day, end=day)
+    return [
+        Fill(source=EXECUTION, time=pd.Timestamp(r["fill_time"]).to_pydatetime(), symbol=r["symbol"],
+             side=r["side"], qty=r["qty"], price=r["price"], fee=r["commission"],
+             order_id=r["client_order_id"])
+        for r in f.to_dict("records")
+    ]  # fmt: skip
+
+
+def _changes(wh: Warehouse, trade_date: dt.date) -> list[Change]:
+    """Recommendations of `trade_date` against the previous stored recommendation date."""
+    cur = wh.read_table("strategies.recommendations", start=trade_date, end=trade_date)
+    d = wh.query(
+        "select max(date) as d from strategies.recommendations where date < ?", [trade_date]
+    )
+    if d.empty or pd.isna(d["d"].iloc[0]):
+        return []
+    day = _date(d["d"].iloc[0])
+    old = wh.read_table("strategies.recommendations", start=day, end=day)
+    key = ["strategy", "symbol", "leg"]
+    m = cur.merge(old, on=key, how="outer", suffixes=("", "_old"), indicator=True)
+    out = []
+    for r in m.sort_values(key).to_dict("records"):
+        before, after = r.get("side_old"), r.get("side")
+        q0, q1 = _num(r.get("quantity_old")), _num(r.get("quantity"))
+        kind = None
+        if r["_merge"] == "left_only" and after in ("buy", "sell"):
+            kind = "opened"
+        elif (after == "close" and before in ("buy", "sell")) or (
+            r["_merge"] == "right_only" and before in ("buy", "sell")
+        ):
+            kind = "closed"
+        elif before in ("buy", "sell") and after in ("buy", "sell") and before != after:
+            kind = "signal_flipped"
+        elif before == after and q0 and q1 and abs(q1 - q0) > 0.01 * abs(q0):
+            kind = "resized"
+        if kind is None:
+            continue
+        out.append(
+            Change(source=RECS, kind=kind, symbol=r["symbol"], strategy=r["strategy"],
+                   before=None if pd.isna(before) else before, after=None if pd.isna(after) else after,
+                   qty_before=q0, qty_after=q1, detail=f"{day.isoformat()} -> {trade_date.isoformat()}")
+        )  # fmt: skip
+    return out
+
+
+def build_eod(
+    wh: Warehouse,
+    as_of: dt.date,
+    trade_date: dt.date,
+    groups: Mapping[str, str],
+    *,
+    generated_at: dt.datetime | None = None,
+) -> EODReport:
+    """End-of-day report for as_of: PnL, positions, fills, drawdown, changes, tomorrow."""
+    snap = snapshot(wh, as_of)
+    equity = _get(snap, "equity") or 0.0
+    fills = _fills(wh, as_of)
+    pnl, notes = paper_pnl(wh, as_of, groups, equity) if equity else (
+        PnLAttribution(total=0.0, source=BOOK), ["no book equity in strategies.risk_snapshot"]
+    )  # fmt: skip
+    if not fills:
+        notes.append("no execution fills recorded for the day: positions are the target book")
+    recs = wh.read_table("strategies.recommendations", start=trade_date, end=trade_date)
+    live = recs[recs["side"].isin(["buy", "sell"])]
+    positions = [
+        Position(source=RECS, symbol=r["symbol"], strategy=r["strategy"],
+                 group=groups.get(r["symbol"]),
+                 qty=r["quantity"] if r["side"] == "buy" else -r["quantity"],
+                 last_price=r["entry_price"], market_value=r["notional"], weight=r["target_weight"])
+        for r in live.to_dict("records")
+    ]  # fmt: skip
+    risk = risk_budget(wh, as_of, sorted(set(live["symbol"])))
+    curve = wh.read_table("strategies.equity_curves", where={"strategy": PORTFOLIO})
+    equity_curve = curve.set_index(pd.to_datetime(curve["date"]))["equity"] if len(curve) else None
+    is_sample = bool(recs["is_sample"].any()) if len(recs) else _features_sample(wh, as_of)
+    return EODReport(
+        as_of=as_of,
+        generated_at=generated_at,
+        is_sample=is_sample,
+        notes=notes,
+        pnl=pnl,
+        positions=positions,
+        fills=fills,
+        drawdown=risk.drawdown,
+        changes=_changes(wh, trade_date),
+        calendar_tomorrow=economic_events(wh, trade_date, trade_date),
+        events_tomorrow=security_events(wh, sorted(set(live["symbol"])), trade_date, trade_date),
+        risk=risk,
+        equity_curve=equity_curve,
+    )

@@ -1,0 +1,252 @@
+"""FRED and ALFRED: macro series with every vintage, and the release calendar.
+
+ALFRED is FRED's API queried over a real-time period, so one adapter serves both. It uses
+the JSON API through `VendorHTTP` rather than `fredapi`: fredapi reads XML over urllib and
+turns every HTTP error into a bare `ValueError` (no status, no Retry-After), so our retry
+policy could not tell a bad key from throttling, and httpx's MockTransport tests it offline.
+
+Vintages without look-ahead: FRED clips `realtime_start` to the requested start, so a value
+published long ago would look new. We ask from the day before `start` and keep only rows
+whose `realtime_start` is in start..end: a clipped row carries the day before and drops out,
+and every kept row's `realtime_start` is the true first day the value was known. Asking up
+to 9999-12-31 keeps `realtime_end` true too (not clipped to `end`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pandas as pd
+
+from quant_assets.sources.base import NotSupported, SourceError
+from quant_assets.sources.http import (
+    AuthError,
+    Clock,
+    NotFoundError,
+    RateLimit,
+    RateLimiter,
+    RequestLog,
+    Sleep,
+    VendorHTTP,
+)
+from quant_assets.sources.parsing import OPEN_END, concat, dates, empty_frame, numeric, table_frame
+
+VENDOR = "fred"
+BASE_URL = "https://api.stlouisfed.org/fred"
+MACRO, ECON = "macro.observations", "events.economic_events"
+_EARLIEST = dt.date(1776, 7, 4)  # FRED's earliest real-time date
+_MAX_PAGES = 200
+
+
+@dataclass(frozen=True)
+class Release:
+    """A FRED release we turn into economic_events rows; FRED gives dates, not times."""
+
+    release_id: int
+    event_code: str
+    name: str
+    local_time: dt.time = dt.time(8, 30)  # BLS/BEA/Census headline releases: 8:30 ET
+    tz: str = "America/New_York"
+
+
+RELEASES: dict[int, Release] = {
+    r.release_id: r
+    for r in (
+        Release(10, "CPI", "Consumer Price Index"),
+        Release(50, "NFP", "Employment Situation"),
+        Release(53, "GDP", "Gross Domestic Product"),
+        Release(54, "PCE", "Personal Income and Outlays"),
+        Release(9, "RETAIL_SALES", "Advance Monthly Sales for Retail and Food Services"),
+    )
+}
+
+
+# --- parsers -----------------------------------------------------------------------------
+
+
+def parse_observations(payload: Mapping[str, Any], series_id: str) -> pd.DataFrame:
+    """`series/observations` -> macro.observations rows, one per (date, vintage period).
+
+    Values are strings; "." (FRED's missing) and anything unparseable become NaN, which
+    the nullable `value` column accepts.
+    """
+    obs = payload.get("observations") or []
+    if not obs:
+        return empty_frame(MACRO)
+    return table_frame(
+        MACRO,
+        {
+            "series_id": [series_id] * len(obs),
+            "date": dates([o.get("date") for o in obs]),
+            "realtime_start": dates([o.get("realtime_start") for o in obs]),
+            "realtime_end": dates([o.get("realtime_end") for o in obs]),
+            "value": numeric([o.get("value") for o in obs]),
+        },
+        source=VENDOR,
+    )
+
+
+def parse_release_dates(payload: Mapping[str, Any], release: Release) -> pd.DataFrame:
+    """`release/dates` -> economic_events rows at the release's local time, in UTC.
+
+    FRED has no consensus, actual or previous values here: those columns are null.
+    """
+    rows = payload.get("release_dates") or []
+    if not rows:
+        return empty_frame(ECON)
+    days = dates([r.get("date") for r in rows])
+    tz = ZoneInfo(release.tz)
+    stamps = pd.Series(
+        [
+            pd.NaT
+            if d is None
+            else pd.Timestamp(dt.datetime.combine(d, release.local_time, tz)).tz_convert("UTC")
+            for d in days
+        ],
+        dtype="datetime64[ns, UTC]",
+    )
+    return table_frame(
+        ECON,
+        {
+            "event_code": [release.event_code] * len(rows),
+            "name": [release.name] * len(rows),
+            "country": ["US"] * len(rows),
+            "release_time": stamps,
+            "release_date": days,
+        },
+        source=VENDOR,
+    )
+
+
+def _status_hook(status: int, body: str, symbol: str | None) -> SourceError | None:
+    """FRED answers a bad key and an unknown series with HTTP 400 and a message."""
+    if status != 400:
+        return None
+    text = body.lower()
+    if "api_key" in text:
+        return AuthError(
+            VENDOR, f"bad or missing API key for fred: {body[:200]}", symbol=symbol, status=400
+        )
+    if "does not exist" in text:
+        return NotFoundError(
+            VENDOR, f"unknown series or release: {body[:200]}", symbol=symbol, status=400
+        )
+    return None
+
+
+# --- the source ---------------------------------------------------------------------------
+
+
+class FredSource:
+    """FRED/ALFRED as a `Source`: macro_observations (all vintages) and economic_events."""
+
+    name = VENDOR
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        releases: Mapping[int, Release] | None = None,
+        base_url: str = BASE_URL,
+        client: httpx.Client | None = None,
+        log: RequestLog | None = None,
+        rate_limit: RateLimit | Sequence[RateLimit] | RateLimiter | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+    ):
+        if not api_key:
+            raise AuthError(VENDOR, "bad or missing API key for fred (set FRED_API_KEY)")
+        self._key = api_key
+        self.releases = dict(releases or RELEASES)
+        self.http = VendorHTTP(
+            VENDOR,
+            base_url,
+            rate_limit,
+            client=client,
+            clock=clock,
+            sleep=sleep,
+            log=log,
+            secrets=(api_key,),
+            status_hook=_status_hook,
+        )
+
+    @property
+    def log(self) -> RequestLog:
+        return self.http.log
+
+    def _pages(
+        self, path: str, params: dict[str, Any], symbol: str | None, key: str
+    ) -> Iterator[Mapping[str, Any]]:
+        """FRED pages by offset/limit; stop when `count` rows have been read."""
+        offset = 0
+        for _ in range(_MAX_PAGES):
+            payload = self.http.get_json(
+                path,
+                {**params, "api_key": self._key, "file_type": "json", "offset": offset},
+                symbol=symbol,
+            )
+            yield payload
+            got = len(payload.get(key) or [])
+            offset += got
+            if got == 0 or offset >= int(payload.get("count", 0)):
+                return
+        raise SourceError(VENDOR, f"more than {_MAX_PAGES} pages", symbol=symbol, field=key)
+
+    # Source protocol
+
+    def macro_observations(
+        self, series_ids: Sequence[str], start: dt.date, end: dt.date
+    ) -> pd.DataFrame:
+        """Every vintage whose realtime_start (first day known) is in start..end."""
+        frames = []
+        ask_from = max(_EARLIEST, start - dt.timedelta(days=1))
+        for series_id in series_ids:
+            params = {
+                "series_id": series_id,
+                "realtime_start": ask_from.isoformat(),
+                "realtime_end": OPEN_END.isoformat(),
+                "limit": 100000,
+            }
+            for payload in self._pages("/series/observations", params, series_id, "observations"):
+                frames.append(parse_observations(payload, series_id))
+        out = concat(frames, MACRO)
+        keep = out["realtime_start"].map(lambda d: d is None or start <= d <= end)
+        return out[keep].reset_index(drop=True)
+
+    def economic_events(self, start: dt.date, end: dt.date) -> pd.DataFrame:
+        """Release dates (past and scheduled) of the configured releases in start..end."""
+        frames = []
+        for release in self.releases.values():
+            params = {
+                "release_id": release.release_id,
+                "realtime_start": start.isoformat(),
+                "realtime_end": end.isoformat(),
+                "include_release_dates_with_no_data": "true",
+                "sort_order": "asc",
+                "limit": 10000,
+            }
+            for payload in self._pages(
+                "/release/dates", params, release.event_code, "release_dates"
+            ):
+                frames.append(parse_release_dates(payload, release))
+        out = concat(frames, ECON)
+        keep = out["release_date"].map(lambda d: d is None or start <= d <= end)
+        return out[keep].reset_index(drop=True)
+
+    def ohlcv(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
+        raise NotSupported(VENDOR, "no market data; use polygon or alphavantage")
+
+    def security_events(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
+        raise NotSupported(VENDOR, "no security events")
+
+    def geopolitical_events(self, start: dt.date, end: dt.date) -> pd.DataFrame:
+        raise NotSupported(VENDOR, "no geopolitical events; use gdelt")
+
+    def news(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
+        raise NotSupported(VENDOR, "no news")

@@ -1,0 +1,61 @@
+"""Pick the source that serves each data domain, from settings.
+
+Offline first: with no vendor keys the default is the deterministic `sample` source, so
+every capability runs on a fresh machine. Vendor mode asks the vendor registry per domain.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from quant_assets.sources.base import Source
+
+Domain = Literal[
+    "ohlcv_listed",
+    "ohlcv_crypto",
+    "security_events",
+    "economic_events",
+    "geopolitical_events",
+    "macro",
+    "news",
+]
+DOMAINS: tuple[Domain, ...] = (
+    "ohlcv_listed",
+    "ohlcv_crypto",
+    "security_events",
+    "economic_events",
+    "geopolitical_events",
+    "macro",
+    "news",
+)
+
+# The macro series the platform tracks (FRED ids): inflation, jobs, growth, rates.
+MACRO_SERIES: tuple[str, ...] = ("CPIAUCSL", "PAYEMS", "GDP", "UNRATE", "FEDFUNDS", "DGS10")
+
+
+def source_for(domain: Domain, mode: str, *, seed: int = 7, files_dir: str | None = None) -> Source:
+    """The source for `domain` in `mode` (sample | files | vendor)."""
+    if domain not in DOMAINS:
+        raise ValueError(f"unknown data domain {domain!r}; known: {DOMAINS}")
+    if mode == "sample":
+        return _sample(seed)
+    if mode == "files":
+        from quant_assets.sources.files import FilesSource
+
+        if not files_dir:
+            raise ValueError("source mode 'files' needs QUANT_FILES_DIR")
+        return FilesSource(files_dir)
+    if mode == "vendor":
+        from quant_assets.sources.registry import vendor_source_for
+
+        return vendor_source_for(domain)
+    raise ValueError(f"unknown source mode {mode!r}; expected sample, files or vendor")
+
+
+@lru_cache(maxsize=4)
+def _sample(seed: int) -> Source:
+    # One instance per seed keeps the generator's per-symbol cache warm across assets.
+    from quant_assets.sources.sample import SampleSource
+
+    return SampleSource(seed=seed)

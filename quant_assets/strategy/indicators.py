@@ -1,0 +1,118 @@
+"""Technical indicators for `derived.technical_indicators`, computed with TA-Lib.
+
+TA-Lib is the convention most charting tools and vendors reproduce, so the values here
+match what a user sees elsewhere: EMAs seeded with the SMA of their first n values,
+Wilder smoothing for RSI/ATR/ADX, MACD's fast EMA seeded at the slow EMA's start,
+Bollinger bands on the population standard deviation, OBV starting at the first volume.
+Rows inside an indicator's warm-up (TA-Lib lookback) are null.
+
+Each symbol is computed on its own date-sorted numpy arrays; the frame is sorted once and
+split at symbol boundaries, so 130 symbols x 20 years takes well under a second.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import numpy as np
+import pandas as pd
+import talib
+
+from quant_assets.schemas.tables import get_table
+
+INPUT_COLUMNS = ("symbol", "date", "open", "high", "low", "close", "volume")
+INDICATOR_COLUMNS: tuple[str, ...] = tuple(
+    c for c in get_table("derived.technical_indicators").column_names if c not in ("symbol", "date")
+)
+
+
+def indicator_arrays(
+    high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray
+) -> dict[str, np.ndarray]:
+    """All indicator columns for one symbol's date-sorted bars (float64, NaN in warm-up)."""
+    h, lo, c, v = (np.ascontiguousarray(a, dtype=np.float64) for a in (high, low, close, volume))
+    macd, macd_signal, macd_hist = talib.MACD(c, fastperiod=12, slowperiod=26, signalperiod=9)
+    bb_upper, bb_middle, bb_lower = talib.BBANDS(
+        c, timeperiod=20, nbdevup=2.0, nbdevdn=2.0, matype=0
+    )
+    stoch_k, stoch_d = talib.STOCH(
+        h, lo, c, fastk_period=14, slowk_period=3, slowk_matype=0, slowd_period=3, slowd_matype=0
+    )
+    return {
+        "sma_20": talib.SMA(c, timeperiod=20),
+        "sma_50": talib.SMA(c, timeperiod=50),
+        "ema_12": talib.EMA(c, timeperiod=12),
+        "ema_26": talib.EMA(c, timeperiod=26),
+        "rsi_14": talib.RSI(c, timeperiod=14),
+        "macd": macd,
+        "macd_signal": macd_signal,
+        "macd_hist": macd_hist,
+        "bb_upper": bb_upper,
+        "bb_middle": bb_middle,
+        "bb_lower": bb_lower,
+        "atr_14": talib.ATR(h, lo, c, timeperiod=14),
+        "adx_14": talib.ADX(h, lo, c, timeperiod=14),
+        "obv": talib.OBV(c, v),
+        "stoch_k": stoch_k,
+        "stoch_d": stoch_d,
+        "cci_20": talib.CCI(h, lo, c, timeperiod=20),
+        "willr_14": talib.WILLR(h, lo, c, timeperiod=14),
+        "mfi_14": talib.MFI(h, lo, c, v, timeperiod=14),
+    }
+
+
+def compute_indicators(ohlcv: pd.DataFrame) -> pd.DataFrame:
+    """Rows of `derived.technical_indicators` from daily bars of one or many symbols.
+
+    Input needs `symbol, date, open, high, low, close, volume` (other columns are ignored).
+    Each symbol is sorted by date and computed on its own history only, so a row depends
+    on that symbol's bars up to its date and nothing later. Output columns are exactly the
+    table's; indicator columns are nullable Float64 with <NA> in the warm-up. Bars must be
+    complete: a NaN price makes TA-Lib's recursive indicators NaN from there on.
+    """
+    missing = [c for c in INPUT_COLUMNS if c not in ohlcv.columns]
+    if missing:
+        raise ValueError(f"ohlcv frame lacks columns {missing}")
+    # Sort on integer codes (factorize once) rather than on object columns: 10x faster.
+    sym_codes, _ = pd.factorize(ohlcv["symbol"], sort=True)
+    date_codes, _ = pd.factorize(ohlcv["date"], sort=True)
+    order = np.lexsort((date_codes, sym_codes))
+    sym_codes, date_codes = sym_codes[order], date_codes[order]
+    if np.any((sym_codes[1:] == sym_codes[:-1]) & (date_codes[1:] == date_codes[:-1])):
+        raise ValueError("ohlcv frame has duplicate (symbol, date) rows")
+
+    n = len(order)
+    out = {name: np.full(n, np.nan) for name in INDICATOR_COLUMNS}
+    if n:
+        bounds = np.r_[0, np.flatnonzero(sym_codes[1:] != sym_codes[:-1]) + 1, n]
+        high, low, close, volume = (
+            ohlcv[c].to_numpy(dtype=np.float64)[order] for c in ("high", "low", "close", "volume")
+        )
+        for a, b in pairwise(bounds):
+            for name, values in indicator_arrays(
+                high[a:b], low[a:b], close[a:b], volume[a:b]
+            ).items():
+                out[name][a:b] = values
+
+    columns: dict[str, object] = {
+        "symbol": ohlcv["symbol"].to_numpy()[order],
+        "date": ohlcv["date"].to_numpy()[order],
+    }
+    for name in INDICATOR_COLUMNS:
+        columns[name] = pd.arrays.FloatingArray(out[name], np.isnan(out[name]))  # NaN -> <NA>
+    return pd.DataFrame(columns, copy=False)
+
+
+def total_return_bars(bars: pd.DataFrame) -> pd.DataFrame:
+    """Rescale unadjusted OHLC onto the point-in-time total-return index (`tr_index`).
+
+    Split- and dividend-adjusted prices use events after their date (look-ahead), and raw
+    prices jump at splits. Scaling each bar by tr_index / close keeps every bar known at its
+    own date while making the series continuous across splits and dividends, which is what
+    the indicators need. Volume is left as traded.
+    """
+    scale = bars["tr_index"] / bars["close"]
+    out = bars.copy()
+    for column in ("open", "high", "low", "close"):
+        out[column] = bars[column] * scale
+    return out

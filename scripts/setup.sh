@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Create .venv from uv.lock with the machine's Python (never a downloaded one).
+# Idempotent and quick when nothing changed; both README commands call it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export UV_PYTHON_DOWNLOADS=never
+PY=$(command -v python3.11 || command -v python3)
+if ! "$PY" -m uv --version >/dev/null 2>&1; then
+  "$PY" -m pip install --quiet "uv==0.13.9"
+fi
+"$PY" -m uv sync --frozen --python "$PY" --quiet

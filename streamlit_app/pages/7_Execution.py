@@ -1,0 +1,146 @@
+"""Execution: kill-switch state, orders, fills, positions and reconciliation breaks."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from streamlit_app import data, ui
+
+ctx = ui.setup("Execution", ":material/swap_horiz:")
+
+# --- kill switch ----------------------------------------------------------------------------
+
+st.subheader("Kill switch")
+ks = ui.fetch(data.execution_table, ctx.url, "execution.kill_switch", what="kill-switch history")
+env_flag = ctx.settings.kill_switch
+if ks is not None:
+    latest = ks.sort_values("changed_at").iloc[-1] if len(ks) else None
+    active = bool(latest["active"]) if latest is not None else False
+    if active or env_flag:
+        why = []
+        if active:
+            why.append(
+                f"toggled by {latest['changed_by']} at {latest['changed_at']}: {latest['reason']}"
+            )
+        if env_flag:
+            why.append("QUANT_KILL_SWITCH=true in the environment")
+        st.error("KILL SWITCH ACTIVE — no new orders are sent. " + "; ".join(why))
+    elif latest is not None:
+        st.success(
+            f"Kill switch off (last change {latest['changed_at']} by {latest['changed_by']}).",
+            icon=":material/check_circle:",
+        )
+    else:
+        st.success("Kill switch off (never toggled).", icon=":material/check_circle:")
+    st.caption(f"Broker mode: {ctx.settings.broker_mode}.")
+    if len(ks):
+        with st.expander("Kill-switch history"):
+            st.dataframe(ks.sort_values("changed_at", ascending=False), hide_index=True)
+
+# --- orders ------------------------------------------------------------------------------------
+
+st.subheader("Orders")
+orders = ui.fetch(
+    data.execution_table, ctx.url, "execution.orders", ctx.start, ctx.end, what="orders"
+)
+if orders is not None:
+    if orders.empty:
+        ui.empty(f"no orders between {ctx.start} and {ctx.end}")
+    else:
+        counts = orders["status"].value_counts()
+        cols = st.columns(min(len(counts), 6))
+        for col, (status, n) in zip(cols, counts.head(6).items(), strict=False):
+            col.metric(str(status), int(n))
+        statuses = st.multiselect(
+            "Status",
+            sorted(counts.index),
+            default=[],
+            placeholder="All statuses",
+            key="order_status",
+        )
+        shown = orders[orders["status"].isin(statuses)] if statuses else orders
+        st.dataframe(
+            shown.sort_values("updated_at", ascending=False)[
+                [
+                    "trade_date",
+                    "strategy",
+                    "symbol",
+                    "side",
+                    "qty",
+                    "order_type",
+                    "limit_price",
+                    "status",
+                    "filled_qty",
+                    "avg_fill_price",
+                    "broker",
+                    "reason",
+                    "client_order_id",
+                ]
+            ],
+            hide_index=True,
+            key="orders_table",
+        )
+
+# --- fills ---------------------------------------------------------------------------------------
+
+st.subheader("Fills")
+fills = ui.fetch(data.execution_table, ctx.url, "execution.fills", ctx.start, ctx.end, what="fills")
+if fills is not None:
+    if fills.empty:
+        ui.empty(f"no fills between {ctx.start} and {ctx.end}")
+    else:
+        notional = (fills["qty"] * fills["price"]).sum()
+        costs = fills[["commission", "spread_cost", "slippage_cost"]].sum()
+        c1, c2, c3, c4 = st.columns(4)
+        c1.metric("Fills", len(fills))
+        c2.metric("Traded notional", f"{notional:,.0f}")
+        c3.metric("Commissions", f"{costs['commission']:,.2f}")
+        c4.metric("Spread + slippage", f"{costs['spread_cost'] + costs['slippage_cost']:,.2f}")
+        st.dataframe(
+            fills.sort_values("fill_time", ascending=False), hide_index=True, key="fills_table"
+        )
+
+# --- positions -----------------------------------------------------------------------------------
+
+st.subheader("Positions")
+pos = ui.fetch(data.execution_table, ctx.url, "execution.positions", what="positions")
+acct = ui.fetch(data.execution_table, ctx.url, "execution.accounts", what="accounts")
+if pos is not None:
+    open_pos = pos[pos["qty"] != 0]
+    if open_pos.empty:
+        ui.empty("no open positions")
+    else:
+        px = ui.fetch(data.last_closes, ctx.url, tuple(open_pos["symbol"]), what="last closes")
+        px = px if px is not None else pd.DataFrame(columns=["symbol", "date", "close"])
+        book = open_pos.merge(px.rename(columns={"date": "price_date"}), on="symbol", how="left")
+        book["market_value"] = book["qty"] * book["close"]
+        book["unrealised_pnl"] = (book["close"] - book["avg_price"]) * book["qty"]
+        if acct is not None and len(acct):
+            c1, c2, c3 = st.columns(3)
+            cash = float(acct["cash"].sum())
+            c1.metric("Cash", f"{cash:,.0f}")
+            c2.metric("Positions value", f"{book['market_value'].sum():,.0f}")
+            c3.metric("Equity", f"{cash + book['market_value'].sum():,.0f}")
+        st.dataframe(book, hide_index=True, key="positions_table")
+
+# --- reconciliation --------------------------------------------------------------------------------
+
+st.subheader("Reconciliation breaks")
+breaks = ui.fetch(
+    data.execution_table, ctx.url, "execution.reconciliation_breaks", what="reconciliation"
+)
+if breaks is not None:
+    if breaks.empty:
+        st.success("No reconciliation breaks recorded.", icon=":material/check_circle:")
+    else:
+        last_run = breaks.sort_values("run_time").iloc[-1]["run_id"]
+        latest = breaks[breaks["run_id"] == last_run]
+        st.warning(
+            f"{len(latest)} break(s) in the latest run with breaks "
+            f"({latest['run_time'].iloc[0]}, {latest['broker'].iloc[0]}).",
+            icon=":material/rule:",
+        )
+        st.dataframe(latest, hide_index=True, key="breaks_table")
+        with st.expander("All breaks"):
+            st.dataframe(breaks.sort_values("run_time", ascending=False), hide_index=True)

@@ -1,0 +1,226 @@
+"""Settings: defaults, environment names, validation messages, secret masking."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from quant_assets.settings import Settings, SettingsError, get_settings
+
+UNPREFIXED = (
+    "POLYGON_API_KEY",
+    "ALPHAVANTAGE_API_KEY",
+    "FRED_API_KEY",
+    "NEWSAPI_API_KEY",
+    "COINGECKO_API_KEY",
+    "BINANCE_API_KEY",
+    "BINANCE_API_SECRET",
+    "DAGSTER_HOME",
+    "MLFLOW_TRACKING_URI",
+    "APCA_API_KEY_ID",
+    "APCA_API_SECRET_KEY",
+    "ALPACA_API_KEY",
+    "ALPACA_SECRET_KEY",
+)
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """A clean environment in an empty working directory (no stray .env file)."""
+    for name in list(os.environ):
+        if name.upper().startswith("QUANT_") or name.upper() in UNPREFIXED:
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return monkeypatch
+
+
+def test_defaults_derive_from_data_dir(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    s = Settings.load()
+    data = (tmp_path / "data").resolve()
+    assert s.data_dir == data
+    assert s.warehouse_url == f"duckdb:///{data}/warehouse.duckdb"
+    assert s.duckdb_path == data / "warehouse.duckdb"
+    assert s.dagster_home == data / "dagster_home"
+    assert s.reports_dir == data / "reports"
+    assert s.files_dir == data / "files"
+    assert s.mlflow_tracking_uri == f"sqlite:///{data}/mlflow.db"
+    assert s.dbt_target == "duckdb"
+    assert s.sample_start == dt.date(2005, 1, 3)
+    assert s.broker_mode == "dry_run" and s.kill_switch is False
+    assert s.environment == "local" and s.redis_url is None
+
+
+def test_data_dir_moves_every_derived_path(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    env.setenv("QUANT_DATA_DIR", str(tmp_path / "elsewhere"))
+    s = Settings.load()
+    assert s.warehouse_url == f"duckdb:///{tmp_path / 'elsewhere' / 'warehouse.duckdb'}"
+    assert s.dagster_home == tmp_path / "elsewhere" / "dagster_home"
+
+
+def test_dagster_home_read_from_its_conventional_name(
+    env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    env.setenv("DAGSTER_HOME", str(tmp_path / "dh"))
+    assert Settings.load().dagster_home == tmp_path / "dh"
+
+
+def test_postgres_url_selects_postgres_dbt_target(env: pytest.MonkeyPatch) -> None:
+    env.setenv("QUANT_WAREHOUSE_URL", "postgresql://quant@db.internal:5432/quant")
+    s = Settings.load()
+    assert s.dbt_target == "postgres" and s.duckdb_path is None
+    env.setenv("QUANT_WAREHOUSE_URL", "postgres://quant@db:5432/quant")
+    assert Settings.load().dbt_target == "postgres"
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "expected"),
+    [
+        (
+            "QUANT_BROKER_MODE",
+            "yolo",
+            "QUANT_BROKER_MODE='yolo': must be one of dry_run, paper, live",
+        ),
+        (
+            "QUANT_SOURCE_MODE",
+            "web",
+            "QUANT_SOURCE_MODE='web': must be one of auto, sample, files, vendor",
+        ),
+        ("QUANT_ENVIRONMENT", "prod", "QUANT_ENVIRONMENT='prod': must be one of local, production"),
+        (
+            "QUANT_WAREHOUSE_URL",
+            "mysql://x/db",
+            "QUANT_WAREHOUSE_URL='mysql://x/db': scheme must be one of",
+        ),
+        ("QUANT_SAMPLE_SEED", "seven", "QUANT_SAMPLE_SEED='seven'"),
+        ("QUANT_SAMPLE_START", "2005-13-01", "QUANT_SAMPLE_START='2005-13-01'"),
+        ("QUANT_SMTP_PORT", "70000", "QUANT_SMTP_PORT='70000'"),
+        ("QUANT_KILL_SWITCH", "maybe", "QUANT_KILL_SWITCH='maybe'"),
+        ("QUANT_REDIS_URL", "http://cache:6379", "QUANT_REDIS_URL='http://cache:6379'"),
+        ("QUANT_SMTP_RECIPIENTS", "ops@example.com, nobody", "not an email address: nobody"),
+    ],
+)
+def test_invalid_value_names_variable_and_value(
+    env: pytest.MonkeyPatch, var: str, value: str, expected: str
+) -> None:
+    env.setenv(var, value)
+    with pytest.raises(SettingsError) as info:
+        Settings.load()
+    assert expected in str(info.value)
+
+
+def test_every_bad_value_reported_at_once(env: pytest.MonkeyPatch) -> None:
+    env.setenv("QUANT_BROKER_MODE", "yolo")
+    env.setenv("QUANT_SMTP_PORT", "abc")
+    with pytest.raises(SettingsError) as info:
+        Settings.load()
+    message = str(info.value)
+    assert "QUANT_BROKER_MODE" in message and "QUANT_SMTP_PORT" in message
+
+
+def test_auto_source_is_sample_without_keys_and_vendor_with_one(env: pytest.MonkeyPatch) -> None:
+    assert Settings.load().effective_source() == "sample"
+    env.setenv("FRED_API_KEY", "abc123")
+    assert Settings.load().effective_source() == "vendor"
+    env.setenv("QUANT_SOURCE_MODE", "files")
+    assert Settings.load().effective_source() == "files"
+
+
+def test_blank_key_counts_as_unset(env: pytest.MonkeyPatch) -> None:
+    env.setenv("POLYGON_API_KEY", "  ")
+    s = Settings.load()
+    assert s.polygon_api_key is None and s.effective_source() == "sample"
+
+
+def test_vendor_key_from_unprefixed_or_prefixed_name(env: pytest.MonkeyPatch) -> None:
+    env.setenv("QUANT_POLYGON_API_KEY", "from-prefixed")
+    assert Settings.load().polygon_api_key.get_secret_value() == "from-prefixed"
+    env.setenv("POLYGON_API_KEY", "from-conventional")
+    assert Settings.load().polygon_api_key.get_secret_value() == "from-conventional"
+
+
+def test_secrets_never_in_repr_str_or_describe(
+    env: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    secrets = {
+        "POLYGON_API_KEY": "pk-7f3a9",
+        "BINANCE_API_SECRET": "bs-91c2e",
+        "QUANT_SMTP_PASSWORD": "smtp-44d1",
+        "APCA_API_SECRET_KEY": "ap-0b7e",
+    }
+    for k, v in secrets.items():
+        env.setenv(k, v)
+    env.setenv("QUANT_WAREHOUSE_URL", "postgresql://quant:pg-pass-55@db:5432/quant")
+    env.setenv("QUANT_REDIS_URL", "redis://:rd-pass-66@cache:6379/0")
+    s = Settings.load()
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("t").info("settings: %s %r", s, s)
+    shown = repr(s) + str(s) + s.describe() + caplog.text
+    for value in [*secrets.values(), "pg-pass-55", "rd-pass-66"]:
+        assert value not in shown
+    assert "postgresql://quant:***@db:5432/quant" in s.describe()
+    # ...while the code that needs them can still read them.
+    assert s.smtp_password.get_secret_value() == "smtp-44d1"
+    assert s.alpaca_secret_key.get_secret_value() == "ap-0b7e"
+    assert "pg-pass-55" in s.warehouse_url
+
+
+def test_recipients_parsed_from_comma_separated(env: pytest.MonkeyPatch) -> None:
+    env.setenv("QUANT_SMTP_RECIPIENTS", " pm@example.com,risk@example.com ,, ")
+    env.setenv("QUANT_SMTP_HOST", "smtp.example.com")
+    env.setenv("QUANT_SMTP_SENDER", "quant@example.com")
+    s = Settings.load()
+    assert s.smtp_recipients == ["pm@example.com", "risk@example.com"]
+    assert s.smtp_configured
+
+
+@pytest.mark.parametrize(
+    ("mode", "flag", "kill", "allowed"),
+    [
+        ("live", "true", "false", True),
+        ("live", "false", "false", False),
+        ("paper", "true", "false", False),
+        ("live", "true", "true", False),
+    ],
+)
+def test_live_trading_needs_mode_flag_and_no_kill_switch(
+    env: pytest.MonkeyPatch, mode: str, flag: str, kill: str, allowed: bool
+) -> None:
+    env.setenv("QUANT_BROKER_MODE", mode)
+    env.setenv("QUANT_LIVE_ALPACA", flag)
+    env.setenv("QUANT_KILL_SWITCH", kill)
+    s = Settings.load()
+    assert s.live_trading_allowed("alpaca") is allowed
+    assert s.live_trading_allowed("ibkr") is False
+
+
+def test_dotenv_file_is_read(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("QUANT_SAMPLE_SEED=123\nFRED_API_KEY=k\nUNRELATED=1\n")
+    s = Settings.load()
+    assert s.sample_seed == 123 and s.effective_source() == "vendor"
+
+
+def test_get_settings_is_cached_until_cleared(env: pytest.MonkeyPatch) -> None:
+    get_settings.cache_clear()
+    try:
+        env.setenv("QUANT_SAMPLE_SEED", "11")
+        first = get_settings()
+        env.setenv("QUANT_SAMPLE_SEED", "12")
+        assert get_settings() is first and first.sample_seed == 11
+        get_settings.cache_clear()
+        assert get_settings().sample_seed == 12
+    finally:
+        get_settings.cache_clear()
+
+
+def test_environment_doc_lists_every_variable(env: pytest.MonkeyPatch) -> None:
+    from quant_assets.settings import env_var_name
+
+    doc = (Path(__file__).parents[2] / "docs" / "ENVIRONMENT.md").read_text()
+    missing = [
+        env_var_name(name) for name in Settings.model_fields if f"`{env_var_name(name)}`" not in doc
+    ]
+    assert not missing
