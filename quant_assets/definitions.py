@@ -19,15 +19,15 @@ from quant_assets.defs.execution import (
     execution_sensors,
 )
 from quant_assets.defs.raw.assets import raw_assets
+from quant_assets.defs.raw.checks import raw_checks
+from quant_assets.defs.raw.schedules import raw_jobs, raw_schedules
 from quant_assets.defs.reports.assets import report_assets
 from quant_assets.defs.reports.resources import reports_resource
 from quant_assets.defs.reports.schedules import output_jobs, output_schedules
+from quant_assets.defs.resources import PublisherResource, SourcesResource, WarehouseResource
 from quant_assets.defs.simulation.assets import simulation_assets
 from quant_assets.defs.strategy.assets import strategy_assets
 from quant_assets.defs.strategy.resources import BookResource
-from quant_assets.defs.raw.checks import raw_checks
-from quant_assets.defs.raw.schedules import raw_jobs, raw_schedules
-from quant_assets.defs.resources import PublisherResource, SourcesResource, WarehouseResource
 from quant_assets.settings import Settings, get_settings
 
 

@@ -22,9 +22,7 @@ raw_daily_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(*DAILY_KEYS),
     description="Crypto, events, macro, news and sentiment for one UTC day (or a range).",
 )
-universe_job = dg.define_asset_job(
-    "universe_job", selection=dg.AssetSelection.assets(instruments)
-)
+universe_job = dg.define_asset_job("universe_job", selection=dg.AssetSelection.assets(instruments))
 
 
 @dg.schedule(
