@@ -18,6 +18,8 @@ from quant_assets.defs.execution import (
     execution_resources,
     execution_sensors,
 )
+from quant_assets.defs.ml.assets import ml_assets, ml_job
+from quant_assets.defs.ml.resources import MlflowResource
 from quant_assets.defs.raw.assets import raw_assets
 from quant_assets.defs.raw.checks import raw_checks
 from quant_assets.defs.raw.schedules import raw_jobs, raw_schedules
@@ -46,6 +48,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "dbt": dbt_resource(settings),
         **execution_resources(settings),
         "book": BookResource(),
+        "mlflow": MlflowResource(tracking_uri=settings.mlflow_tracking_uri),
         "reports": reports_resource(settings),
     }
 
@@ -67,10 +70,11 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             *strategy_assets,
             *simulation_assets,
             *report_assets,
+            *ml_assets,
             *execution_assets,
         ],
         asset_checks=[*raw_checks],
-        jobs=[*raw_jobs, *derived_jobs, *output_jobs, *execution_jobs],
+        jobs=[*raw_jobs, *derived_jobs, *output_jobs, ml_job, *execution_jobs],
         sensors=[*execution_sensors],
         schedules=[*raw_schedules, *output_schedules],
         resources=build_resources(settings),
