@@ -2,25 +2,31 @@
 
 A panel read returns one long result (day offset `d`, symbol index `i`, the fields) that
 is laid out here into a single (field, symbol, date) block; each field is a view of it.
-Bars are stored symbol by symbol with dates ascending, so a dense result arrives as a
-few runs of consecutive cells (one per result chunk, in any chunk order): then each chunk
-is copied once into place, with no scatter and no NaN fill. Anything else (missing bars,
-other orders, unknown symbols) takes a scatter into a NaN-filled block, which also
-detects two bars for one (symbol, date).
+Bars are stored symbol by symbol with dates ascending, so a dense result arrives as runs
+of consecutive cells (DuckDB keeps the order inside a row group, not across its threads):
+then each run is copied once into place, fields on parallel threads, with no scatter and
+no NaN fill. Anything else (missing bars, other orders, unknown symbols) takes a scatter
+into a NaN-filled block, which also detects two bars for one (symbol, date).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from quant_assets.schemas.frames import DATE_DTYPE
 from quant_assets.warehouse.errors import AmbiguousPanelError
+
+_THREADS = min(4, os.cpu_count() or 1)
+_THREADED_CELLS = 1 << 20  # below this a thread pool costs more than it saves
 
 
 @dataclass(frozen=True)
@@ -95,22 +101,40 @@ def assemble_panel(
     nd = len(days)
     itype = np.int32 if nsym * nd < 2**31 else np.int64  # half the memory traffic
     row_of_day = (np.cumsum(present) - 1).astype(itype)
-    # cell = symbol * n_dates + date row: the position in a (symbol, date) plane
-    cells = [b["i"].astype(itype, copy=False) * itype(nd) + row_of_day[b["d"]] for b in batches]
-    runs = _tiling(cells, nsym * nd)
+    parallel = nsym * nd >= _THREADED_CELLS
+
+    def cells_of(b: Mapping[str, np.ndarray]) -> np.ndarray:
+        # cell = symbol * n_dates + date row: the position in a (symbol, date) plane
+        return b["i"].astype(itype, copy=False) * itype(nd) + row_of_day[b["d"]]
+
+    cells = _pmap(cells_of, batches, parallel)
+    runs = _tiling(cells, nsym * nd, parallel)
     if runs is not None:  # every cell exactly once, in runs: copy slices, no scatter
         block = np.empty((nf, nsym, nd), dtype=dtype)
         planes = block.reshape(nf, nsym * nd)
-        for j, f in enumerate(fields):
+
+        def copy_field(j: int) -> None:
             for k, lo, hi, first in runs:
-                planes[j, first : first + hi - lo] = batches[k][f][lo:hi]
+                planes[j, first : first + hi - lo] = batches[k][fields[j]][lo:hi]
+
+        _pmap(copy_field, list(range(nf)), parallel)
     else:
         block = _scatter(batches, cells, fields, nsym, nd, dtype, check_unique)
     dates = (days.astype("timedelta64[D]") + np.datetime64(start, "D")).astype(DATE_DTYPE)
     return Panel(dates, symbols, {f: block[j].T for j, f in enumerate(fields)}, block)
 
 
-def _tiling(cells: list[np.ndarray], ncells: int) -> list[tuple[int, int, int, int]] | None:
+def _pmap(fn: Callable[[Any], Any], items: list[Any], parallel: bool) -> list[Any]:
+    """`map` over threads when the arrays are large (numpy's loops run without the GIL)."""
+    if not parallel or len(items) < 2 or _THREADS < 2:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(min(len(items), _THREADS)) as pool:
+        return list(pool.map(fn, items))
+
+
+def _tiling(
+    cells: list[np.ndarray], ncells: int, parallel: bool = False
+) -> list[tuple[int, int, int, int]] | None:
     """Runs (batch, lo, hi, first cell) of consecutive cells tiling all cells once, else None.
 
     Bars are stored symbol by symbol, dates ascending, so a dense result arrives as runs of
@@ -120,8 +144,8 @@ def _tiling(cells: list[np.ndarray], ncells: int) -> list[tuple[int, int, int, i
     if sum(len(c) for c in cells) != ncells:
         return None
     runs = []
-    for k, c in enumerate(cells):
-        breaks = np.flatnonzero(np.diff(c) != 1) + 1
+    all_breaks = _pmap(lambda c: np.flatnonzero(np.diff(c) != 1) + 1, cells, parallel)
+    for k, (c, breaks) in enumerate(zip(cells, all_breaks, strict=True)):
         if len(breaks) > max(16, len(c) // 1024):  # scattered rows, not a few long runs
             return None
         edges = [0, *breaks.tolist(), len(c)]

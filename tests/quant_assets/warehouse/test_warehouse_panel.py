@@ -77,3 +77,15 @@ def test_two_rows_for_one_cell_raise():
     batches = [{c: rows[c].to_numpy() for c in rows.columns}]
     with pytest.raises(AmbiguousPanelError, match="source="):
         assemble_panel(batches, FIELDS, ["A", "B"], START)
+
+
+def test_large_dense_panel_is_laid_out_on_threads_like_a_reshape():
+    rng = np.random.default_rng(3)
+    nsym, nd = 300, 4000  # 1.2 M cells: above the threshold for the threaded copy
+    assert nsym * nd >= panel_module._THREADED_CELLS
+    rows = _rows(nsym, np.arange(nd) * 2, rng)
+    batches = _batches(rows, rng, shuffle_runs=True)
+    panel = assemble_panel(batches, FIELDS, [f"S{k}" for k in range(nsym)], START)
+    for f in FIELDS:
+        np.testing.assert_array_equal(panel.fields[f], rows[f].to_numpy().reshape(nsym, nd).T)
+    assert panel.dates[1] - panel.dates[0] == np.timedelta64(2, "D")
