@@ -9,12 +9,23 @@ unproven fit never reaches a strategy.
 """
 
 import datetime as dt
+import math
+import tempfile
+from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from ml.evaluate import predict_daily
+from ml.evaluate import (
+    backtest_scores,
+    calibration,
+    classification_metrics,
+    daily_ic,
+    ic_stats,
+    predict_daily,
+)
 from ml.features import PRICE_FEATURES, SENTIMENT_FEATURES, Dataset, build_dataset
 from ml.features import features_from_mart as _features_from_mart
 from ml.tracking import ApprovalError
@@ -29,6 +40,8 @@ MODEL_NAME = "xgb_walkforward"  # quant_assets/strategy/library/megacap_ml_rank.
 DATASET_KEY = dg.AssetKey(["ml", "training_dataset"])
 MODEL_KEY = dg.AssetKey(["ml", "model"])
 PREDICTIONS_KEY = dg.AssetKey(["ml", "predictions"])
+EVALUATION_KEY = dg.AssetKey(["ml", "evaluation"])
+OOS_ARTIFACT = "oos_predictions.parquet"  # ml.tracking.Tracker.log_fit
 FEATURES_KEY = dg.AssetKey(["derived", "fct_features_daily"])
 PREDICT_HISTORY_DAYS = 60  # bars behind as_of so rsi_14 (recomputed from tr_index) is full
 
@@ -48,6 +61,62 @@ def features_and_bars(mart: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     bars = mart[["symbol", "date", "tr_index"]].rename(columns={"tr_index": "close"})
     bars = bars[bars["close"].notna() & (bars["close"] > 0)]
     return feats, bars.assign(date=pd.to_datetime(bars["date"]), symbol=bars["symbol"].astype(str))
+
+
+def direction_prob(oos: pd.DataFrame) -> np.ndarray:
+    """P(fwd_ret > 0) per row: the classifier's `prob`, or for a regression score the
+    Gaussian predictive probability Phi(score / sd(y - score))."""
+    if "prob" in oos:
+        return oos["prob"].to_numpy(np.float64)
+    from scipy.special import ndtr
+
+    score = oos["score"].to_numpy(np.float64)
+    sd = float(np.nanstd(oos["y"].to_numpy(np.float64) - score))
+    return ndtr(score / sd) if sd > 0 else np.full(len(score), 0.5)
+
+
+def evaluate_oos(
+    oos: pd.DataFrame, bars: pd.DataFrame, horizon: int, n_bins: int = 10
+) -> tuple[dict[str, float], pd.DataFrame]:
+    """Out-of-sample direction skill (AUC, accuracy), IC / rank IC with t-stats, calibration
+    (Brier + reliability bins) and the backtest of trading the scores, from `oos` (symbol,
+    date, score, y, fwd_ret[, prob]) and bars (symbol, date, close)."""
+    oos = oos.dropna(subset=["score", "fwd_ret"])
+    up = (oos["fwd_ret"] > 0).to_numpy(np.float64)
+    prob = direction_prob(oos)
+    cls = classification_metrics(up, prob)
+    ic = ic_stats(daily_ic(oos, method="pearson"), horizon)
+    ric = ic_stats(daily_ic(oos, method="spearman"), horizon)
+    # bars are the total-return index (close only), so trade close to close like the labels:
+    # weights decided on t's scores fill at t's close and earn t -> t+1
+    from quant_assets.sim.historical import BacktestConfig
+
+    ohlc = bars.assign(open=bars["close"], high=bars["close"], low=bars["close"])
+    bt = backtest_scores(oos[["symbol", "date", "score"]], ohlc, BacktestConfig(fill="close"))
+    start, end = pd.to_datetime(oos["date"]).min(), pd.to_datetime(oos["date"]).max()
+    r = bt.returns[(bt.returns.index >= start) & (bt.returns.index <= end)]
+    from quant_assets.sim.metrics import max_drawdown, sharpe_ratio, total_return
+
+    ret = r.to_numpy(np.float64)
+    metrics = {
+        "oos_rows": float(len(oos)),
+        "oos_start": start.date().isoformat(),
+        "oos_end": end.date().isoformat(),
+        "auc": cls["auc"],
+        "accuracy": cls["accuracy"],
+        "base_rate": cls["base_rate"],
+        "brier": cls["brier"],
+        "ece": cls["ece"],
+        "ic": ic.mean,
+        "ic_t": ic.t_stat,
+        "rank_ic": ric.mean,
+        "rank_ic_t": ric.t_stat,
+        "ic_n_dates": float(ric.n_dates),
+        "backtest_total_return": float(total_return(ret)),
+        "backtest_sharpe": float(sharpe_ratio(ret)),
+        "backtest_max_drawdown": float(max_drawdown(ret)),
+    }
+    return metrics, calibration(up, np.clip(prob, 0.0, 1.0), n_bins)
 
 
 class DatasetConfig(dg.Config):
@@ -208,5 +277,59 @@ def predictions(
     )
 
 
-ml_assets = [training_dataset, model, predictions]
+def _model_run_id(context: dg.AssetExecutionContext) -> str:
+    event = context.instance.get_latest_materialization_event(MODEL_KEY)
+    mat = event.asset_materialization if event is not None else None
+    run_id = mat.metadata.get("run_id") if mat is not None else None
+    if run_id is None or not run_id.value:
+        raise dg.Failure(f"{MODEL_KEY.to_user_string()} has no tracked MLflow run to evaluate")
+    return str(run_id.value)
+
+
+def _md_table(frame: pd.DataFrame) -> str:
+    cols = list(frame.columns)
+    rows = [
+        "| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in r) + " |"
+        for r in frame.itertuples(index=False)
+    ]
+    return "\n".join(["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols), *rows])
+
+
+@dg.asset(
+    key=EVALUATION_KEY,
+    group_name="ml",
+    ins={"dataset": dg.AssetIn(key=DATASET_KEY)},
+    deps=[MODEL_KEY],
+    kinds={"python"},
+    description="Out-of-sample skill of the latest ml/model fit, from its walk-forward "
+    "predictions: AUC and accuracy of the direction, IC and rank IC with t-stats, "
+    "calibration (Brier, reliability bins) and a long-short backtest of the scores.",
+)
+def evaluation(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    mlflow: MlflowResource,
+    dataset: Dataset,
+) -> dg.MaterializeResult:
+    run_id = _model_run_id(context)
+    tracker = mlflow.tracker()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = tracker.client.download_artifacts(run_id, OOS_ARTIFACT, tmp)
+        oos = pd.read_parquet(Path(path))
+    oos = oos.assign(date=pd.to_datetime(oos["date"]), symbol=oos["symbol"].astype(str))
+    if oos.empty:
+        raise dg.Failure(f"run {run_id} has no out-of-sample predictions")
+    with warehouse.session(read_only=True) as wh:
+        start = oos["date"].min().date() - dt.timedelta(days=7)
+        end = pd.to_datetime(oos["t1"]).max().date() + dt.timedelta(days=7)
+        _, bars = features_and_bars(read_mart(wh, start, end))
+    metrics, bins = evaluate_oos(oos, bars, dataset.horizon)
+    meta: dict[str, object] = {"model_name": MODEL_NAME, "run_id": run_id}
+    for k, v in metrics.items():
+        meta[k] = v if isinstance(v, str) or math.isfinite(v) else float("nan")
+    meta["reliability"] = dg.MetadataValue.md(_md_table(bins))
+    return dg.MaterializeResult(metadata=meta)  # type: ignore[arg-type]
+
+
+ml_assets = [training_dataset, model, predictions, evaluation]
 ml_job = dg.define_asset_job("ml_job", selection=dg.AssetSelection.groups("ml"))

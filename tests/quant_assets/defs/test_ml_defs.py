@@ -154,6 +154,18 @@ def test_unapproved_model_writes_no_predictions_then_approved_champion_does(stor
     rho = pred.set_index("symbol")["score"].corr(today.reindex(pred["symbol"]), method="spearman")
     assert rho > 0.5, rho
 
+    ev = _meta(second, ["ml", "evaluation"])
+    assert ev["run_id"] == m2["run_id"] and ev["oos_rows"] > 0
+    # the same OOS predictions the model was approved on
+    assert ev["rank_ic_t"] == pytest.approx(m2["rank_ic_t"])
+    assert ev["ic"] > 0 and ev["rank_ic"] > 0 and ev["ic_t"] > 2.0
+    assert 0.5 < ev["auc"] <= 1.0 and 0.5 < ev["accuracy"] <= 1.0
+    assert 0.0 <= ev["brier"] < 0.25  # beats the constant 0.5 forecast
+    assert np.isfinite(ev["backtest_total_return"]) and ev["backtest_total_return"] > 0
+    assert np.isfinite(ev["backtest_sharpe"]) and ev["backtest_sharpe"] > 0
+    assert -1.0 <= ev["backtest_max_drawdown"] <= 0.0
+    assert "| bin | mean_pred | frac_pos | count |" in ev["reliability"]
+
 
 def test_ml_job_selects_the_group():
     assert ml_job.name == "ml_job"
@@ -161,4 +173,5 @@ def test_ml_job_selects_the_group():
         "ml/training_dataset",
         "ml/model",
         "ml/predictions",
+        "ml/evaluation",
     }
