@@ -59,11 +59,8 @@ def main(argv: list[str] | None = None) -> int:
 def _migrate(url: str) -> list[str]:
     from quant_assets.warehouse import connect
 
-    wh = connect(url)
-    try:
+    with connect(url) as wh:
         return wh.migrate()
-    finally:
-        wh.close()
 
 
 def prepare_dagster_home(dagster_home: Path) -> None:

@@ -217,12 +217,11 @@ def load_indicators(
     wh: Warehouse, start: dt.date, end: dt.date, *, partition_key: str | None = None
 ) -> LoadResult:
     """Compute TA-Lib indicators on point-in-time total-return bars and replace start..end."""
-    from quant_assets.strategy.indicators import compute_indicators
-    from quant_assets.strategy.indicators import total_return_bars as rescale
+    from quant_assets.strategy.indicators import compute_indicators, rescale_to_total_return
     from quant_assets.warehouse.derived_reads import total_return_bars
 
     bars = total_return_bars(wh, start - dt.timedelta(days=INDICATOR_WARMUP_DAYS), end)
-    indicators = compute_indicators(rescale(bars))
+    indicators = compute_indicators(rescale_to_total_return(bars))
     dates = pd.to_datetime(indicators["date"])
     window = indicators[(dates >= pd.Timestamp(start)) & (dates <= pd.Timestamp(end))]
     return load_frame(

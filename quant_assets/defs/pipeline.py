@@ -16,6 +16,7 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from quant_assets.defs.resources import SourcesResource
 from quant_assets.settings import Settings
 
 
@@ -95,25 +96,15 @@ def run_job(
     return JobRun(name, label, result.success, time.perf_counter() - started, result.run_id)
 
 
-def bulk_history(settings: Settings, until: dt.date) -> JobRun:
+def bulk_history(settings: Settings, sources: SourcesResource, until: dt.date) -> JobRun:
     """Load every raw feed from the history start through `until` outside Dagster (fast path)."""
     from quant_assets.ingest import bulk_load
-    from quant_assets.sources.select import source_for
     from quant_assets.universe import load_universe
     from quant_assets.warehouse import connect
 
     started = time.perf_counter()
-    mode = settings.effective_source()
-
-    def source_of(domain):
-        files_dir = str(settings.files_dir) if settings.files_dir else None
-        return source_for(domain, mode, seed=settings.sample_seed, files_dir=files_dir)
-
-    wh = connect(settings.warehouse_url)
-    try:
-        results = bulk_load(wh, source_of, load_universe(), settings.sample_start, until)
-    finally:
-        wh.close()
+    with connect(settings.warehouse_url) as wh:
+        results = bulk_load(wh, sources.for_domain, load_universe(), settings.sample_start, until)
     rows = sum(r.rows_loaded for _, r in results)
     label = f"..{until.isoformat()} ({rows:,} rows)" if results else "up to date"
     return JobRun("bulk_history", label, True, time.perf_counter() - started, rows=rows)
@@ -126,15 +117,12 @@ def bulk_indicators(settings: Settings, until: dt.date) -> JobRun:
 
     started = time.perf_counter()
     name = "derived.technical_indicators"
-    wh = connect(settings.warehouse_url)
-    try:
+    with connect(settings.warehouse_url) as wh:
         done = bulk_loaded_through(wh, name)
         first = settings.sample_start if done is None else done + dt.timedelta(days=1)
         if first > until:
             return JobRun("bulk_indicators", "up to date", True, 0.0)
         result = load_indicators(wh, first, until, partition_key=bulk_label(name, first, until))
-    finally:
-        wh.close()
     label = f"..{until.isoformat()} ({result.rows_loaded:,} rows)"
     return JobRun(
         "bulk_indicators", label, True, time.perf_counter() - started, rows=result.rows_loaded
@@ -150,16 +138,13 @@ def run_daily(settings: Settings, through: dt.date | None = None) -> DailySummar
 
     through = through or dt.datetime.now(dt.UTC).date()
     recent = through - dt.timedelta(days=RECENT_DAYS)
-    wh = connect(settings.warehouse_url)
-    try:
+    with connect(settings.warehouse_url) as wh:
         wh.migrate()
-    finally:
-        wh.close()
     defs = build_definitions(settings)
     instance = dg.DagsterInstance.get()
     summary = DailySummary()
     summary.runs.append(run_job(defs, instance, "universe_job", None))
-    history = bulk_history(settings, recent - dt.timedelta(days=1))
+    history = bulk_history(settings, defs.resources["sources"], recent - dt.timedelta(days=1))
     summary.runs.append(history)
     plan = (
         ("raw_listed_job", weekday_partitions, WEEKDAY_KEYS),

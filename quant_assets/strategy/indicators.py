@@ -103,7 +103,7 @@ def compute_indicators(ohlcv: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(columns, copy=False)
 
 
-def total_return_bars(bars: pd.DataFrame) -> pd.DataFrame:
+def rescale_to_total_return(bars: pd.DataFrame) -> pd.DataFrame:
     """Rescale unadjusted OHLC onto the point-in-time total-return index (`tr_index`).
 
     Split- and dividend-adjusted prices use events after their date (look-ahead), and raw
