@@ -1,19 +1,22 @@
-"""Training the daily ML models for the whole universe on sample data.
+"""Training the daily ML models (every spec of ml/specs.yaml) for the whole universe.
 
-Data: the offline sample source over every instrument of universe.yaml (113) for
-2006-01-01..2025-12-31 (seed 7), bars adjusted for splits and dividends, the 13 price
-features of `ml.features.price_features` (the pandas mirror of the dbt mart). One XGBoost
-model per (target, horizon), fitted on every labelled row (the fit the daily `ml` assets
-refresh). Optional: the walk-forward evaluation (4 expanding folds, `--cv`) and MLflow
-logging + registration into a throwaway sqlite store (`--track`).
+Data: the offline sample source over every instrument of universe.yaml (113), seed 7,
+bars adjusted for splits and dividends, the 13 price features of `ml.features` (the
+pandas mirror of derived.fct_features_daily) and the 4 sentiment features from the sample
+news scored as the raw layer scores it. Per spec, what one `ml_job` partition runs:
+labels, the walk-forward evaluation (4 expanding folds after the first 40% of dates),
+the final fit on every row, MLflow logging + registration into a throwaway sqlite store,
+and the approval check. `--years` sets the history (the `ml` assets use 6 years back from
+the latest bar by default; 20 years is the stress case).
 
-    .venv/bin/python benchmarks/bench_ml_training.py [--cv] [--track] [--symbols N]
+    .venv/bin/python benchmarks/bench_ml_training.py [--years 20] [--symbols N]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import resource
 import sys
 import tempfile
@@ -23,23 +26,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import ml  # noqa: F401  (sets OMP_WAIT_POLICY before xgboost loads)
-from ml.features import (
-    PRICE_FEATURES,
-    adjusted_bars,
-    build_dataset,
-    periods_per_year,
-    price_features,
-)
+from ml.features import build_dataset, build_features, periods_per_year
+from ml.specs import load_specs
 
-MODELS = [
-    ("direction", 1, {}),
-    ("direction", 5, {}),
-    ("direction", 21, {}),
-    ("fwd_return", 1, {"vol_scaled": True}),
-    ("fwd_return", 5, {"vol_scaled": True}),
-    ("fwd_return", 21, {"vol_scaled": True}),
-    ("triple_barrier", 10, {"upper": 1.0, "lower": 1.0}),
-]
+END = dt.date(2025, 12, 31)
 
 
 def cpu() -> float:
@@ -48,75 +38,89 @@ def cpu() -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--symbols", type=int, default=0, help="first N instruments (0 = all)")
-    ap.add_argument("--cv", action="store_true", help="also time the walk-forward evaluation")
-    ap.add_argument("--track", action="store_true", help="also log + register in MLflow")
+    ap.add_argument("--years", type=int, default=20, help="years of history up to 2025-12-31")
     args = ap.parse_args()
 
+    from ml.augment import Augmenter
+    from ml.tracking import ApprovalError, Tracker
+    from ml.train import default_splitter, train
     from quant_assets.sources.sample import SampleSource
+    from quant_assets.sources.sentiment import daily_sentiment, score_articles
     from quant_assets.universe import load_universe
 
+    print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     t_all, c_all = time.perf_counter(), cpu()
     inst = load_universe().instruments
     inst = inst[: args.symbols] if args.symbols else inst
+    start = dt.date(END.year - args.years + 1, 1, 1)
     src = SampleSource(instruments=inst, seed=7)
-    start, end = dt.date(2006, 1, 1), dt.date(2025, 12, 31)
     symbols = [i.symbol for i in inst]
     t0 = time.perf_counter()
-    ohlcv = src.ohlcv(symbols, start, end)
-    events = src.security_events(symbols, start, end)
+    ohlcv = src.ohlcv(symbols, start, END)
+    events = src.security_events(symbols, start, END)
+    sentiment = daily_sentiment(score_articles(src.news(symbols, start, END)))
     t_data = time.perf_counter() - t0
     t0 = time.perf_counter()
-    bars = adjusted_bars(ohlcv, events)
-    feats = price_features(bars, periods_per_year=periods_per_year(inst))
+    feats, bars = build_features(ohlcv, events, sentiment, periods_per_year=periods_per_year(inst))
     t_feat = time.perf_counter() - t0
-    print(f"sample data: {len(ohlcv):,} bars, {len(symbols)} symbols, {t_data:.1f} s")
-    print(f"features: {len(feats):,} rows x {len(PRICE_FEATURES)} in {t_feat:.1f} s\n")
+    print(f"sample data {start}..{END}: {len(ohlcv):,} bars, {len(symbols)} symbols, "
+          f"{len(sentiment):,} sentiment rows, {t_data:.1f} s")  # fmt: skip
+    print(f"features: {len(feats):,} rows x {feats.shape[1] - 2} in {t_feat:.1f} s")
 
-    from ml.cv import WalkForward
-    from ml.models import make_model
-    from ml.train import train
+    tmp = tempfile.mkdtemp(prefix="bench-mlflow-")
+    t0 = time.perf_counter()
+    tracker = Tracker(f"sqlite:///{tmp}/mlflow.db", experiment="bench")
+    t_store = time.perf_counter() - t0
+    print(f"new MLflow store: {t_store:.1f} s (once per store)\n")
 
-    tracker = None
-    if args.track:
-        from ml.tracking import Tracker
-
-        tmp = tempfile.mkdtemp(prefix="bench-mlflow-")
-        t0 = time.perf_counter()
-        tracker = Tracker(f"sqlite:///{tmp}/mlflow.db", experiment="bench")
-        print(f"new MLflow store: {time.perf_counter() - t0:.1f} s\n")
-
-    head = f"| {'model':<26} | {'rows':>9} | feats | labels s | fit s | fit CPU s |"
-    head += " cv s |" if args.cv else ""
-    head += " cv+fit+mlflow s |" if args.track else ""
+    head = (
+        f"| {'spec':<27} | kind   | {'rows':>9} | feats | labels s | cv+fit+mlflow s "
+        "| CPU s | OOS rank IC (t) | champion |"
+    )
     print(head)
-    print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
-    total_fit = 0.0
-    for target, h, kw in MODELS:
+    print("|" + "|".join("-" * len(c) for c in head.split("|")[1:-1]) + "|")
+    specs = load_specs()
+    t_models = 0.0
+    for spec in specs.values():
         t0 = time.perf_counter()
-        ds = build_dataset(feats, bars, target, h, feature_names=PRICE_FEATURES, **kw)
+        ds = build_dataset(
+            feats, bars, spec.target, spec.horizon, feature_names=spec.features,
+            **spec.label_options(),
+        )  # fmt: skip
         t_lab = time.perf_counter() - t0
         t0, c0 = time.perf_counter(), cpu()
-        make_model("xgb", ds.task).fit(ds)
+        aug = spec.augment
+        augment = None if aug is None else Augmenter(
+            bars=bars, target=spec.target, horizon=spec.horizon, model=aug.model,
+            n_paths=aug.n_paths, n_days=aug.n_days, periods_per_year=periods_per_year(inst),
+            barrier=spec.label_options(),
+        )  # fmt: skip
+        r = train(
+            ds, kind=spec.kind, params=dict(spec.params), splitter=default_splitter(4),
+            augment=augment, synthetic_weight=aug.weight if aug else 1.0,
+            tracker=tracker, name=spec.name,
+        )  # fmt: skip
+        try:
+            tracker.approve(spec.name, str(r.version))
+            champion = "yes"
+        except ApprovalError:
+            champion = "no"
         t_fit, c_fit = time.perf_counter() - t0, cpu() - c0
-        total_fit += t_fit
-        row = f"| {f'xgb {target} h={h}':<26} | {len(ds):>9,} | {len(ds.features):>5} | {t_lab:>8.1f} | {t_fit:>5.1f} | {c_fit:>9.1f} |"
-        note = ""
-        if args.cv:
-            t0 = time.perf_counter()
-            r = train(ds, kind="xgb", splitter=WalkForward(4, min_train=0.4))
-            row += f" {time.perf_counter() - t0:>4.0f} |"
-            note = f"  OOS rank IC {r.metrics['rank_ic']:+.4f} (t {r.metrics['rank_ic_t']:+.1f})"
-        if tracker is not None:
-            t0 = time.perf_counter()
-            train(ds, kind="xgb", splitter=WalkForward(4, min_train=0.4), tracker=tracker)
-            row += f" {time.perf_counter() - t0:>15.0f} |"
-        print(row + note, flush=True)
+        t_models += t_lab + t_fit
+        m = r.metrics
+        print(
+            f"| {spec.name:<27} | {spec.kind:<6} | {len(ds):>9,} | {len(ds.features):>5} "
+            f"| {t_lab:>8.1f} | {t_fit:>15.1f} | {c_fit:>5.0f} "
+            f"| {m['rank_ic']:+.4f} ({m['rank_ic_t']:+5.1f}) | {champion:<8} |",
+            flush=True,
+        )
     wall = time.perf_counter() - t_all
     print(
-        f"\nfinal fits: {total_fit:.0f} s for {len(MODELS)} models; whole script {wall:.0f} s "
-        f"wall, {cpu() - c_all:.0f} s CPU"
+        f"\n{len(specs)} daily models (labels + cv + final fit + MLflow): {t_models:.0f} s; "
+        f"whole script {wall:.0f} s wall, {cpu() - c_all:.0f} s CPU; "
+        f"load average {os.getloadavg()[0]:.2f}"
     )
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -35,6 +36,10 @@ from ml.models import LinearModel, Model, XGBModel
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_UV_AUTO_DETECT", "false")
 os.environ.setdefault("MLFLOW_LOG_UV_FILES", "false")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep job logs to events
+# The uv-made venv has no pip, so every log_model warned that conda.yaml lists pip unpinned;
+# the model's pip requirements are pinned explicitly (`_pip_requirements`).
+logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
 
 CHAMPION = "champion"
 DEFAULT_EXPERIMENT = "quant-ml"

@@ -76,15 +76,26 @@ def oos_predictions(
         if len(train_rows) == 0 or len(test_rows) == 0:
             continue
         train, test = ds.subset(train_rows), ds.subset(test_rows)
-        weight = None
-        if augment is not None:
-            synth = augment(train, test)
-            if len(synth):
-                weight = np.r_[np.ones(len(train)), np.full(len(synth), synthetic_weight)]
-                train = train.with_frame(pd.concat([train.frame, synth.frame], ignore_index=True))
-        model = make().fit(train, sample_weight=weight)
+        model = fit_augmented(make, train, test, augment, synthetic_weight)
         parts.append(_prediction_frame(model, test, k))
     return pd.concat(parts, ignore_index=True)
+
+
+def fit_augmented(
+    make: Callable[[], Model],
+    train: Dataset,
+    test: Dataset,
+    augment: AugmentFn | None = None,
+    synthetic_weight: float = 1.0,
+) -> Model:
+    """A model fitted on `train` plus, with `augment`, synthetic rows built from `train` only."""
+    weight = None
+    if augment is not None:
+        synth = augment(train, test)
+        if len(synth):
+            weight = np.r_[np.ones(len(train)), np.full(len(synth), synthetic_weight)]
+            train = train.with_frame(pd.concat([train.frame, synth.frame], ignore_index=True))
+    return make().fit(train, sample_weight=weight)
 
 
 def _fold_metrics(oos: pd.DataFrame, horizon: int) -> dict[int, float]:
@@ -98,22 +109,24 @@ def train(
     params: dict[str, Any] | None = None,
     splitter: Splitter | None = None,
     augment: AugmentFn | None = None,
+    synthetic_weight: float = 1.0,
     tracker: Tracker | None = None,
     name: str | None = None,
     register: bool = True,
     seed: int = 0,
     tags: dict[str, str] | None = None,
 ) -> TrainResult:
-    """OOS predictions over `splitter` folds, then a final fit on every row of `ds`."""
+    """OOS predictions over `splitter` folds, then a final fit on every row of `ds` (plus,
+    with `augment`, synthetic rows from all of them: the fit the folds evaluated)."""
     splitter = splitter or default_splitter()
     name = name or model_name(kind, ds, "_aug" if augment else "")
 
     def make() -> Model:
         return make_model(kind, ds.task, params, seed)
 
-    oos = oos_predictions(ds, make, splitter, augment=augment)
+    oos = oos_predictions(ds, make, splitter, augment=augment, synthetic_weight=synthetic_weight)
     metrics = summary(oos, ds.task, ds.horizon)
-    final = make().fit(ds)
+    final = fit_augmented(make, ds, ds.subset(np.empty(0, np.int64)), augment, synthetic_weight)
     run_params = {
         "kind": kind,
         "target": ds.target,
@@ -127,6 +140,7 @@ def train(
         "splitter": repr(type(splitter).__name__),
         "n_splits": splitter.get_n_splits(),
         "augmented": augment is not None,
+        "synthetic_weight": synthetic_weight if augment is not None else 0.0,
         "seed": seed,
         **{f"model.{k}": v for k, v in (final.params or {}).items()},  # type: ignore[attr-defined]
     }

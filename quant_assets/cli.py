@@ -2,7 +2,8 @@
 
 `quant main` is the README's main job: it creates the warehouse and materializes the daily
 graph on the configured sources (offline sample by default), catching up from the last
-loaded day in one run per partition range.
+loaded day in one run per partition range. `quant api` serves the warehouse read-only
+over HTTP (the `api` package).
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from quant_assets.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="create or upgrade the warehouse schemas and tables")
     sub.add_parser("settings", help="print the effective settings (secrets masked)")
     sub.add_parser("kill-switch", help="on|off|status [--reason ...]: stop or allow every order")
+    api = sub.add_parser("api", help="serve the read-only HTTP API (uvicorn)")
+    api.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
+    api.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["kill-switch"]:
         from execution.cli_commands import kill_switch_command
@@ -48,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         applied = _migrate(settings.warehouse_url)
         print(f"warehouse {settings.warehouse_url}: {len(applied)} migration(s) applied")
         return 0
+    if args.command == "api":
+        return _serve_api(settings, args.host, args.port)
     prepare_dagster_home(settings.dagster_home)
     from quant_assets.defs.pipeline import run_daily
 
@@ -61,6 +71,22 @@ def _migrate(url: str) -> list[str]:
 
     with connect(url) as wh:
         return wh.migrate()
+
+
+def _serve_api(settings: Settings, host: str, port: int) -> int:
+    """Run the HTTP API in the foreground until interrupted."""
+    import uvicorn
+
+    from api import create_app
+
+    if not settings.api_key_list():
+        print(
+            "quant api: QUANT_API_KEYS is not set, so every /v1 route answers 401 "
+            "(/health and /metrics stay open)",
+            file=sys.stderr,
+        )
+    uvicorn.run(create_app(settings), host=host, port=port)
+    return 0
 
 
 def prepare_dagster_home(dagster_home: Path) -> None:

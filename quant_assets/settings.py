@@ -34,6 +34,7 @@ Environment = Literal["local", "production"]
 DbtTarget = Literal["duckdb", "postgres"]
 
 ENV_PREFIX = "QUANT_"
+MIN_API_KEY_LENGTH = 16
 WAREHOUSE_SCHEMES = ("duckdb", "postgresql", "postgres")
 VENDOR_KEY_FIELDS = (
     "polygon_api_key",
@@ -148,6 +149,11 @@ class Settings(BaseSettings):
     ibkr_port: int = Field(7497, ge=1, le=65535)
     ibkr_client_id: int = 1
 
+    # --- HTTP API ------------------------------------------------------------------
+    api_keys: SecretStr | None = Field(
+        None, description="comma-separated keys accepted in the X-API-Key header"
+    )
+
     # --- validation ----------------------------------------------------------------
     @field_validator("smtp_recipients", mode="before")
     @classmethod
@@ -175,6 +181,7 @@ class Settings(BaseSettings):
         "smtp_password",
         "alpaca_api_key",
         "alpaca_secret_key",
+        "api_keys",
         mode="before",
     )
     @classmethod
@@ -203,6 +210,21 @@ class Settings(BaseSettings):
         if scheme != "duckdb" and not urlsplit(value).hostname:
             raise ValueError("a PostgreSQL URL needs a host: postgresql://user@host:port/db")
         return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _check_api_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        # The message never repeats a key: it says which position is wrong and why.
+        if value is None:
+            return None
+        keys = _split_keys(value.get_secret_value())
+        short = [str(n + 1) for n, key in enumerate(keys) if len(key) < MIN_API_KEY_LENGTH]
+        if short:
+            raise ValueError(
+                f"key(s) number {', '.join(short)} shorter than {MIN_API_KEY_LENGTH} characters; "
+                "make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value if keys else None
 
     @field_validator("redis_url")
     @classmethod
@@ -263,6 +285,12 @@ class Settings(BaseSettings):
         flag = {"alpaca": self.live_alpaca, "ibkr": self.live_ibkr, "ccxt": self.live_ccxt}[broker]
         return self.broker_mode == "live" and flag and not self.kill_switch
 
+    def api_key_list(self) -> list[SecretStr]:
+        """The accepted API keys, one SecretStr each (empty: the API refuses every request)."""
+        if self.api_keys is None:
+            return []
+        return [SecretStr(key) for key in _split_keys(self.api_keys.get_secret_value())]
+
     @property
     def smtp_configured(self) -> bool:
         return bool(self.smtp_host and self.smtp_sender and self.smtp_recipients)
@@ -296,6 +324,10 @@ class Settings(BaseSettings):
             return cls(**overrides)
         except ValidationError as exc:
             raise SettingsError(_explain(exc)) from None
+
+
+def _split_keys(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def env_var_name(field_name: str) -> str:

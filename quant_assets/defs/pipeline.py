@@ -39,10 +39,10 @@ class DailySummary:
         return all(r.ok for r in self.runs)
 
     def render(self) -> str:
-        lines = [f"{'job':<22} {'partitions':<25} {'status':<8} seconds"]
+        lines = [f"{'job':<22} {'partitions':<36} {'status':<8} seconds"]
         for r in self.runs:
             status = "ok" if r.ok else "FAILED"
-            lines.append(f"{r.job:<22} {r.partitions:<25} {status:<8} {r.seconds:7.1f}")
+            lines.append(f"{r.job:<22} {r.partitions:<36} {status:<8} {r.seconds:7.1f}")
         return "\n".join(lines)
 
 
@@ -76,10 +76,11 @@ def run_job(
     name: str,
     key_range: tuple[str, str] | None,
     run_config: dict | None = None,
+    partition_key: str | None = None,
 ) -> JobRun:
     job = defs.resolve_job_def(name)
     tags = {}
-    label = "-"
+    label = partition_key or "-"
     if key_range is not None:
         tags = {
             ASSET_PARTITION_RANGE_START_TAG: key_range[0],
@@ -89,6 +90,7 @@ def run_job(
     started = time.perf_counter()
     result = job.execute_in_process(
         instance=instance,
+        partition_key=partition_key,
         tags=tags,
         raise_on_error=False,
         run_config={**_QUIET, **(run_config or {})},
@@ -157,8 +159,46 @@ def run_daily(settings: Settings, through: dt.date | None = None) -> DailySummar
             continue
         summary.runs.append(run_job(defs, instance, name, key_range))
     summary.runs += run_derived(defs, instance, settings, recent, through, rebuild=history.rows > 0)
+    summary.runs += run_models(defs, instance, settings)
     summary.runs.append(run_job(defs, instance, "sod_job", None))
     return summary
+
+
+def run_models(
+    defs: dg.Definitions, instance: dg.DagsterInstance, settings: Settings
+) -> list[JobRun]:
+    """The daily refit: one ml_job run per model spec whose last complete run (dataset
+    through predictions) is not as of the mart's latest bar; the strategies read the
+    predictions next."""
+    from quant_assets.defs.ml.assets import model_specs
+    from quant_assets.strategy.panels import as_of_date
+    from quant_assets.warehouse import connect
+
+    with connect(settings.warehouse_url, read_only=True) as wh:
+        as_of = as_of_date(wh).isoformat()
+    runs = []
+    for spec in model_specs.get_partition_keys():
+        if trained_as_of(instance, spec) == as_of:
+            runs.append(JobRun("ml_job", f"{spec} (up to date)", True, 0.0))
+        else:
+            runs.append(run_job(defs, instance, "ml_job", None, partition_key=spec))
+    return runs
+
+
+def trained_as_of(instance: dg.DagsterInstance, spec: str) -> str | None:
+    """The `as_of` of the spec's latest dataset, if predictions were written after it."""
+    from quant_assets.defs.ml.assets import DATASET_KEY, PREDICTIONS_KEY
+
+    def latest(key: dg.AssetKey) -> dg.EventLogRecord | None:
+        flt = dg.AssetRecordsFilter(asset_key=key, asset_partitions=[spec])
+        records = instance.fetch_materializations(flt, limit=1).records
+        return records[0] if records else None
+
+    dataset, predicted = latest(DATASET_KEY), latest(PREDICTIONS_KEY)
+    if dataset is None or predicted is None or predicted.storage_id < dataset.storage_id:
+        return None
+    as_of = dataset.asset_materialization.metadata.get("as_of")
+    return None if as_of is None else str(as_of.value)
 
 
 def run_derived(

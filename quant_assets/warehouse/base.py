@@ -393,16 +393,28 @@ class Warehouse(ABC):
         end: dt.date | None = None,
         where: Mapping[str, Any] | None = None,
         columns: Sequence[str] | None = None,
+        limit: int | None = None,
     ) -> pd.DataFrame:
-        """Rows of a table (optionally a date slice and equality/IN filters), ordered by key."""
+        """Rows of a table (optionally a date slice and equality/IN filters), ordered by key.
+
+        `limit` keeps the first rows in key order, so a capped reader (the API) never pulls
+        a whole table to show a page of it.
+        """
         table = get_table(table_fqn)
         cols = list(columns) if columns is not None else table.column_names
         for c in cols:
             table.column(c)
         sql, params = _where_sql(table, start, end, where)
         order = ", ".join(qident(c) for c in (table.primary_key or table.column_names[:1]))
+        tail = ""
+        if limit is not None:
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+                raise ValueError(f"limit must be a non-negative integer, got {limit!r}")
+            tail = " LIMIT ?"
+            params.append(limit)
         data = self._fetch_arrow(
-            f"SELECT {self._select_list(table, cols)} FROM {qtable(table)}{sql} ORDER BY {order}",
+            f"SELECT {self._select_list(table, cols)} FROM {qtable(table)}{sql} "
+            f"ORDER BY {order}{tail}",
             params,
         )
         return arrow_to_frame(table, data)

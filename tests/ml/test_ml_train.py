@@ -188,3 +188,26 @@ def test_meta_labelling_learns_when_the_primary_signal_works():
     assert sized["size"].abs().tolist() == sorted(sized["size"].abs().tolist())
     assert (sized["size"].iloc[:2] == 0).all()
     assert (np.sign(sized["size"].iloc[2:]) == sized["side"].iloc[2:]).all()
+
+
+def test_augmented_final_fit_trains_on_all_rows_plus_their_paths(sentiment_ds):
+    """The registered model is the one the folds evaluated: with augmentation, the final fit
+    also gets synthetic rows, built from every real row (and no test rows)."""
+    calls = []
+
+    def fake_augment(train_ds, test_ds):
+        calls.append((len(train_ds), len(test_ds)))
+        synth = train_ds.frame.head(50).assign(symbol="SIM@sim0")
+        return train_ds.with_frame(synth)
+
+    r = train(
+        sentiment_ds,
+        kind="linear",
+        splitter=WalkForward(2, min_train=0.5),
+        augment=fake_augment,
+        synthetic_weight=0.5,
+    )
+    assert len(calls) == 3  # two folds, then the final fit
+    assert calls[-1] == (len(sentiment_ds), 0)
+    assert all(n_test > 0 for _, n_test in calls[:-1])
+    assert r.params["augmented"] is True and r.params["synthetic_weight"] == 0.5

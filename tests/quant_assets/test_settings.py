@@ -224,3 +224,26 @@ def test_environment_doc_lists_every_variable(env: pytest.MonkeyPatch) -> None:
         env_var_name(name) for name in Settings.model_fields if f"`{env_var_name(name)}`" not in doc
     ]
     assert not missing
+
+
+def test_api_keys_split_on_commas_and_stay_secret(env: pytest.MonkeyPatch) -> None:
+    assert Settings.load().api_key_list() == []
+    env.setenv("QUANT_API_KEYS", " key-one-0123456789abc , key-two-0123456789abc ,, ")
+    s = Settings.load()
+    assert [k.get_secret_value() for k in s.api_key_list()] == [
+        "key-one-0123456789abc",
+        "key-two-0123456789abc",
+    ]
+    shown = repr(s) + str(s) + s.describe() + repr(s.api_key_list())
+    assert "key-one" not in shown and "key-two" not in shown
+    env.setenv("QUANT_API_KEYS", " , ")
+    assert Settings.load().api_keys is None
+
+
+def test_short_api_key_is_refused_without_showing_it(env: pytest.MonkeyPatch) -> None:
+    env.setenv("QUANT_API_KEYS", "long-enough-0123456789,tiny")
+    with pytest.raises(SettingsError) as info:
+        Settings.load()
+    message = str(info.value)
+    assert message.startswith("QUANT_API_KEYS=<secret>: key(s) number 2 shorter than 16")
+    assert "tiny" not in message and "long-enough" not in message

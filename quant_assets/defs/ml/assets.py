@@ -1,11 +1,12 @@
-"""ML assets: a labelled dataset from derived.fct_features_daily, an XGBoost model trained
-walk-forward and tracked in MLflow, and the champion's scores in strategies.predictions.
+"""ML assets, one partition per model spec (ml/specs.yaml): a labelled dataset from
+derived.fct_features_daily, a model trained walk-forward and tracked in MLflow, its
+out-of-sample evaluation, and the champion's scores in strategies.predictions.
 
-Unpartitioned, like the strategy group: each run works as of the latest bar of the mart
-(or the run config's `as_of`). The model is registered under MODEL_NAME, the name the
-`megacap_ml_rank` strategy reads; a version becomes the champion only if its out-of-sample
-rank-IC t-stat passes the threshold, and predictions come from the champion only, so an
-unproven fit never reaches a strategy.
+Each run works as of the latest bar of the mart (or the run config's `as_of`), like the
+strategy group. A fit is registered under its spec's name, the name an `ml_signal`
+strategy reads; a version becomes the champion only if its out-of-sample rank-IC t-stat
+passes the threshold, and predictions come from the champion only, so an unproven fit
+never reaches a strategy.
 """
 
 import datetime as dt
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from ml.augment import Augmenter
 from ml.evaluate import (
     backtest_scores,
     calibration,
@@ -26,9 +28,10 @@ from ml.evaluate import (
     ic_stats,
     predict_daily,
 )
-from ml.features import PRICE_FEATURES, SENTIMENT_FEATURES, Dataset, build_dataset
+from ml.features import SENTIMENT_FEATURES, Dataset, build_dataset, periods_per_year
 from ml.features import features_from_mart as _features_from_mart
-from ml.tracking import ApprovalError
+from ml.specs import ModelSpec, load_specs
+from ml.tracking import ApprovalError, Tracker
 from ml.train import default_splitter, train
 from quant_assets.defs.ml.resources import MlflowResource
 from quant_assets.defs.resources import WarehouseResource
@@ -36,13 +39,16 @@ from quant_assets.schemas.tables import PREDICTIONS
 from quant_assets.strategy.panels import as_of_date
 from quant_assets.warehouse.base import Warehouse
 
-MODEL_NAME = "xgb_walkforward"  # quant_assets/strategy/library/megacap_ml_rank.yaml `model`
+SPECS: dict[str, ModelSpec] = load_specs()  # invalid specs fail when the code location loads
+model_specs = dg.StaticPartitionsDefinition(list(SPECS))
 DATASET_KEY = dg.AssetKey(["ml", "training_dataset"])
 MODEL_KEY = dg.AssetKey(["ml", "model"])
 PREDICTIONS_KEY = dg.AssetKey(["ml", "predictions"])
 EVALUATION_KEY = dg.AssetKey(["ml", "evaluation"])
 OOS_ARTIFACT = "oos_predictions.parquet"  # ml.tracking.Tracker.log_fit
 FEATURES_KEY = dg.AssetKey(["derived", "fct_features_daily"])
+# A spec partition reads a window of the daily-partitioned mart, not one day of it.
+FEATURES_DEP = dg.AssetDep(FEATURES_KEY, partition_mapping=dg.AllPartitionMapping())
 PREDICT_HISTORY_DAYS = 60  # bars behind as_of so rsi_14 (recomputed from tr_index) is full
 
 _MART_SQL = (
@@ -121,18 +127,39 @@ def evaluate_oos(
 
 class DatasetConfig(dg.Config):
     as_of: str | None = None  # ISO date; default: the latest bar of fct_features_daily
-    lookback_days: int = 6 * 365  # calendar days of history behind as_of
-    target: str = "fwd_return"  # ml.labels Target
-    horizon: int = 1  # bars ahead: next-day target
-    vol_scaled: bool = True  # y in units of the symbol's own volatility
-    features: list[str] = Field(default_factory=lambda: [*PRICE_FEATURES, *SENTIMENT_FEATURES])
+    lookback_days: int = Field(6 * 365, gt=60)  # calendar days of history behind as_of
 
 
 class ModelConfig(dg.Config):
-    n_splits: int = 4  # expanding walk-forward folds
-    n_estimators: int = 200
+    n_splits: int = Field(4, ge=2)  # expanding walk-forward folds
+    n_estimators: int | None = Field(None, gt=0)  # overrides the spec's (xgb) when set
     approve_metric: str = "rank_ic_t"
     approve_threshold: float = 2.0
+
+
+def spec_of(context: dg.AssetExecutionContext) -> ModelSpec:
+    """The model spec of the run's partition."""
+    return SPECS[context.partition_key]
+
+
+def augmenter(spec: ModelSpec, warehouse: WarehouseResource, dataset: Dataset) -> Augmenter:
+    """Simulated paths for `spec`, fitted per fold on the returns its training labels cover."""
+    from quant_assets.universe import load_universe
+
+    assert spec.augment is not None
+    start, end = dataset.t0.min().date(), dataset.t1.max().date()
+    with warehouse.session(read_only=True) as wh:
+        _, bars = features_and_bars(read_mart(wh, start - dt.timedelta(days=7), end))
+    return Augmenter(
+        bars=bars,
+        target=spec.target,
+        horizon=spec.horizon,
+        model=spec.augment.model,
+        n_paths=spec.augment.n_paths,
+        n_days=spec.augment.n_days,
+        periods_per_year=periods_per_year(load_universe().instruments),
+        barrier=spec.label_options(),
+    )
 
 
 class PredictConfig(dg.Config):
@@ -142,10 +169,11 @@ class PredictConfig(dg.Config):
 @dg.asset(
     key=DATASET_KEY,
     group_name="ml",
-    deps=[FEATURES_KEY],
+    partitions_def=model_specs,
+    deps=[FEATURES_DEP],
     kinds={"python"},
-    description="Point-in-time features and forward-return labels from "
-    "derived.fct_features_daily over the lookback window.",
+    description="Point-in-time features and the spec's labels (target over its horizon) "
+    "from derived.fct_features_daily over the lookback window.",
 )
 def training_dataset(
     context: dg.AssetExecutionContext, config: DatasetConfig, warehouse: WarehouseResource
@@ -155,18 +183,20 @@ def training_dataset(
         mart = read_mart(wh, as_of - dt.timedelta(days=config.lookback_days), as_of)
     if mart.empty:
         raise dg.Failure(f"derived.fct_features_daily has no rows up to {as_of}")
+    spec = spec_of(context)
     feats, bars = features_and_bars(mart)
     ds = build_dataset(
         feats,
         bars,
-        config.target,  # type: ignore[arg-type]
-        config.horizon,
-        feature_names=config.features,
-        vol_scaled=config.vol_scaled,
+        spec.target,
+        spec.horizon,
+        feature_names=spec.features,
+        **spec.label_options(),
     )
     return dg.Output(
         ds,
         metadata={
+            "model_spec": spec.name,
             "as_of": as_of.isoformat(),
             "rows": len(ds),
             "features": len(ds.features),
@@ -181,30 +211,41 @@ def training_dataset(
 @dg.asset(
     key=MODEL_KEY,
     group_name="ml",
+    partitions_def=model_specs,
     ins={"dataset": dg.AssetIn(key=DATASET_KEY)},
-    kinds={"python", "xgboost", "mlflow"},
-    description=f"XGBoost on the dataset, scored walk-forward, logged to MLflow and registered "
-    f"as {MODEL_NAME}; the version becomes the champion if its rank-IC t-stat passes.",
+    kinds={"python", "xgboost", "scikitlearn", "mlflow"},
+    description="The spec's learner (XGBoost, or the regularised linear baseline) on the "
+    "dataset, scored walk-forward, logged to MLflow and registered under the spec's name; "
+    "the version becomes the champion if its out-of-sample rank-IC t-stat passes.",
 )
 def model(
     context: dg.AssetExecutionContext,
     config: ModelConfig,
+    warehouse: WarehouseResource,
     mlflow: MlflowResource,
     dataset: Dataset,
 ) -> dg.MaterializeResult:
+    spec = spec_of(context)
+    params = dict(spec.params)
+    if config.n_estimators is not None and spec.kind == "xgb":
+        params["n_estimators"] = config.n_estimators
+    augment = augmenter(spec, warehouse, dataset) if spec.augment is not None else None
     tracker = mlflow.tracker()
     result = train(
         dataset,
-        kind="xgb",
-        params={"n_estimators": config.n_estimators},
+        kind=spec.kind,
+        params=params,
         splitter=default_splitter(config.n_splits),
+        augment=augment,
+        synthetic_weight=spec.augment.weight if spec.augment is not None else 1.0,
         tracker=tracker,
-        name=MODEL_NAME,
+        name=spec.name,
+        tags={"model_spec": spec.name},
     )
     approved, reason = True, "passed"
     try:
         tracker.approve(
-            MODEL_NAME,
+            spec.name,
             str(result.version),
             metric=config.approve_metric,
             threshold=config.approve_threshold,
@@ -215,7 +256,10 @@ def model(
     m = result.metrics
     return dg.MaterializeResult(
         metadata={
-            "model_name": MODEL_NAME,
+            "model_name": spec.name,
+            "kind": spec.kind,
+            "target": f"{spec.target} h={spec.horizon}",
+            "augmented": spec.augment.model if spec.augment is not None else "no",
             "run_id": result.run_id or "",
             "version": result.version or "",
             "ic": float(m.get("ic", float("nan"))),
@@ -230,10 +274,13 @@ def model(
 @dg.asset(
     key=PREDICTIONS_KEY,
     group_name="ml",
-    deps=[MODEL_KEY, FEATURES_KEY],
+    partitions_def=model_specs,
+    deps=[MODEL_KEY, FEATURES_DEP],
     kinds={"python"},
-    description=f"The champion {MODEL_NAME}'s scores for as_of in strategies.predictions "
-    "(nothing is written while no version is approved).",
+    description="The spec's champion version's scores for as_of in strategies.predictions "
+    "(model = the spec's name; nothing is written while no version is approved), and for "
+    "earlier dates without a prediction its walk-forward out-of-sample scores "
+    "(model_version '<v>-oos'), the history an ml_signal strategy backtests on.",
 )
 def predictions(
     context: dg.AssetExecutionContext,
@@ -243,14 +290,15 @@ def predictions(
 ) -> dg.MaterializeResult:
     from mlflow.exceptions import MlflowException
 
+    name = spec_of(context).name
     tracker = mlflow.tracker()
     try:
-        version = tracker.champion_version(MODEL_NAME)
-        champion = tracker.load(MODEL_NAME, version)
+        version = tracker.champion_version(name)
+        champion = tracker.load(name, version)
     except MlflowException as exc:
-        context.log.warning(f"{MODEL_NAME}: no approved model ({exc})")
+        context.log.warning(f"{name}: no approved model ({exc})")
         return dg.MaterializeResult(
-            metadata={"status": "no approved model", "model_name": MODEL_NAME, "rows": 0}
+            metadata={"status": "no approved model", "model_name": name, "rows": 0}
         )
     with warehouse.session() as wh:
         as_of = as_of_date(wh, config.as_of)
@@ -258,18 +306,22 @@ def predictions(
         feats, _ = features_and_bars(mart)
         today = feats[pd.to_datetime(feats["date"]).dt.date == as_of]
         scores = predict_daily(champion, today.fillna(dict.fromkeys(SENTIMENT_FEATURES, 0.0)))
-        out = scores.assign(date=scores["date"].dt.date, model=MODEL_NAME, model_version=version)[
+        out = scores.assign(date=scores["date"].dt.date, model=name, model_version=version)[
             PREDICTIONS.column_names
         ]
-        wh.replace_slice(PREDICTIONS.fqn, out, start=as_of, end=as_of, where={"model": MODEL_NAME})
+        wh.replace_slice(PREDICTIONS.fqn, out, start=as_of, end=as_of, where={"model": name})
+        history = oos_history(tracker, name, version, wh, before=as_of)
+        if len(history):
+            wh.upsert(PREDICTIONS.fqn, history)
     top = out.sort_values("score", ascending=False).head(10)
     return dg.MaterializeResult(
         metadata={
             "status": "written",
             "as_of": as_of.isoformat(),
-            "model_name": MODEL_NAME,
+            "model_name": name,
             "model_version": version,
             "rows": len(out),
+            "history_rows_added": len(history),
             "top": dg.MetadataValue.md(
                 "\n".join(f"- {r.symbol}: {r.score:.4g}" for r in top.itertuples())
             ),
@@ -277,12 +329,43 @@ def predictions(
     )
 
 
+def oos_history(
+    tracker: Tracker, name: str, version: str, wh: Warehouse, *, before: dt.date
+) -> pd.DataFrame:
+    """The champion run's walk-forward scores for dates with no prediction of `name` yet.
+
+    Each was made by a fold model that never saw its date, so the ml_signal strategy gets
+    an honest history to backtest on; rows are marked `<version>-oos`, and predictions
+    already written live for a date are kept as they were.
+    """
+    run_id = tracker.client.get_model_version(name, version).run_id
+    with tempfile.TemporaryDirectory() as tmp:
+        oos = pd.read_parquet(tracker.client.download_artifacts(run_id, OOS_ARTIFACT, tmp))
+    oos = oos.dropna(subset=["score"])
+    dates = pd.to_datetime(oos["date"]).dt.date
+    oos = oos.assign(date=dates)[dates < before]
+    known = wh.query("select distinct date from strategies.predictions where model = ?", [name])[
+        "date"
+    ]
+    known_dates = set(pd.to_datetime(known).dt.date)
+    oos = oos[~oos["date"].isin(known_dates)]
+    out = oos.assign(model=name, model_version=f"{version}-oos", symbol=oos["symbol"].astype(str))
+    return out[PREDICTIONS.column_names]
+
+
 def _model_run_id(context: dg.AssetExecutionContext) -> str:
-    event = context.instance.get_latest_materialization_event(MODEL_KEY)
-    mat = event.asset_materialization if event is not None else None
+    """The MLflow run of the latest ml/model materialization of this partition."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=MODEL_KEY, asset_partitions=[context.partition_key]),
+        limit=1,
+    ).records
+    mat = records[0].asset_materialization if records else None
     run_id = mat.metadata.get("run_id") if mat is not None else None
     if run_id is None or not run_id.value:
-        raise dg.Failure(f"{MODEL_KEY.to_user_string()} has no tracked MLflow run to evaluate")
+        raise dg.Failure(
+            f"{MODEL_KEY.to_user_string()} [{context.partition_key}] has no tracked MLflow run "
+            "to evaluate"
+        )
     return str(run_id.value)
 
 
@@ -298,6 +381,7 @@ def _md_table(frame: pd.DataFrame) -> str:
 @dg.asset(
     key=EVALUATION_KEY,
     group_name="ml",
+    partitions_def=model_specs,
     ins={"dataset": dg.AssetIn(key=DATASET_KEY)},
     deps=[MODEL_KEY],
     kinds={"python"},
@@ -324,7 +408,7 @@ def evaluation(
         end = pd.to_datetime(oos["t1"]).max().date() + dt.timedelta(days=7)
         _, bars = features_and_bars(read_mart(wh, start, end))
     metrics, bins = evaluate_oos(oos, bars, dataset.horizon)
-    meta: dict[str, object] = {"model_name": MODEL_NAME, "run_id": run_id}
+    meta: dict[str, object] = {"model_name": context.partition_key, "run_id": run_id}
     for k, v in metrics.items():
         meta[k] = v if isinstance(v, str) or math.isfinite(v) else float("nan")
     meta["reliability"] = dg.MetadataValue.md(_md_table(bins))
@@ -332,4 +416,10 @@ def evaluation(
 
 
 ml_assets = [training_dataset, model, predictions, evaluation]
-ml_job = dg.define_asset_job("ml_job", selection=dg.AssetSelection.groups("ml"))
+ml_job = dg.define_asset_job(
+    "ml_job",
+    selection=dg.AssetSelection.groups("ml"),
+    partitions_def=model_specs,
+    description="One model spec: dataset, walk-forward fit + MLflow registration, "
+    "out-of-sample evaluation, the champion's predictions.",
+)

@@ -38,6 +38,7 @@ DERIVED_INPUTS = [
     dg.AssetKey(["derived", "technical_indicators"]),
     dg.AssetKey(["derived", "fct_returns_daily"]),
 ]
+PREDICTIONS_KEY = dg.AssetKey(["ml", "predictions"])  # every spec's; ml_signal strategies read them
 
 
 class AsOfConfig(dg.Config):
@@ -66,7 +67,7 @@ def library_symbols(specs, universe) -> list[str]:
 @dg.asset(
     key=SIGNALS_KEY,
     group_name="strategy",
-    deps=DERIVED_INPUTS,
+    deps=[*DERIVED_INPUTS, PREDICTIONS_KEY],
     kinds={"python"},
     description="Every library strategy: signals of the last days (strategies.signals), "
     "backtest statistics with Monte Carlo percentiles (strategies.backtest_stats) and "

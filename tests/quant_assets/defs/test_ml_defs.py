@@ -1,5 +1,6 @@
-"""The ml assets end to end on a tiny warehouse: dataset from the mart, a tracked and
-approved XGBoost model, the champion's scores in strategies.predictions.
+"""The ml assets end to end on a tiny warehouse, per model-spec partition: dataset from
+the mart, a tracked and approved model, its evaluation, the champion's scores in
+strategies.predictions.
 
 The mart (derived.fct_features_daily) is written directly with DuckDB from
 `ml.features.build_features` on 3 years of the sample market for 20 symbols, in the mart's
@@ -19,13 +20,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quant_assets.defs.ml.assets import MODEL_NAME, ml_assets, ml_job
+from quant_assets.defs.ml.assets import SPECS, ml_assets, ml_job, model_specs
 from quant_assets.defs.ml.resources import MlflowResource
 from quant_assets.defs.resources import WarehouseResource
 from quant_assets.warehouse import connect
 
 START, END = dt.date(2021, 1, 4), dt.date(2023, 12, 29)
 N_SYMBOLS = 20
+MODEL_NAME = "xgb_fwd_return_h1"  # the spec megacap_ml_rank reads
+BASELINE = "linear_fwd_return_h1"
 
 
 def _mart() -> pd.DataFrame:
@@ -85,9 +88,13 @@ def stores(tmp_path_factory, request):
     return f"duckdb:///{db}", f"sqlite:///{store}", mart
 
 
-def _run(wh_url: str, ml_url: str, threshold: float) -> dg.ExecuteInProcessResult:
+def _run(
+    wh_url: str, ml_url: str, threshold: float, spec: str = MODEL_NAME, instance=None
+) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         ml_assets,
+        partition_key=spec,
+        instance=instance,
         resources={
             "warehouse": WarehouseResource(url=wh_url),
             "mlflow": MlflowResource(tracking_uri=ml_url, experiment="tests"),
@@ -100,6 +107,10 @@ def _run(wh_url: str, ml_url: str, threshold: float) -> dg.ExecuteInProcessResul
             }
         },
     )
+
+
+def ev_dates(result: dg.ExecuteInProcessResult) -> int:
+    return int(_meta(result, ["ml", "evaluation"])["ic_n_dates"])
 
 
 def _meta(result: dg.ExecuteInProcessResult, key: list[str]) -> dict:
@@ -146,9 +157,14 @@ def test_unapproved_model_writes_no_predictions_then_approved_champion_does(stor
     finally:
         wh.close()
     as_of = mart["date"].max()
+    pred["date"] = pd.to_datetime(pred["date"]).dt.date
+    history, pred = pred[pred["date"] < as_of], pred[pred["date"] == as_of]
     assert len(pred) == p2["rows"] == n_sym
-    assert set(pd.to_datetime(pred["date"]).dt.date) == {as_of}
     assert set(pred["model_version"]) == {"2"} and pred["score"].notna().all()
+    # earlier dates carry the champion run's walk-forward scores, marked as such
+    assert len(history) == p2["history_rows_added"] > 0
+    assert set(history["model_version"]) == {"2-oos"} and history["score"].notna().all()
+    assert history["date"].nunique() == ev_dates(second)
     # the planted tone leads returns, so the champion's score must rank by it on as_of
     today = mart[mart["date"] == as_of].set_index("symbol")["sent_score"]
     rho = pred.set_index("symbol")["score"].corr(today.reindex(pred["symbol"]), method="spearman")
@@ -167,11 +183,75 @@ def test_unapproved_model_writes_no_predictions_then_approved_champion_does(stor
     assert "| bin | mean_pred | frac_pos | count |" in ev["reliability"]
 
 
-def test_ml_job_selects_the_group():
+def test_each_spec_partition_trains_registers_and_predicts_under_its_own_name(stores):
+    wh_url, ml_url, mart = stores
+    with dg.instance_for_test() as instance:
+        xgb = _run(wh_url, ml_url, threshold=2.0, instance=instance)
+        base = _run(wh_url, ml_url, threshold=2.0, spec=BASELINE, instance=instance)
+        assert xgb.success and base.success
+        m_xgb, m_base = _meta(xgb, ["ml", "model"]), _meta(base, ["ml", "model"])
+        # a refit adds no history where predictions exist: what was predicted stays
+        assert _meta(xgb, ["ml", "predictions"])["history_rows_added"] == 0
+        assert _meta(base, ["ml", "predictions"])["history_rows_added"] > 0
+        assert (m_xgb["model_name"], m_xgb["kind"]) == (MODEL_NAME, "xgb")
+        assert (m_base["model_name"], m_base["kind"]) == (BASELINE, "linear")
+        # the planted tone is linear in the label, so the ridge baseline finds it too
+        assert m_base["approved"] is True and m_base["rank_ic_t"] > 2.0
+        # each partition's evaluation reads its own partition's fit, not the latest of any
+        ev_base = _meta(base, ["ml", "evaluation"])
+        assert ev_base["run_id"] == m_base["run_id"] != m_xgb["run_id"]
+        assert instance.get_materialized_partitions(dg.AssetKey(["ml", "model"])) == {
+            MODEL_NAME,
+            BASELINE,
+        }
+        # what the main job reads to skip a spec already refitted as of the latest bar
+        from quant_assets.defs.pipeline import trained_as_of
+
+        as_of = str(mart["date"].max())
+        assert trained_as_of(instance, MODEL_NAME) == trained_as_of(instance, BASELINE) == as_of
+        assert trained_as_of(instance, "xgb_direction_h5") is None  # never run
+    with connect(wh_url, read_only=True) as wh:
+        pred = wh.read_table("strategies.predictions", where={"model": [MODEL_NAME, BASELINE]})
+    as_of = mart["date"].max()
+    today = pred[pd.to_datetime(pred["date"]).dt.date == as_of]
+    assert today.groupby("model")["symbol"].nunique().to_dict() == {
+        MODEL_NAME: N_SYMBOLS,
+        BASELINE: N_SYMBOLS,
+    }
+
+
+def test_ml_job_is_partitioned_by_the_model_specs():
     assert ml_job.name == "ml_job"
+    assert model_specs.get_partition_keys() == list(SPECS)
+    assert {MODEL_NAME, BASELINE} <= set(SPECS)
     assert {a.key.to_user_string() for a in ml_assets} == {
         "ml/training_dataset",
         "ml/model",
         "ml/predictions",
         "ml/evaluation",
     }
+    assert all(a.partitions_def == model_specs for a in ml_assets)
+
+
+def test_every_ml_signal_strategy_reads_a_model_spec():
+    from quant_assets.strategy.config import load_library
+
+    models = {s.model for s in load_library().values() if s.kind == "ml_signal"}
+    assert models and models <= set(SPECS), models - set(SPECS)
+
+
+def test_simulation_augmented_spec_is_evaluated_on_the_same_rows_as_its_history_twin(stores):
+    wh_url, ml_url, _ = stores
+    hist = _run(wh_url, ml_url, threshold=2.0, spec="xgb_price_fwd_return_h1")
+    sim = _run(wh_url, ml_url, threshold=2.0, spec="xgb_price_sim_fwd_return_h1")
+    assert hist.success and sim.success
+    m_hist, m_sim = _meta(hist, ["ml", "model"]), _meta(sim, ["ml", "model"])
+    assert (m_hist["augmented"], m_sim["augmented"]) == ("no", "bootstrap")
+    from mlflow.tracking import MlflowClient
+
+    params = MlflowClient(tracking_uri=ml_url).get_run(m_sim["run_id"]).data.params
+    assert params["augmented"] == "True" and params["kind"] == "xgb"
+    e_hist, e_sim = _meta(hist, ["ml", "evaluation"]), _meta(sim, ["ml", "evaluation"])
+    # the comparison is fair: same test dates and rows, only the training data differs
+    for key in ("oos_rows", "oos_start", "oos_end", "ic_n_dates"):
+        assert e_hist[key] == e_sim[key], key

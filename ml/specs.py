@@ -1,0 +1,171 @@
+"""Model specs: what each daily model predicts, from which features, with which learner.
+
+`ml/specs.yaml` lists them; each name is a partition of the Dagster `ml` assets and the
+name its versions are registered under in MLflow. A bad entry (unknown field, target or
+feature, a duplicate name) raises `SpecError` naming the spec, the field and the value
+when the file loads, so a typo never trains the wrong model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from ml.augment import PathModel
+from ml.features import PRICE_FEATURES, SENTIMENT_FEATURES
+from ml.labels import BarrierMethod, Target, task_of
+from ml.models import Kind
+
+SPECS_PATH = Path(__file__).with_name("specs.yaml")
+FEATURE_SETS: dict[str, tuple[str, ...]] = {
+    "price": PRICE_FEATURES,
+    "sentiment": SENTIMENT_FEATURES,
+}
+
+
+class SpecError(ValueError):
+    """An invalid model spec (names the spec, field and value)."""
+
+
+class Barrier(BaseModel):
+    """Triple-barrier settings (`ml.labels.triple_barrier`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    upper: float = Field(1.0, gt=0)
+    lower: float = Field(1.0, gt=0)
+    method: BarrierMethod = "vol"
+    window: int = Field(20, ge=2)
+
+
+class Augment(BaseModel):
+    """Synthetic training paths from the stochastic simulator (`ml.augment.Augmenter`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: PathModel = "bootstrap"
+    n_paths: int = Field(2, ge=1, le=20)  # per symbol
+    n_days: int = Field(504, ge=60, le=5040)  # bars per path
+    weight: float = Field(1.0, gt=0, le=10)  # sample weight of a synthetic row
+
+
+class ModelSpec(BaseModel):
+    """One daily model: target and horizon, features, learner and its parameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)
+    description: str = ""
+    kind: Kind
+    target: Target
+    horizon: int = Field(ge=1, le=252)
+    vol_scaled: bool = False
+    relative: bool = False
+    barrier: Barrier | None = None
+    augment: Augment | None = None
+    features: tuple[str, ...] = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("features", mode="before")
+    @classmethod
+    def _expand(cls, value: Any) -> tuple[str, ...]:
+        """Set names (price, sentiment) expand to their columns; unknown names are errors."""
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"expected a list of feature or set names, got {value!r}")
+        known = {*PRICE_FEATURES, *SENTIMENT_FEATURES}
+        out: list[str] = []
+        for item in value:
+            names = FEATURE_SETS.get(item, (item,))
+            for n in names:
+                if n not in known:
+                    raise ValueError(
+                        f"{item!r} is neither a feature nor a set ({', '.join(FEATURE_SETS)})"
+                    )
+                if n not in out:
+                    out.append(n)
+        return tuple(out)
+
+    @property
+    def task(self) -> Literal["classification", "regression"]:
+        return task_of(self.target)
+
+    def label_options(self) -> dict[str, Any]:
+        """Keyword arguments of `ml.features.build_dataset` beyond target and horizon."""
+        opts: dict[str, Any] = {"vol_scaled": self.vol_scaled, "relative": self.relative}
+        if self.target == "triple_barrier":
+            opts.update((self.barrier or Barrier()).model_dump())
+        return opts
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelSpec:
+        if self.barrier is not None and self.target != "triple_barrier":
+            raise ValueError(f"barrier: only for target triple_barrier, not {self.target!r}")
+        if self.vol_scaled and self.target != "fwd_return":
+            raise ValueError(f"vol_scaled: only for target fwd_return, not {self.target!r}")
+        if self.augment is not None:
+            extra = [f for f in self.features if f not in PRICE_FEATURES]
+            if extra:
+                raise ValueError(
+                    f"augment: simulated paths have prices only, so features must be price "
+                    f"features; got {extra}"
+                )
+        return self
+
+
+def _describe(name: str, err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"])
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field"
+        if where:  # a whole-spec rule names its field in the message
+            value = "" if e["type"] == "missing" else f" (got {e.get('input')!r})"
+            msg = f"{where}: {msg}{value}"
+        lines.append(f"model spec {name!r}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_specs(raw: Any, where: str = "specs") -> dict[str, ModelSpec]:
+    """Validate a `{specs: [...]}` mapping into specs by name; all errors reported together."""
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("specs"), list):
+        raise SpecError(f"{where}: expected a mapping with a list under 'specs'")
+    out: dict[str, ModelSpec] = {}
+    errors: list[str] = []
+    for i, entry in enumerate(raw["specs"]):
+        name = str(entry.get("name", f"specs[{i}]")) if isinstance(entry, Mapping) else f"[{i}]"
+        try:
+            spec = ModelSpec.model_validate(entry)
+        except ValidationError as e:
+            errors.append(_describe(name, e))
+            continue
+        if spec.name in out:
+            errors.append(f"model spec {spec.name!r}: name: defined twice")
+        out[spec.name] = spec
+    if not out and not errors:
+        errors.append("no specs")
+    if errors:
+        raise SpecError(f"{where}:\n" + "\n".join(errors))
+    return out
+
+
+@cache
+def load_specs(path: Path = SPECS_PATH) -> dict[str, ModelSpec]:
+    """The model specs of `path` (default: ml/specs.yaml) by name, in file order."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError(f"{path}: cannot read: {exc}") from exc
+    return parse_specs(raw, str(path))
