@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from quant_assets.calendars import sessions
 from quant_assets.defs.ml.assets import ml_job, model_specs
+from quant_assets.defs.sessions import nyse_session
 
 
 @dg.schedule(
@@ -19,9 +19,9 @@ from quant_assets.defs.ml.assets import ml_job, model_specs
     description="Before the SOD job: refit every model spec and write its predictions.",
 )
 def ml_daily_refit(context: dg.ScheduleEvaluationContext):
-    day = context.scheduled_execution_time.date()
-    if not len(sessions("NYSE", day, day)):
-        return dg.SkipReason(f"{day} is not an NYSE session")
+    day = nyse_session(context)
+    if isinstance(day, dg.SkipReason):
+        return day
     return [
         dg.RunRequest(run_key=f"ml:{day.isoformat()}:{spec}", partition_key=spec)
         for spec in model_specs.get_partition_keys()

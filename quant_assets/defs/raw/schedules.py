@@ -6,9 +6,9 @@ import datetime as dt
 
 import dagster as dg
 
-from quant_assets.calendars import sessions
 from quant_assets.defs.raw.assets import DAILY_KEYS, WEEKDAY_KEYS, instruments
 from quant_assets.defs.raw.partitions import daily_partitions, weekday_partitions
+from quant_assets.defs.sessions import nyse_session
 
 raw_listed_job = dg.define_asset_job(
     "raw_listed_job",
@@ -32,9 +32,9 @@ universe_job = dg.define_asset_job("universe_job", selection=dg.AssetSelection.a
     description="After the NYSE close: today's listed bars and security events.",
 )
 def listed_after_close(context: dg.ScheduleEvaluationContext):
-    day = context.scheduled_execution_time.date()
-    if not len(sessions("NYSE", day, day)):
-        return dg.SkipReason(f"{day} is not an NYSE session")
+    day = nyse_session(context)
+    if isinstance(day, dg.SkipReason):
+        return day
     return dg.RunRequest(run_key=day.isoformat(), partition_key=day.isoformat())
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from quant_assets.calendars import sessions
 from quant_assets.defs.reports.assets import EOD_KEY, SOD_KEY
+from quant_assets.defs.sessions import nyse_session
 
 strategy_job = dg.define_asset_job(
     "strategy_job",
@@ -41,9 +41,9 @@ eod_job = dg.define_asset_job(
 
 
 def _session_run(context: dg.ScheduleEvaluationContext, label: str):
-    day = context.scheduled_execution_time.date()
-    if not len(sessions("NYSE", day, day)):
-        return dg.SkipReason(f"{day} is not an NYSE session")
+    day = nyse_session(context)
+    if isinstance(day, dg.SkipReason):
+        return day
     return dg.RunRequest(run_key=f"{label}:{day.isoformat()}")
 
 
