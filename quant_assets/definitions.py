@@ -20,7 +20,7 @@ from quant_assets.defs.execution import (
 )
 from quant_assets.defs.ml.assets import ml_assets, ml_job
 from quant_assets.defs.ml.resources import MlflowResource
-from quant_assets.defs.ml.schedules import ml_schedules
+from quant_assets.defs.nightly import nightly_sensors
 from quant_assets.defs.raw.assets import raw_assets
 from quant_assets.defs.raw.checks import raw_checks
 from quant_assets.defs.raw.schedules import raw_jobs, raw_schedules
@@ -76,8 +76,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         ],
         asset_checks=[*raw_checks],
         jobs=[*raw_jobs, *derived_jobs, *output_jobs, ml_job, *execution_jobs],
-        sensors=[*execution_sensors],
-        schedules=[*raw_schedules, *output_schedules, *ml_schedules],
+        sensors=[*execution_sensors, *nightly_sensors],
+        schedules=[*raw_schedules, *output_schedules],
         resources=build_resources(settings),
         executor=build_executor(settings),
     )

@@ -255,20 +255,3 @@ def test_simulation_augmented_spec_is_evaluated_on_the_same_rows_as_its_history_
     # the comparison is fair: same test dates and rows, only the training data differs
     for key in ("oos_rows", "oos_start", "oos_end", "ic_n_dates"):
         assert e_hist[key] == e_sim[key], key
-
-
-def test_daily_refit_schedule_requests_every_spec_on_sessions_only():
-    from zoneinfo import ZoneInfo
-
-    from quant_assets.defs.ml.schedules import ml_daily_refit
-
-    def at(day: dt.date) -> dt.datetime:
-        return dt.datetime(day.year, day.month, day.day, 6, 30, tzinfo=ZoneInfo("America/New_York"))
-
-    christmas, eve = dt.date(2024, 12, 25), dt.date(2024, 12, 24)
-    skipped = ml_daily_refit(dg.build_schedule_context(scheduled_execution_time=at(christmas)))
-    assert isinstance(skipped, dg.SkipReason) and "2024-12-25" in skipped.skip_message
-    runs = ml_daily_refit(dg.build_schedule_context(scheduled_execution_time=at(eve)))
-    assert [r.partition_key for r in runs] == list(SPECS)
-    assert len({r.run_key for r in runs}) == len(SPECS)  # one run per spec, idempotent keys
-    assert all(r.run_key.startswith("ml:2024-12-24:") for r in runs)
