@@ -3,7 +3,7 @@ derived layer and refit the models, each step started by the success of the one 
 
     raw_daily_job [D] (schedule daily_after_midnight, after raw_listed_job [D] at 18:30 NY)
       -> derived_base_job -> derived_daily_job [D] -> derived_research_job
-      -> ml_job [every model spec]
+      -> ml_job [every model spec], and eod_job when D is an NYSE session
     (sod_before_open at 08:00 New York then reads the fresh marts and predictions)
 
 Only scheduled raw runs start a chain (a backfill or `quant main`, which runs the same
@@ -14,11 +14,15 @@ start stopped, like the schedules: turn them on in the UI (Automation) with the 
 
 from __future__ import annotations
 
+import datetime as dt
+
 import dagster as dg
 
+from quant_assets.calendars import sessions
 from quant_assets.defs.derived.jobs import derived_base_job, derived_daily_job, derived_research_job
 from quant_assets.defs.ml.assets import ml_job, model_specs
 from quant_assets.defs.raw.schedules import raw_daily_job
+from quant_assets.defs.reports.schedules import eod_job
 
 DAY_TAG = "quant/day"
 PARTITION_TAG = "dagster/partition"
@@ -92,9 +96,24 @@ def models_after_derived(context: dg.RunStatusSensorContext):
     return _next(context, "ml", list(model_specs.get_partition_keys()))
 
 
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[derived_research_job],
+    request_job=eod_job,
+    description="The day's bars are in the derived layer: the EOD report, on NYSE sessions.",
+)
+def eod_after_derived(context: dg.RunStatusSensorContext):
+    day = chain_day(context.dagster_run)
+    date = dt.date.fromisoformat(day) if day is not None else None
+    if date is not None and not len(sessions("NYSE", date, date)):
+        return dg.SkipReason(f"{day} is not an NYSE session: no EOD report")
+    return _next(context, "eod", [None])
+
+
 nightly_sensors = [
     derived_after_raw,
     derived_daily_after_base,
     research_after_daily,
     models_after_derived,
+    eod_after_derived,
 ]

@@ -1,9 +1,10 @@
 """Jobs and schedules of the daily outputs.
 
 `sod_job` recomputes the whole chain before the open (signals -> target book -> Monte Carlo,
-scenarios, event study -> recommendations -> SOD report); `eod_job` writes the EOD report
-after the close. `strategy_job`, `simulation_job` and `reports_job` run one group each.
-Both schedules skip days that are not NYSE sessions.
+scenarios, event study -> recommendations -> SOD report), on NYSE sessions; `eod_job` writes
+the EOD report once the day's bars are in the derived layer (the nightly chain's sensor
+`eod_after_derived`, quant_assets/defs/nightly.py). `strategy_job`, `simulation_job` and
+`reports_job` run one group each.
 """
 
 from __future__ import annotations
@@ -57,15 +58,5 @@ def sod_before_open(context: dg.ScheduleEvaluationContext):
     return _session_run(context, "sod")
 
 
-@dg.schedule(
-    job=eod_job,
-    cron_schedule="30 17 * * 1-5",
-    execution_timezone="America/New_York",
-    description="After the US close: the EOD report.",
-)
-def eod_after_close(context: dg.ScheduleEvaluationContext):
-    return _session_run(context, "eod")
-
-
 output_jobs = [strategy_job, simulation_job, reports_job, sod_job, eod_job]
-output_schedules = [sod_before_open, eod_after_close]
+output_schedules = [sod_before_open]

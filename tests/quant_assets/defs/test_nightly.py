@@ -11,6 +11,7 @@ from quant_assets.defs.nightly import (
     DAY_TAG,
     derived_after_raw,
     derived_daily_after_base,
+    eod_after_derived,
     models_after_derived,
     nightly_sensors,
     research_after_daily,
@@ -64,6 +65,13 @@ def test_each_step_requests_the_next_for_the_same_day(instance):
     assert [r.run_key for r in models] == [f"ml:{DAY}:{s}" for s in SPECS]
 
 
+def test_the_eod_report_follows_a_session_day_only(instance):
+    (eod,) = _evaluate(eod_after_derived, instance, {DAY_TAG: DAY})
+    assert eod.run_key == f"eod:{DAY}" and eod.tags[DAY_TAG] == DAY
+    christmas = _evaluate(eod_after_derived, instance, {DAY_TAG: "2024-12-25"})
+    assert isinstance(christmas, dg.SkipReason) and "2024-12-25" in christmas.skip_message
+
+
 @pytest.mark.parametrize(
     "tags",
     [
@@ -86,4 +94,5 @@ def test_the_sensors_are_in_the_code_location_and_request_the_chain_in_order():
         "derived_daily_job",
         "derived_research_job",
         "ml_job",
+        "eod_job",
     ]

@@ -9,7 +9,6 @@ from quant_assets.definitions import build_resources
 from quant_assets.defs.reports.assets import report_assets
 from quant_assets.defs.reports.resources import reports_resource
 from quant_assets.defs.reports.schedules import (
-    eod_after_close,
     output_jobs,
     output_schedules,
     sod_before_open,
@@ -63,7 +62,7 @@ def _at(day: dt.date, hour: int, minute: int) -> dt.datetime:
 
 def test_schedules_run_on_sessions_and_skip_holidays():
     christmas, eve = dt.date(2024, 12, 25), dt.date(2024, 12, 24)
-    for schedule, (h, m) in ((sod_before_open, (8, 0)), (eod_after_close, (17, 30))):
+    for schedule, (h, m) in ((sod_before_open, (8, 0)),):
         skipped = schedule(dg.build_schedule_context(scheduled_execution_time=_at(christmas, h, m)))
         assert isinstance(skipped, dg.SkipReason)
         run = schedule(dg.build_schedule_context(scheduled_execution_time=_at(eve, h, m)))
