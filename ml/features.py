@@ -51,6 +51,32 @@ SENTIMENT_FEATURES: tuple[str, ...] = (
     "sent_score_ma_5d",
     "sent_score_ma_20d",
 )
+# Columns of derived.fct_features_daily passed through as they are: group momentum ranks,
+# macro states as known on the date (vintages), and the day's event flags. They exist only
+# in the mart (not on simulated paths nor in `build_features`).
+CONTEXT_FEATURES: tuple[str, ...] = (
+    "mom_21_group_pct",
+    "mom_63_group_pct",
+    "mom_126_group_pct",
+    "mom_252_group_pct",
+    "macro_cpiaucsl_yoy",
+    "macro_unrate",
+    "macro_unrate_mom",
+    "macro_payems_mom",
+    "macro_fedfunds",
+    "macro_fedfunds_mom",
+    "macro_dgs10",
+    "macro_dgs10_mom",
+    "macro_gdp_yoy",
+    "n_economic_events",
+    "is_cpi_day",
+    "is_nfp_day",
+    "is_fomc_day",
+    "is_earnings_day",
+    "eps_surprise",
+    "n_geo_events",
+    "geo_max_severity",
+)
 # No news is neutral news: what missing sentiment becomes in a dataset.
 NEUTRAL_FILL: dict[str, float] = dict.fromkeys(SENTIMENT_FEATURES, 0.0)
 
@@ -240,6 +266,9 @@ def features_from_mart(mart: pd.DataFrame) -> pd.DataFrame:
     for c in SENTIMENT_FEATURES:
         src = "sent_n_items" if c == "sent_n_items" else c
         out[c] = m[src].astype(float) if src in m else np.nan
+    for c in CONTEXT_FEATURES:  # absent ones stay absent: a spec asking for them fails
+        if c in m:
+            out[c] = pd.to_numeric(m[c], errors="raise").astype(float)
     return out
 
 

@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from ml.augment import PathModel
-from ml.features import PRICE_FEATURES, SENTIMENT_FEATURES
+from ml.features import CONTEXT_FEATURES, PRICE_FEATURES, SENTIMENT_FEATURES
 from ml.labels import BarrierMethod, Target, task_of
 from ml.models import Kind
 
@@ -32,6 +32,7 @@ SPECS_PATH = Path(__file__).with_name("specs.yaml")
 FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "price": PRICE_FEATURES,
     "sentiment": SENTIMENT_FEATURES,
+    "context": CONTEXT_FEATURES,  # mart only: group ranks, macro as known, event flags
 }
 
 
@@ -84,7 +85,7 @@ class ModelSpec(BaseModel):
         """Set names (price, sentiment) expand to their columns; unknown names are errors."""
         if not isinstance(value, list | tuple):
             raise ValueError(f"expected a list of feature or set names, got {value!r}")
-        known = {*PRICE_FEATURES, *SENTIMENT_FEATURES}
+        known = {f for names in FEATURE_SETS.values() for f in names}
         out: list[str] = []
         for item in value:
             names = FEATURE_SETS.get(item, (item,))

@@ -158,3 +158,26 @@ def test_features_from_mart_rebuild_the_model_columns(sample_panel):
     out = features_from_mart(mart)
     for c in PRICE_FEATURES:
         np.testing.assert_allclose(out[c], f[c], rtol=1e-9, atol=1e-12, equal_nan=True, err_msg=c)
+
+
+def test_mart_context_columns_pass_through_unchanged_and_absent_ones_stay_absent(sample_panel):
+    from ml.features import CONTEXT_FEATURES
+
+    f = sample_panel.features.head(500)
+    bars = sample_panel.bars.set_index(["symbol", "date"]).loc[
+        pd.MultiIndex.from_frame(f[["symbol", "date"]])
+    ]
+    mart = f.drop(columns=["rsi_14"]).assign(
+        close=bars["close_raw"].to_numpy(), tr_index=bars["tr_index"].to_numpy()
+    )
+    for n in (20, 50, 200):
+        mart[f"sma_{n}"] = mart["close"] / (1 + mart.pop(f"px_sma_{n}"))
+    rng = np.random.default_rng(5)
+    mart["macro_unrate"] = rng.uniform(3, 10, len(mart))
+    mart["is_fomc_day"] = rng.integers(0, 2, len(mart))  # an int flag becomes a float
+    out = features_from_mart(mart).set_index(["symbol", "date"])
+    src = mart.set_index(["symbol", "date"]).loc[out.index]
+    np.testing.assert_array_equal(out["macro_unrate"], src["macro_unrate"])
+    np.testing.assert_array_equal(out["is_fomc_day"], src["is_fomc_day"].astype(float))
+    assert out["is_fomc_day"].dtype == np.float64
+    assert not (set(CONTEXT_FEATURES) - {"macro_unrate", "is_fomc_day"}) & set(out.columns)

@@ -185,6 +185,9 @@ def training_dataset(
         raise dg.Failure(f"derived.fct_features_daily has no rows up to {as_of}")
     spec = spec_of(context)
     feats, bars = features_and_bars(mart)
+    missing = [f for f in spec.features if f not in feats.columns]
+    if missing:
+        raise dg.Failure(f"model spec {spec.name!r}: derived.fct_features_daily lacks {missing}")
     ds = build_dataset(
         feats,
         bars,
