@@ -241,3 +241,55 @@ def cluster_table(corr: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
             {"cluster": int(k), "size": len(syms), "mean corr": mean, "members": ", ".join(syms)}
         )
     return pd.DataFrame(rows, columns=["cluster", "size", "mean corr", "members"])
+
+
+# --- models -------------------------------------------------------------------------------
+
+
+def forward_returns(levels: pd.DataFrame, horizon: int = 1) -> pd.DataFrame:
+    """Long (date, symbol, fwd_ret): each symbol's return from a bar to its `horizon`-th next
+    bar on its own calendar, from a dates x symbols frame of price levels. The last
+    `horizon` bars of each symbol get none: nothing after the frame's end is looked at."""
+    cols = ["date", "symbol", "fwd_ret"]
+    if levels.empty:
+        return pd.DataFrame(columns=cols)
+    long = (
+        levels.rename_axis(index="date", columns="symbol")
+        .stack(future_stack=True)
+        .dropna()
+        .rename("level")
+        .reset_index()
+    )
+    long["date"] = pd.to_datetime(long["date"])
+    long = long.sort_values(["symbol", "date"], kind="stable")
+    ahead = long.groupby("symbol")["level"].shift(-int(horizon))
+    long["fwd_ret"] = ahead / long["level"] - 1.0
+    return long.dropna(subset=["fwd_ret"])[cols].reset_index(drop=True)
+
+
+def prediction_ic(
+    scores: pd.DataFrame, levels: pd.DataFrame, horizon: int = 1, min_names: int = 5
+) -> pd.Series:
+    """Rank IC per date: Spearman correlation across symbols between each date's score
+    (frame date, symbol, score) and the return over the next `horizon` bars, computed by
+    `ml.evaluate.daily_ic` as training reports it; dates with < min_names pairs dropped."""
+    from ml.evaluate import daily_ic
+
+    fwd = forward_returns(levels, horizon)
+    if scores.empty or fwd.empty:
+        return pd.Series(dtype=float, name="rank_ic")
+    s = scores.assign(date=pd.to_datetime(scores["date"]), symbol=scores["symbol"].astype(str))
+    merged = s[["date", "symbol", "score"]].merge(fwd, on=["date", "symbol"], how="inner")
+    if merged.empty:
+        return pd.Series(dtype=float, name="rank_ic")
+    ic = daily_ic(merged, method="spearman", min_names=min_names)
+    return ic.rename("rank_ic").sort_index()
+
+
+def ranked(scores: pd.DataFrame, instruments: pd.DataFrame) -> pd.DataFrame:
+    """One day's scores best first with their rank (1 = highest) and instrument name."""
+    names = instruments.drop_duplicates("symbol").set_index("symbol")["name"]
+    out = scores.sort_values(["score", "symbol"], ascending=[False, True]).reset_index(drop=True)
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    out.insert(2, "name", out["symbol"].map(names))
+    return out

@@ -387,3 +387,66 @@ def drawdown_gauge(dd: float, derisk: float | None, halt: float | None) -> go.Fi
     )
     fig.update_layout(height=260, margin={"l": 20, "r": 20, "t": 40, "b": 10})
     return fig
+
+
+def feature_importance(imp: pd.DataFrame, top: int = 25) -> go.Figure:
+    """Horizontal bars of the `top` most important features, the largest at the top."""
+    d = imp.sort_values("importance", ascending=False).head(top).iloc[::-1]
+    fig = go.Figure(
+        go.Bar(
+            x=d["importance"],
+            y=d["feature"],
+            orientation="h",
+            marker_color="#1f77b4",
+            hovertemplate="%{y}: %{x:.4g}<extra></extra>",
+        )
+    )
+    fig = _layout(fig, max(260, 22 * len(d) + 60))
+    fig.update_layout(xaxis_title="importance", hovermode="closest", showlegend=False)
+    return fig
+
+
+def rank_ic(ic: pd.Series, window: int = 20) -> go.Figure:
+    """Daily rank IC as bars (green positive, red negative) with its rolling mean."""
+    fig = go.Figure(
+        go.Bar(
+            x=ic.index,
+            y=ic.to_numpy(),
+            name="daily rank IC",
+            marker_color=np.where(ic.to_numpy() >= 0, "#2ca02c", "#d62728"),
+            hovertemplate="%{x|%Y-%m-%d}: %{y:.3f}<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=ic.index,
+            y=ic.rolling(window, min_periods=max(2, window // 2)).mean().to_numpy(),
+            name=f"{window}-day mean",
+            mode="lines",
+            line={"color": "#343a40", "width": 2},
+        )
+    )
+    fig.add_hline(y=0, line={"color": "#999", "width": 1})
+    fig = _layout(fig, 320)
+    fig.update_layout(yaxis_title="rank IC", bargap=0.1)
+    return fig
+
+
+def score_history(hist: pd.DataFrame, symbol: str) -> go.Figure:
+    """One symbol's scores over time: out-of-sample history as a line, live scores as dots."""
+    fig = go.Figure()
+    for oos, label, mode in ((True, "out-of-sample", "lines"), (False, "live", "markers")):
+        d = hist[hist["oos"] == oos]
+        if len(d):
+            fig.add_trace(
+                go.Scatter(
+                    x=d["date"],
+                    y=d["score"],
+                    name=f"{symbol} {label}",
+                    mode=mode,
+                    marker={"size": 8},
+                )
+            )
+    fig = _layout(fig, 300)
+    fig.update_layout(yaxis_title="score")
+    return fig

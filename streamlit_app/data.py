@@ -4,6 +4,8 @@ Each query function takes the warehouse URL first, so the caches of two warehous
 mix (the tests run several in one process) and a changed QUANT_WAREHOUSE_URL takes effect
 at once. Failures become `DataUnavailable` with a kind the pages turn into an empty state:
 no warehouse yet, a table not built yet, or the DuckDB file locked by a pipeline run.
+The MLflow reads (model registry, runs, artifacts) take the tracking URI first in the same
+way, and never create a store: a missing one is `DataUnavailable("no_store")`.
 
 DuckDB lets one process write a file only while no other process has it open, even
 read-only. A reader that held its connection forever would make every `dagster`/`quant`
@@ -15,11 +17,14 @@ PostgreSQL connections stay open: readers never block its writers.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import pandas as pd
 import streamlit as st
@@ -34,7 +39,7 @@ TTL_LIVE = 60  # ops, execution: what changes during the day
 TTL = 120  # market data and strategy outputs
 TTL_SLOW = 300  # heavy derived computations (correlations)
 
-Kind = Literal["no_warehouse", "busy", "missing_table", "error"]
+Kind = Literal["no_warehouse", "no_store", "busy", "missing_table", "error"]
 
 
 class DataUnavailable(Exception):
@@ -600,6 +605,203 @@ def last_closes(url: str, symbols: tuple[str, ...]) -> pd.DataFrame:
         [list(symbols)],
         table="market_data.ohlcv_daily",
     )
+
+
+# --- models: predictions (warehouse) ---------------------------------------------------------
+
+PREDICTIONS = "strategies.predictions"
+OOS_LIKE = "%-oos"  # model_version of walk-forward out-of-sample history rows ('<v>-oos')
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def prediction_models(url: str) -> pd.DataFrame:
+    """Per model in strategies.predictions: last live date, OOS history span, row count."""
+    require(url, PREDICTIONS)
+    return _q(
+        url,
+        "select model, max(case when model_version like ? then null else date end) as last_live, "
+        "min(case when model_version like ? then date end) as first_oos, "
+        "max(case when model_version like ? then date end) as last_oos, count(*) as n_rows "
+        "from strategies.predictions group by model order by model",
+        [OOS_LIKE, OOS_LIKE, OOS_LIKE],
+        table=PREDICTIONS,
+    )
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def latest_predictions(url: str, model: str, end: dt.date) -> pd.DataFrame:
+    """The live (champion) scores of `model` on its latest date on or before `end`, best first."""
+    require(url, PREDICTIONS)
+    return _q(
+        url,
+        "select date, model_version, symbol, score from strategies.predictions "
+        "where model = ? and not (model_version like ?) and date = ("
+        "select max(date) from strategies.predictions "
+        "where model = ? and not (model_version like ?) and date <= ?) "
+        "order by score desc, symbol",
+        [model, OOS_LIKE, model, OOS_LIKE, end],
+        table=PREDICTIONS,
+    )
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def predictions(url: str, model: str, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """Every score of `model` in [start, end], live and out-of-sample (`oos` says which)."""
+    require(url, PREDICTIONS)
+    df = _q(
+        url,
+        "select date, model_version, symbol, score from strategies.predictions "
+        "where model = ? and date >= ? and date <= ? order by date, symbol",
+        [model, start, end],
+        table=PREDICTIONS,
+    )
+    df["date"] = pd.to_datetime(df["date"])
+    return df.assign(oos=df["model_version"].astype(str).str.endswith(OOS_LIKE[1:]))
+
+
+# --- models: the MLflow registry (read-only) -------------------------------------------------
+
+STORE_TABLES = frozenset({"alembic_version", "experiments", "runs", "registered_models"})
+
+
+def mlflow_store_path(uri: str) -> Path | None:
+    """The local file (sqlite) or directory (file store) behind `uri`; None for a server."""
+    if uri.startswith("sqlite:///"):
+        return Path(uri.removeprefix("sqlite:///"))
+    parts = urlsplit(uri)
+    if parts.scheme == "file":
+        return Path(parts.path)
+    if not parts.scheme or len(parts.scheme) == 1:  # a plain path (or a Windows drive)
+        return Path(uri)
+    return None
+
+
+def _check_store(uri: str) -> None:
+    """Raise no_store unless `uri`'s local store exists and is MLflow's: MlflowClient would
+    create (and migrate) a missing or empty sqlite file, and the app never writes."""
+    path = mlflow_store_path(uri)
+    if path is None:
+        return
+    missing = DataUnavailable("no_store", f"no MLflow model store at {path}")
+    if not uri.startswith("sqlite:"):
+        if not path.is_dir():
+            raise missing
+        return
+    if not path.is_file():
+        raise missing
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            rows = con.execute("select name from sqlite_master where type = 'table'").fetchall()
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        raise DataUnavailable("error", f"Cannot read the MLflow store {path}: {exc}") from exc
+    if not STORE_TABLES.issubset(r[0] for r in rows):
+        raise DataUnavailable("no_store", f"no MLflow model store in {path} yet")
+
+
+@st.cache_resource(show_spinner=False)
+def _mlflow_client(uri: str) -> Any:
+    """One MlflowClient per URI. Importing ml.tracking first switches MLflow telemetry off;
+    a tracking server that does not answer fails after a few seconds, not minutes."""
+    import os
+
+    from ml import tracking  # noqa: F401  (MLflow environment defaults, before mlflow loads)
+
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+@contextmanager
+def _mlflow(uri: str) -> Iterator[Any]:
+    """A read-only MlflowClient of an existing store; MLflow errors become DataUnavailable."""
+    _check_store(uri)
+    try:
+        yield _mlflow_client(uri)
+    except DataUnavailable:
+        raise
+    except Exception as exc:  # MlflowException, SQLAlchemy and HTTP errors alike
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataUnavailable(
+            "error", f"Reading the MLflow store {_safe(uri)} failed: {first}"
+        ) from exc
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def model_registry(uri: str) -> pd.DataFrame:
+    """One row per registered model: latest and champion version with their run ids."""
+    from ml.tracking import CHAMPION
+
+    cols = ["model", "latest_version", "latest_run_id", "registered_at"]
+    cols += ["champion_version", "champion_run_id"]
+    rows = []
+    with _mlflow(uri) as client:
+        models, token = [], None
+        while True:
+            page = client.search_registered_models(max_results=100, page_token=token)
+            models.extend(page)
+            token = page.token
+            if not token:
+                break
+        for rm in models:
+            versions = sorted(rm.latest_versions or [], key=lambda v: int(v.version))
+            latest = versions[-1] if versions else None
+            champ = (rm.aliases or {}).get(CHAMPION)
+            champ_run = None
+            if champ is not None:
+                champ = str(champ)
+                if latest is not None and str(latest.version) == champ:
+                    champ_run = latest.run_id
+                else:
+                    champ_run = client.get_model_version(rm.name, champ).run_id
+            rows.append(
+                {
+                    "model": rm.name,
+                    "latest_version": None if latest is None else str(latest.version),
+                    "latest_run_id": None if latest is None else latest.run_id,
+                    "registered_at": (
+                        None
+                        if latest is None
+                        else pd.Timestamp(latest.creation_timestamp, unit="ms", tz="UTC")
+                    ),
+                    "champion_version": champ,
+                    "champion_run_id": champ_run,
+                }
+            )
+    return pd.DataFrame(rows, columns=cols).sort_values("model").reset_index(drop=True)
+
+
+@st.cache_data(ttl=TTL_SLOW, show_spinner=False)
+def model_run(uri: str, run_id: str) -> dict[str, Any]:
+    """A fit's run: metrics (final values), params, status and start time."""
+    with _mlflow(uri) as client:
+        run = client.get_run(run_id)
+    return {
+        "run_id": run_id,
+        "metrics": dict(run.data.metrics),
+        "params": dict(run.data.params),
+        "status": run.info.status,
+        "started_at": pd.Timestamp(run.info.start_time, unit="ms", tz="UTC"),
+    }
+
+
+@st.cache_data(ttl=TTL_SLOW, show_spinner=False)
+def feature_importance(uri: str, run_id: str) -> pd.DataFrame:
+    """The run's feature_importance.csv (feature, importance), largest first; empty if absent."""
+    cols = ["feature", "importance"]
+    with _mlflow(uri) as client:
+        names = {a.path for a in client.list_artifacts(run_id)}
+        if "feature_importance.csv" not in names:
+            return pd.DataFrame(columns=cols)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = client.download_artifacts(run_id, "feature_importance.csv", tmp)
+            df = pd.read_csv(path)
+    df = df.rename(columns={df.columns[0]: "feature"})[cols]
+    return df.sort_values("importance", ascending=False).reset_index(drop=True)
 
 
 # --- files (strategy library, sweeps, tearsheets) --------------------------------------------------

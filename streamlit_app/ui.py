@@ -66,6 +66,8 @@ def fetch(fn: Callable[..., T], *args: Any, what: str, hint: str = RUN_HINT) -> 
     except data.DataUnavailable as exc:
         if exc.kind == "missing_table":
             empty(f"{what} (table {exc.table} not built)", hint)
+        elif exc.kind == "no_store":
+            empty(f"{what} ({exc})", hint)
         elif exc.kind == "busy":
             st.warning(str(exc), icon=":material/hourglass_top:")
         else:

@@ -1,10 +1,14 @@
 """Warehouses the app is tested on: the offline sample market plus hand-made outputs, an
-empty (migrated) one, and a URL with no file behind it.
+empty (migrated) one, and a URL with no file behind it; and one MLflow store.
 
 The sample one is built once per session: raw tables through `ingest.bulk_load` on the
 sample source, the universe and indicators through the warehouse API, hand-made rows for
 the strategies.* / execution.* tables, and the two dbt marts the app reads created with
 duckdb directly (dbt builds them in the real pipeline).
+
+The MLflow store (`ml_store`, once per session) holds two small fits under spec names:
+an approved champion and a registered version that failed approval. Every other test
+points QUANT_MLFLOW_TRACKING_URI at a path with no store, so no test reads data/mlflow.db.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ import pytest
 
 START = dt.date(2023, 10, 2)
 END = dt.date(2024, 3, 28)
+PRED_MODEL = "xgb_direction_h5"  # the spec with predictions in the sample warehouse
+CHAMPION_MODEL = PRED_MODEL  # approved in ml_store
+REJECTED_MODEL = "linear_fwd_return_h1"  # registered in ml_store, not approved
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,7 @@ class SampleWarehouse:
     rec_date: dt.date
     n_recs: int
     symbols_with_bars: frozenset[str]
+    pred_model: str = PRED_MODEL
 
 
 def _png(width: int = 4, height: int = 3) -> bytes:
@@ -409,6 +417,32 @@ def _execution_rows(wh, last: dt.date) -> None:
     )
 
 
+def _prediction_rows(wh, bars: pd.DataFrame, dates: list[dt.date]) -> None:
+    """strategies.predictions of PRED_MODEL: walk-forward history ('1-oos') on every listed
+    day but the last, whose scores lean on the next day's return (a positive rank IC), and
+    the live champion's scores ('1') on the last day."""
+    rng = np.random.default_rng(11)
+    listed = bars[bars["date"].dt.date.isin(set(dates))]
+    closes = listed.pivot_table(index="date", columns="symbol", values="close").sort_index()
+    closes = closes.dropna(axis=1)  # symbols with a bar every listed day
+    nxt = closes.shift(-1) / closes - 1.0
+    z = nxt.sub(nxt.mean(axis=1), axis=0).div(nxt.std(axis=1), axis=0)
+    scores = 0.4 * z + pd.DataFrame(
+        rng.standard_normal(closes.shape), index=closes.index, columns=closes.columns
+    )
+    scores.iloc[-1] = rng.standard_normal(closes.shape[1])  # live: no future in it
+    long = scores.rename_axis(index="date", columns="symbol").stack(future_stack=True)
+    long = long.rename("score")
+    out = long.reset_index()
+    out["date"] = out["date"].dt.date
+    last = dates[-1]
+    out["model"] = PRED_MODEL
+    out["model_version"] = np.where(out["date"] == last, "1", "1-oos")
+    wh.bulk_load(
+        "strategies.predictions", out[["date", "model", "model_version", "symbol", "score"]]
+    )
+
+
 def build_sample_warehouse(root: Path) -> SampleWarehouse:
     """The offline sample market START..END plus hand-made outputs, in root/sample.duckdb."""
     from quant_assets.ingest import bulk_load
@@ -432,6 +466,7 @@ def build_sample_warehouse(root: Path) -> SampleWarehouse:
         dates = sorted(bars.loc[bars["symbol"] == "SPY", "date"].dt.date.unique())
         last, prev = dates[-1], dates[-2]
         n_recs = _strategy_rows(wh, last, prev, reports_dir)
+        _prediction_rows(wh, bars, dates)
         _execution_rows(wh, last)
         symbols = frozenset(bars["symbol"].unique())
     finally:
@@ -484,6 +519,88 @@ def empty_wh_url(tmp_path_factory) -> str:
 @pytest.fixture
 def missing_wh_url(tmp_path) -> str:
     return f"duckdb:///{tmp_path / 'nowhere' / 'warehouse.duckdb'}"
+
+
+@pytest.fixture(autouse=True)
+def _no_mlflow_store(monkeypatch, tmp_path):
+    """No test reads the developer's data/mlflow.db: by default the store is absent."""
+    monkeypatch.setenv(
+        "QUANT_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'no_mlflow' / 'mlflow.db'}"
+    )
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+@dataclass(frozen=True)
+class MlStore:
+    uri: str
+    path: Path
+    champion: str  # spec name whose version 1 is the champion
+    champion_run_id: str
+    rejected: str  # spec name with version 1 registered and not approved
+    rejected_run_id: str
+
+
+def _toy_dataset(strength: float, seed: int, task: str):
+    """10 symbols x 160 days, one informative feature of the given strength."""
+    from ml.features import make_dataset
+
+    rng = np.random.default_rng(seed)
+    dates = pd.bdate_range("2020-01-01", periods=160)
+    f = pd.DataFrame(
+        [(s, d) for d in dates for s in "ABCDEFGHIJ"], columns=["symbol", "date"]
+    ).assign(x1=lambda d: rng.standard_normal(len(d)), x2=lambda d: rng.standard_normal(len(d)))
+    fwd = strength * f["x1"] + rng.standard_normal(len(f))
+    y = (fwd > 0).astype(float) if task == "classification" else fwd
+    lab = f[["symbol", "date"]].assign(fwd_ret=fwd, y=y, t1=f["date"] + pd.Timedelta(days=1))
+    target = "direction" if task == "classification" else "fwd_return"
+    return make_dataset(f, lab, target=target, horizon=1, task=task)
+
+
+@pytest.fixture(scope="session")
+def ml_store(request, tmp_path_factory) -> MlStore:
+    """A sqlite MLflow store: CHAMPION_MODEL v1 approved, REJECTED_MODEL v1 not approved.
+
+    A new store runs MLflow's schema migrations (10-40 s here), so an empty migrated store
+    is kept in pytest's cache per MLflow version (as tests/ml does) and copied.
+    """
+    import shutil
+
+    import mlflow
+
+    from ml.cv import WalkForward
+    from ml.tracking import DEFAULT_THRESHOLD, Tracker
+    from ml.train import train
+
+    path = tmp_path_factory.mktemp("app_mlflow") / "mlflow.db"
+    cache = getattr(request.config, "cache", None)  # None under -p no:cacheprovider
+    if cache is not None:
+        template = cache.mkdir(f"ml-mlflow-{mlflow.__version__}") / "empty.db"
+        if not template.exists():
+            scratch = tmp_path_factory.mktemp("app_mlflow_template") / "empty.db"
+            Tracker(f"sqlite:///{scratch}", experiment="template")
+            shutil.copyfile(scratch, template)
+        shutil.copyfile(template, path)
+    uri = f"sqlite:///{path}"
+    tracker = Tracker(uri, experiment="app-tests")
+    good = train(
+        _toy_dataset(0.5, 2, "classification"),
+        kind="xgb",
+        params={"n_estimators": 20},
+        splitter=WalkForward(2),
+        tracker=tracker,
+        name=CHAMPION_MODEL,
+    )
+    tracker.approve(CHAMPION_MODEL, str(good.version), threshold=DEFAULT_THRESHOLD)
+    bad = train(
+        _toy_dataset(0.0, 3, "regression"),
+        kind="linear",
+        splitter=WalkForward(2),
+        tracker=tracker,
+        name=REJECTED_MODEL,
+    )
+    assert bad.metrics["rank_ic_t"] < DEFAULT_THRESHOLD
+    assert good.run_id and bad.run_id
+    return MlStore(uri, path, CHAMPION_MODEL, good.run_id, REJECTED_MODEL, bad.run_id)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -35,6 +35,7 @@ PAGES = {  # url path -> title, whether the page draws plotly charts on the samp
     "Risk": ("Risk", True),
     "Recommendations_and_reports": ("Recommendations & reports", False),
     "Execution": ("Execution", False),
+    "Models": ("Models & predictions", True),  # champion importance + rank IC (ml_store)
 }
 START_TIMEOUT = 90
 PAGE_TIMEOUT = 60
@@ -71,7 +72,7 @@ def _wait_until(check, timeout: float, what: str, interval: float = 0.25):
 
 
 @pytest.fixture(scope="module")
-def app_url(sample_wh, tmp_path_factory):
+def app_url(sample_wh, ml_store, tmp_path_factory):
     _require_browser()
     port = _free_port()
     log = tmp_path_factory.mktemp("app_log") / "streamlit.log"
@@ -80,6 +81,7 @@ def app_url(sample_wh, tmp_path_factory):
         "PORT": str(port),
         "QUANT_WAREHOUSE_URL": sample_wh.url,
         "QUANT_REPORTS_DIR": str(sample_wh.reports_dir),
+        "QUANT_MLFLOW_TRACKING_URI": ml_store.uri,
         "QUANT_KILL_SWITCH": "false",
     }
     with log.open("w") as out:

@@ -27,6 +27,7 @@ PAGES = {
     "Risk": APP / "pages" / "5_Risk.py",
     "Recommendations & reports": APP / "pages" / "6_Recommendations_and_reports.py",
     "Execution": APP / "pages" / "7_Execution.py",
+    "Models & predictions": APP / "pages" / "8_Models.py",
 }
 TIMEOUT = 60
 
