@@ -462,6 +462,26 @@ class Warehouse(ABC):
         start, end = _as_date(start), _as_date(end)
         if not symbols or start > end:
             return empty_panel(symbols, fields, np.dtype(dtype))
+        batches = self._panel_batches(symbols, start, end, fields, source)
+        return assemble_panel(
+            batches, fields, symbols, start, dtype=dtype, check_unique=source is None
+        )
+
+    def _panel_batches(
+        self,
+        symbols: list[str],
+        start: dt.date,
+        end: dt.date,
+        fields: list[str],
+        source: str | None,
+    ) -> list[dict[str, np.ndarray]]:
+        """The panel's bars as batches of arrays, one row per bar.
+
+        Arrays: d (days since `start`), i (index into `symbols`), one float array per field
+        (NaN for a null value). This one runs a join through `_fetch_panel`; a backend may
+        fetch the same rows its own way (PostgreSQL packs them per symbol).
+        """
+        table = OHLCV_DAILY
         where = " AND o.source = ?" if source is not None else ""
         nan = "CAST('NaN' AS DOUBLE PRECISION)"
         field_sql = ", ".join(
@@ -480,10 +500,7 @@ class Warehouse(ABC):
         params: list[Any] = [symbols, start, start, end]
         if source is not None:
             params.append(source)
-        batches = self._fetch_panel(sql, params, fields)
-        return assemble_panel(
-            batches, fields, symbols, start, dtype=dtype, check_unique=source is None
-        )
+        return self._fetch_panel(sql, params, fields)
 
     def _fetch_panel(
         self, sql: str, params: Sequence[Any], fields: list[str]
