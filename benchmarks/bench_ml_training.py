@@ -104,7 +104,10 @@ def main() -> None:
             tracker=tracker, name=spec.name,
         )  # fmt: skip
         try:
-            tracker.approve(spec.name, str(r.version))
+            tracker.approve(
+                spec.name, str(r.version), metric=spec.approve.metric,
+                threshold=spec.approve.threshold,
+            )  # fmt: skip
             champion = "yes"
         except ApprovalError:
             champion = "no"

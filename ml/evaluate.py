@@ -115,8 +115,13 @@ def classification_metrics(y: np.ndarray, prob: np.ndarray) -> dict[str, float]:
     p = np.clip(np.asarray(prob, dtype=np.float64), 1e-12, 1 - 1e-12)
     cal = calibration(y, p)
     ece = float((cal["count"] * (cal["mean_pred"] - cal["frac_pos"]).abs()).sum() / len(y))
+    auc = float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else np.nan
+    n_pos = int(y.sum())
     return {
-        "auc": float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else np.nan,
+        "auc": auc,
+        # (AUC - 1/2) in null standard deviations (Mann-Whitney); overlapping labels make
+        # rows dependent, so read it as an upper bound on the evidence
+        "auc_z": (auc - 0.5) / auc_null_sd(n_pos, len(y) - n_pos) if np.isfinite(auc) else np.nan,
         "accuracy": float(accuracy_score(y, p >= 0.5)),
         "brier": float(brier_score_loss(y, p)),
         "log_loss": float(log_loss(y, p, labels=[0, 1])),

@@ -25,6 +25,20 @@ def _side(x: pd.Series) -> np.ndarray:
     return np.sign(x.to_numpy(dtype=np.float64))
 
 
+def strategy_entries(signals: pd.DataFrame) -> pd.DataFrame:
+    """date, symbol, side of each new position in a strategy's signals (`generate_signals`:
+    date, symbol, leg, target_weight): a leg's weight turning from flat or the other side
+    to long (+1) or short (-1). Holding or resizing a position is not a new trade."""
+    s = signals.sort_values(["symbol", "leg", "date"], kind="stable")
+    w = s["target_weight"].astype(float).fillna(0.0)
+    side = np.sign(w)
+    before = side.groupby([s["symbol"], s["leg"]]).shift(1).fillna(0.0)
+    new = (side != 0) & (side != before)
+    out = s.loc[new, ["date", "symbol"]].assign(side=side[new])
+    out = out.assign(date=pd.to_datetime(out["date"]), symbol=out["symbol"].astype(str))
+    return out.sort_values(["date", "symbol"], kind="stable").reset_index(drop=True)
+
+
 def meta_labels(
     signals: pd.DataFrame,
     bars: pd.DataFrame,

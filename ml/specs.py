@@ -62,6 +62,18 @@ class Augment(BaseModel):
     weight: float = Field(1.0, gt=0, le=10)  # sample weight of a synthetic row
 
 
+APPROVAL_METRICS = ("rank_ic_t", "ic_t", "auc_z")  # out-of-sample statistics, ml.evaluate
+
+
+class Approval(BaseModel):
+    """When a fitted version becomes the champion: its out-of-sample `metric` >= threshold."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: Literal["rank_ic_t", "ic_t", "auc_z"] = "rank_ic_t"
+    threshold: float = 2.0
+
+
 class ModelSpec(BaseModel):
     """One daily model: target and horizon, features, learner and its parameters."""
 
@@ -76,6 +88,10 @@ class ModelSpec(BaseModel):
     relative: bool = False
     barrier: Barrier | None = None
     augment: Augment | None = None
+    # Meta-labelling: the library strategy whose new trades are labelled (1 = the target
+    # barrier is touched before the stop within `horizon` bars; target_barrier only).
+    strategy: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]*$")
+    approve: Approval = Field(default_factory=Approval)
     features: tuple[str, ...] = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
 
@@ -115,6 +131,12 @@ class ModelSpec(BaseModel):
             raise ValueError(f"barrier: only for target triple_barrier, not {self.target!r}")
         if self.vol_scaled and self.target != "fwd_return":
             raise ValueError(f"vol_scaled: only for target fwd_return, not {self.target!r}")
+        if self.strategy is not None and self.target != "triple_barrier":
+            raise ValueError(
+                f"strategy: meta-labelling needs target triple_barrier, not {self.target!r}"
+            )
+        if self.strategy is not None and self.augment is not None:
+            raise ValueError("augment: simulated paths have no strategy trades to meta-label")
         if self.augment is not None:
             extra = [f for f in self.features if f not in PRICE_FEATURES]
             if extra:

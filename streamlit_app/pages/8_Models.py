@@ -24,13 +24,19 @@ METRICS = (
     ("rank_ic", "Rank IC", ".4f"),
     ("rank_ic_t", "Rank-IC t", ".2f"),
     ("auc", "AUC", ".3f"),
+    ("auc_z", "AUC z", ".2f"),
     ("accuracy", "Accuracy", ".3f"),
     ("rank_ic_n_dates", "OOS dates", ",.0f"),
 )
 LABELS = {key: label for key, label, _ in METRICS}
-IN_TEXT = {"rank_ic_t": "rank-IC t", "ic_t": "IC t", "rank_ic": "rank IC", "ic": "IC"}
-APPROVAL = IN_TEXT.get(DEFAULT_METRIC, DEFAULT_METRIC)  # the approval metric, in a sentence
-APPROVAL_COLUMN = LABELS.get(DEFAULT_METRIC, DEFAULT_METRIC)
+IN_TEXT = {
+    "rank_ic_t": "rank-IC t",
+    "ic_t": "IC t",
+    "rank_ic": "rank IC",
+    "ic": "IC",
+    "auc_z": "AUC z",
+}
+APPROVAL_COLUMN = "approval stat"
 
 
 def _num(value: Any) -> float | None:
@@ -46,14 +52,31 @@ def _fmt(value: Any, spec: str) -> str:
     return "—" if v is None else format(v, spec)
 
 
-def _not_approved(metrics: dict[str, float]) -> str:
+def _rule(name: str) -> tuple[str, float]:
+    """The approval metric and threshold of a model: its spec's, else the default."""
+    spec = specs.get(name)
+    return (
+        (spec.approve.metric, spec.approve.threshold)
+        if spec is not None
+        else (DEFAULT_METRIC, DEFAULT_THRESHOLD)
+    )
+
+
+def _rule_text(name: str) -> str:
+    metric, threshold = _rule(name)
+    return f"{IN_TEXT.get(metric, metric)} >= {threshold:g}"
+
+
+def _not_approved(metrics: dict[str, float], name: str) -> str:
     """Why a version is not the champion, from its run's approval metric."""
-    value = _num(metrics.get(DEFAULT_METRIC))
+    metric, threshold = _rule(name)
+    label = IN_TEXT.get(metric, metric)
+    value = _num(metrics.get(metric))
     if value is None:
-        return f"not approved: no {APPROVAL} logged"
-    if value < DEFAULT_THRESHOLD:
-        return f"not approved: {APPROVAL} {value:.2f} < {DEFAULT_THRESHOLD:g}"
-    return f"not approved yet: {APPROVAL} {value:.2f} >= {DEFAULT_THRESHOLD:g}, no champion alias"
+        return f"not approved: no {label} logged"
+    if value < threshold:
+        return f"not approved: {label} {value:.2f} < {threshold:g}"
+    return f"not approved yet: {label} {value:.2f} >= {threshold:g}, no champion alias"
 
 
 def _run(run_id: Any) -> dict[str, Any] | None:
@@ -99,8 +122,9 @@ def _metric_row(title: str, version: str, run: dict[str, Any]) -> None:
 st.subheader("Models")
 st.caption(
     f"Specs from `ml/specs.yaml`; registry state from the MLflow store `{data._safe(URI)}` "
-    f"(read-only). A version becomes the `champion` when its out-of-sample "
-    f"{APPROVAL} is >= {DEFAULT_THRESHOLD:g}; only champions write predictions."
+    f"(read-only). A version becomes the `champion` when its out-of-sample approval "
+    f"statistic passes its spec's rule (column `approval`; default rank-IC t >= "
+    f"{DEFAULT_THRESHOLD:g}); only champions write predictions."
 )
 try:
     specs = load_specs()
@@ -122,14 +146,14 @@ for name in [*specs, *(m for m in by_model.index if m not in specs)]:
     if pd.notna(r["champion_version"]):
         champ_run = latest_run if r["champion_version"] == r["latest_version"] else None
         champ_run = champ_run or _run(r["champion_run_id"])
-        approval_value[name] = _num((champ_run or {}).get("metrics", {}).get(DEFAULT_METRIC))
+        approval_value[name] = _num((champ_run or {}).get("metrics", {}).get(_rule(name)[0]))
         text = f"champion v{r['champion_version']}"
         if r["latest_version"] != r["champion_version"]:
-            text += f"; v{r['latest_version']} {_not_approved(latest_metrics)}"
+            text += f"; v{r['latest_version']} {_not_approved(latest_metrics, name)}"
         status[name] = text
     else:
-        approval_value[name] = _num(latest_metrics.get(DEFAULT_METRIC))
-        status[name] = _not_approved(latest_metrics)
+        approval_value[name] = _num(latest_metrics.get(_rule(name)[0]))
+        status[name] = _not_approved(latest_metrics, name)
 
 rows = []
 for name in status:
@@ -149,6 +173,7 @@ for name in status:
                 if reg is None or pd.isna(reg["champion_version"])
                 else f"v{reg['champion_version']}"
             ),
+            "approval": _rule_text(name),
             APPROVAL_COLUMN: approval_value.get(name),
             "status": status[name] if registry is not None else "registry not read",
             "description": spec.description if spec else "(registered, not in ml/specs.yaml)",
@@ -159,7 +184,7 @@ if not rows:
 else:
     table = pd.DataFrame(rows)
     if registry is None:
-        table = table.drop(columns=["latest", "champion", APPROVAL_COLUMN, "status"])
+        table = table.drop(columns=["latest", "champion", "approval", APPROVAL_COLUMN, "status"])
     st.dataframe(
         table,
         hide_index=True,
@@ -197,7 +222,8 @@ if registry is not None:
             latest_run = _run(r["latest_run_id"])
             if latest_run is not None:
                 st.info(
-                    f"{name} v{r['latest_version']}: {_not_approved(latest_run['metrics'])}. "
+                    f"{name} v{r['latest_version']}: "
+                    f"{_not_approved(latest_run['metrics'], name)}. "
                     "No champion, so the model writes no predictions.",
                     icon=":material/block:",
                 )
@@ -208,7 +234,7 @@ if registry is not None:
                 latest_run = _run(r["latest_run_id"])
                 st.caption(
                     f"v{r['latest_version']} is newer: "
-                    f"{_not_approved(latest_run['metrics'] if latest_run else {})}."
+                    f"{_not_approved(latest_run['metrics'] if latest_run else {}, name)}."
                 )
             if champ_run is not None:
                 _metric_row("Champion", str(r["champion_version"]), champ_run)
@@ -231,8 +257,7 @@ if models is not None:
     elif name not in set(models["model"]):
         ui.empty(
             f"no predictions of {name} (only a champion model writes them)",
-            f"get a version approved ({APPROVAL} >= {DEFAULT_THRESHOLD:g} out of sample), "
-            f"then {ui.RUN_HINT}",
+            f"get a version approved ({_rule_text(name)} out of sample), then {ui.RUN_HINT}",
         )
     else:
         horizon = spec.horizon if spec is not None else 1

@@ -66,6 +66,15 @@ def test_classification_metrics_match_scikit_learn():
     np.testing.assert_allclose(cal["frac_pos"], frac, rtol=1e-12)
     np.testing.assert_allclose(cal["mean_pred"], mean_pred, rtol=1e-12)
     assert m["ece"] < 0.03  # calibrated forecasts: small expected calibration error
+    # AUC z: scipy's Mann-Whitney U, normal approximation without tie correction (no ties)
+    from scipy.stats import mannwhitneyu
+
+    u = mannwhitneyu(p[y == 1], p[y == 0], method="asymptotic", use_continuity=False)
+    n1, n0 = int(y.sum()), int(len(y) - y.sum())
+    z_scipy = (u.statistic - n1 * n0 / 2) / np.sqrt(n1 * n0 * (n1 + n0 + 1) / 12)
+    assert m["auc_z"] == pytest.approx(z_scipy, rel=1e-9)
+    noise = classification_metrics(y, rng.uniform(size=5000))
+    assert abs(noise["auc_z"]) < 4  # an uninformative score stays within the null
 
 
 def test_auc_null_sd_matches_simulation():

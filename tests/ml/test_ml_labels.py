@@ -135,3 +135,26 @@ def test_atr_barriers_use_the_risk_modules_atr():
         0.0 if first is None else (1.0 if hi[t + first] >= up and lo[t + first] > dn else -1.0)
     )
     assert got["label"][t] == expected
+
+
+def test_strategy_entries_are_new_positions_only():
+    from ml.meta import strategy_entries
+
+    d = pd.bdate_range("2024-01-01", periods=6)
+    w = {"A": [0, 0.2, 0.3, 0.0, -0.1, -0.1], "B": [0.5, 0.5, -0.5, 0.0, 0.0, 0.2]}
+    signals = pd.DataFrame(
+        [
+            {"date": day, "symbol": s, "leg": "main", "target_weight": w[s][k]}
+            for k, day in enumerate(d)
+            for s in w
+        ]
+    )
+    got = strategy_entries(signals)
+    expected = [  # opened, flipped or re-opened; held or resized positions are not trades
+        (d[0], "B", 1.0),
+        (d[1], "A", 1.0),
+        (d[2], "B", -1.0),
+        (d[4], "A", -1.0),
+        (d[5], "B", 1.0),
+    ]
+    assert list(got.itertuples(index=False, name=None)) == expected

@@ -26,6 +26,18 @@ def test_shipped_specs_load_with_feature_sets_expanded():
     hist, sim = specs["xgb_price_fwd_return_h1"], specs["xgb_price_sim_fwd_return_h1"]
     assert hist.augment is None and sim.augment is not None and sim.augment.model == "bootstrap"
     assert (hist.target, hist.horizon, hist.features) == (sim.target, sim.horizon, sim.features)
+    meta = specs["meta_megacap_momentum_h21"]
+    assert meta.strategy == "megacap_momentum" and meta.approve.metric == "auc_z"
+    assert m.approve.metric == "rank_ic_t" and m.approve.threshold == 2.0  # the default
+
+
+def test_every_meta_spec_names_a_library_strategy():
+    from quant_assets.strategy.config import load_library
+
+    library = load_library()
+    for spec in load_specs().values():
+        if spec.strategy is not None:
+            assert spec.strategy in library, spec.name
 
 
 @pytest.mark.parametrize(
@@ -44,6 +56,8 @@ def test_shipped_specs_load_with_feature_sets_expanded():
             {"features": ["price", "sentiment"], "augment": {}},
             "augment: simulated paths have prices only",
         ),
+        ({"strategy": "megacap_momentum"}, "strategy: meta-labelling needs target triple_barrier"),
+        ({"approve": {"metric": "sharpe"}}, "approve.metric: Input should be 'rank_ic_t'"),
     ],
 )
 def test_invalid_spec_names_field_and_value(override, message):

@@ -129,7 +129,8 @@ def test_champion_metrics_params_and_importance_are_the_runs(on_ml):
     assert list(table.index) == list(specs)
     assert table.loc[on_ml.champion, "status"] == "champion v1"
     assert table.loc[on_ml.champion, "champion"] == table.loc[on_ml.champion, "latest"] == "v1"
-    assert table.loc[on_ml.champion, "Rank-IC t"] == pytest.approx(m["rank_ic_t"])
+    assert table.loc[on_ml.champion, "approval stat"] == pytest.approx(m["rank_ic_t"])
+    assert table.loc[on_ml.champion, "approval"] == "rank-IC t >= 2"
     assert table.loc[on_ml.champion, "features"] == len(specs[on_ml.champion].features)
     assert table.loc[on_ml.rejected, "status"].startswith("not approved: rank-IC t")
     others = set(specs) - {on_ml.champion, on_ml.rejected}

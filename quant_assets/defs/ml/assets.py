@@ -30,6 +30,7 @@ from ml.evaluate import (
 )
 from ml.features import SENTIMENT_FEATURES, Dataset, build_dataset, periods_per_year
 from ml.features import features_from_mart as _features_from_mart
+from ml.meta import meta_dataset, strategy_entries
 from ml.specs import ModelSpec, load_specs
 from ml.tracking import ApprovalError, Tracker
 from ml.train import default_splitter, train
@@ -50,6 +51,7 @@ FEATURES_KEY = dg.AssetKey(["derived", "fct_features_daily"])
 # A spec partition reads a window of the daily-partitioned mart, not one day of it.
 FEATURES_DEP = dg.AssetDep(FEATURES_KEY, partition_mapping=dg.AllPartitionMapping())
 PREDICT_HISTORY_DAYS = 60  # bars behind as_of so rsi_14 (recomputed from tr_index) is full
+STRATEGY_WARMUP_DAYS = 400  # calendar days before a window so 200/252-bar strategy rules are full
 
 _MART_SQL = (
     "select * from derived.fct_features_daily where date between ? and ? order by symbol, date"
@@ -133,13 +135,38 @@ class DatasetConfig(dg.Config):
 class ModelConfig(dg.Config):
     n_splits: int = Field(4, ge=2)  # expanding walk-forward folds
     n_estimators: int | None = Field(None, gt=0)  # overrides the spec's (xgb) when set
-    approve_metric: str = "rank_ic_t"
-    approve_threshold: float = 2.0
+    approve_metric: str | None = None  # default: the spec's `approve.metric`
+    approve_threshold: float | None = None  # default: the spec's `approve.threshold`
 
 
 def spec_of(context: dg.AssetExecutionContext) -> ModelSpec:
     """The model spec of the run's partition."""
     return SPECS[context.partition_key]
+
+
+def strategy_entries_until(
+    wh: Warehouse, name: str, as_of: dt.date, lookback_days: int
+) -> pd.DataFrame:
+    """New trades (date, symbol, side) of library strategy `name` over the lookback, from
+    its signals recomputed on the stored features (what meta-labelling labels)."""
+    from quant_assets.strategy.config import load_library, resolve_symbols
+    from quant_assets.strategy.panels import load_panels
+    from quant_assets.strategy.recommend import available_universe
+    from quant_assets.strategy.signals import generate_signals
+    from quant_assets.universe import load_universe
+
+    full = load_universe()
+    strategy = load_library(universe=full)[name]
+    days = lookback_days + STRATEGY_WARMUP_DAYS
+    panels = load_panels(wh, as_of, resolve_symbols(strategy, full), days)
+    universe = available_universe(full, panels.symbols)  # members with bars, as run_library
+    symbols = resolve_symbols(strategy, universe)
+    if not symbols:
+        raise dg.Failure(f"meta-labelling: strategy {name!r} has no symbol with bars by {as_of}")
+    signals = generate_signals(strategy, panels.features, panels.prices(symbols), universe=universe)
+    first = pd.Timestamp(as_of - dt.timedelta(days=lookback_days))
+    entries = strategy_entries(signals)
+    return entries[entries["date"] >= first].reset_index(drop=True)
 
 
 def augmenter(spec: ModelSpec, warehouse: WarehouseResource, dataset: Dataset) -> Augmenter:
@@ -178,24 +205,36 @@ class PredictConfig(dg.Config):
 def training_dataset(
     context: dg.AssetExecutionContext, config: DatasetConfig, warehouse: WarehouseResource
 ) -> dg.Output[Dataset]:
+    spec = spec_of(context)
     with warehouse.session(read_only=True) as wh:
         as_of = as_of_date(wh, config.as_of)
         mart = read_mart(wh, as_of - dt.timedelta(days=config.lookback_days), as_of)
+        entries = (
+            strategy_entries_until(wh, spec.strategy, as_of, config.lookback_days)
+            if spec.strategy is not None
+            else None
+        )
     if mart.empty:
         raise dg.Failure(f"derived.fct_features_daily has no rows up to {as_of}")
-    spec = spec_of(context)
     feats, bars = features_and_bars(mart)
     missing = [f for f in spec.features if f not in feats.columns]
     if missing:
         raise dg.Failure(f"model spec {spec.name!r}: derived.fct_features_daily lacks {missing}")
-    ds = build_dataset(
-        feats,
-        bars,
-        spec.target,
-        spec.horizon,
-        feature_names=spec.features,
-        **spec.label_options(),
-    )
+    if entries is not None:
+        opts = spec.label_options()
+        ds = meta_dataset(
+            entries, bars, feats, horizon=spec.horizon, feature_names=spec.features,
+            target=opts["upper"], stop=opts["lower"], method=opts["method"], window=opts["window"],
+        )  # fmt: skip
+    else:
+        ds = build_dataset(
+            feats,
+            bars,
+            spec.target,
+            spec.horizon,
+            feature_names=spec.features,
+            **spec.label_options(),
+        )
     return dg.Output(
         ds,
         metadata={
@@ -245,14 +284,13 @@ def model(
         name=spec.name,
         tags={"model_spec": spec.name},
     )
+    metric = config.approve_metric or spec.approve.metric
+    threshold = (
+        spec.approve.threshold if config.approve_threshold is None else config.approve_threshold
+    )
     approved, reason = True, "passed"
     try:
-        tracker.approve(
-            spec.name,
-            str(result.version),
-            metric=config.approve_metric,
-            threshold=config.approve_threshold,
-        )
+        tracker.approve(spec.name, str(result.version), metric=metric, threshold=threshold)
     except ApprovalError as exc:
         approved, reason = False, str(exc)
         context.log.warning(f"not approved: {exc}")
@@ -268,6 +306,8 @@ def model(
             "ic": float(m.get("ic", float("nan"))),
             "rank_ic": float(m.get("rank_ic", float("nan"))),
             "rank_ic_t": float(m.get("rank_ic_t", float("nan"))),
+            "approval_rule": f"{metric} >= {threshold:g}",
+            "approval_value": float(m.get(metric, float("nan"))),
             "approved": approved,
             "approval": reason,
         }
@@ -293,7 +333,8 @@ def predictions(
 ) -> dg.MaterializeResult:
     from mlflow.exceptions import MlflowException
 
-    name = spec_of(context).name
+    spec = spec_of(context)
+    name = spec.name
     tracker = mlflow.tracker()
     try:
         version = tracker.champion_version(name)
@@ -308,7 +349,16 @@ def predictions(
         mart = read_mart(wh, as_of - dt.timedelta(days=PREDICT_HISTORY_DAYS), as_of)
         feats, _ = features_and_bars(mart)
         today = feats[pd.to_datetime(feats["date"]).dt.date == as_of]
-        scores = predict_daily(champion, today.fillna(dict.fromkeys(SENTIMENT_FEATURES, 0.0)))
+        if spec.strategy is not None:  # P(target first) of the trades the strategy opens today
+            entries = strategy_entries_until(wh, spec.strategy, as_of, PREDICT_HISTORY_DAYS)
+            entries = entries[entries["date"].dt.date == as_of]
+            today = today.assign(symbol=today["symbol"].astype(str)).merge(
+                entries[["symbol", "side"]], on="symbol", how="inner"
+            )
+        if today.empty:  # e.g. a meta-labelling spec whose strategy opens nothing today
+            scores = pd.DataFrame({"symbol": [], "date": pd.to_datetime([]), "score": []})
+        else:
+            scores = predict_daily(champion, today.fillna(dict.fromkeys(SENTIMENT_FEATURES, 0.0)))
         out = scores.assign(date=scores["date"].dt.date, model=name, model_version=version)[
             PREDICTIONS.column_names
         ]

@@ -268,3 +268,46 @@ def test_rematerializing_writes_identical_rows(built):
         if name == "reports":
             before, after = before.drop(columns="created_at"), after.drop(columns="created_at")
         pd.testing.assert_frame_equal(before, after, check_exact=False, rtol=1e-12, obj=name)
+
+
+def test_meta_labelling_spec_labels_the_strategys_own_trades(built, tmp_path):
+    """The meta spec's dataset is megacap_momentum's new positions on this warehouse, each
+    labelled by its side's triple barrier; the fit is tracked and judged on AUC z."""
+    from ml.meta import meta_labels
+    from ml.tracking import Tracker
+    from quant_assets.defs.ml.assets import (
+        SPECS,
+        features_and_bars,
+        ml_assets,
+        read_mart,
+        strategy_entries_until,
+    )
+    from quant_assets.defs.ml.resources import MlflowResource
+    from quant_assets.defs.resources import WarehouseResource
+
+    name = "meta_megacap_momentum_h21"
+    spec = SPECS[name]
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    Tracker(store, experiment="tests")
+    result = dg.materialize(
+        ml_assets,
+        partition_key=name,
+        resources={
+            "warehouse": WarehouseResource(url=built["url"]),
+            "mlflow": MlflowResource(tracking_uri=store, experiment="tests"),
+        },
+        run_config={"ops": {"ml__model": {"config": {"n_estimators": 20, "n_splits": 2}}}},
+    )
+    assert result.success
+    ds_meta = _meta(result, "ml/training_dataset")
+    model_meta = _meta(result, "ml/model")
+    assert model_meta["approval_rule"] == "auc_z >= 2"
+    with connect(built["url"], read_only=True) as wh:
+        as_of = dt.date.fromisoformat(ds_meta["as_of"])
+        entries = strategy_entries_until(wh, spec.strategy, as_of, 6 * 365)
+        _, bars = features_and_bars(read_mart(wh, as_of - dt.timedelta(days=6 * 365), as_of))
+    # one row per new position whose barrier outcome is known by as_of
+    labels = meta_labels(entries, bars, horizon=spec.horizon, target=1.0, stop=1.0)
+    assert ds_meta["rows"] == len(labels) > 10
+    assert set(entries["symbol"]) <= set(SYMBOLS) and set(entries["side"]) <= {1.0}
+    assert ds_meta["features"] == len(spec.features) + 1  # + the side
