@@ -44,9 +44,11 @@ def main() -> None:
     from bench_dbt import dbt, load, sample_frames
 
     from ml.augment import Augmenter
+    from ml.meta import meta_dataset
     from ml.tracking import ApprovalError, Tracker
     from ml.train import default_splitter, train
-    from quant_assets.defs.ml.assets import features_and_bars, read_mart
+    from quant_assets.defs.ml.assets import features_and_bars, read_mart, strategy_entries_until
+    from quant_assets.ingest import load_indicators
     from quant_assets.universe import load_universe
     from quant_assets.warehouse import connect
 
@@ -61,10 +63,18 @@ def main() -> None:
     t_data = time.perf_counter() - t0
     t_dbt = dbt(url, ["run", "--full-refresh"], work / "target")
     t0 = time.perf_counter()
+    with connect(url) as wh:  # indicators: strategy rules of meta-labelling specs read them
+        load_indicators(wh, dt.date(2005, 1, 1), dt.date(2005 + args.years, 12, 31))
     with connect(url, read_only=True) as wh:
         mart = read_mart(wh, dt.date(1990, 1, 1), dt.date(2100, 1, 1))
+        as_of = max(mart["date"])
+        entries = {
+            s.name: strategy_entries_until(wh, s.strategy, as_of, 366 * args.years)
+            for s in load_specs().values()
+            if s.strategy is not None
+        }
     feats, bars = features_and_bars(mart)
-    t_feat = time.perf_counter() - t0
+    t_feat = time.perf_counter() - t0  # indicators, mart read, strategy entries, features
     print(f"sample data: {len(frames['market_data.ohlcv_daily']):,} bars, "
           f"{mart['symbol'].nunique()} symbols, {mart['date'].min()}..{mart['date'].max()}, "
           f"generated + loaded {t_data:.1f} s; dbt run {t_dbt:.1f} s")  # fmt: skip
@@ -78,7 +88,7 @@ def main() -> None:
 
     head = (
         f"| {'spec':<27} | kind   | {'rows':>9} | feats | labels s | cv+fit+mlflow s "
-        "| CPU s | OOS rank IC (t) | champion |"
+        "| CPU s | OOS rank IC (t) | approval stat     | champion |"
     )
     print(head)
     print("|" + "|".join("-" * len(c) for c in head.split("|")[1:-1]) + "|")
@@ -86,10 +96,17 @@ def main() -> None:
     t_models = 0.0
     for spec in specs.values():
         t0 = time.perf_counter()
-        ds = build_dataset(
-            feats, bars, spec.target, spec.horizon, feature_names=spec.features,
-            **spec.label_options(),
-        )  # fmt: skip
+        opts = spec.label_options()
+        if spec.strategy is not None:
+            ds = meta_dataset(
+                entries[spec.name], bars, feats, horizon=spec.horizon,
+                feature_names=spec.features, target=opts["upper"], stop=opts["lower"],
+                method=opts["method"], window=opts["window"],
+            )  # fmt: skip
+        else:
+            ds = build_dataset(
+                feats, bars, spec.target, spec.horizon, feature_names=spec.features, **opts
+            )  # fmt: skip
         t_lab = time.perf_counter() - t0
         t0, c0 = time.perf_counter(), cpu()
         aug = spec.augment
@@ -117,7 +134,9 @@ def main() -> None:
         print(
             f"| {spec.name:<27} | {spec.kind:<6} | {len(ds):>9,} | {len(ds.features):>5} "
             f"| {t_lab:>8.1f} | {t_fit:>15.1f} | {c_fit:>5.0f} "
-            f"| {m['rank_ic']:+.4f} ({m['rank_ic_t']:+5.1f}) | {champion:<8} |",
+            f"| {m['rank_ic']:+.4f} ({m['rank_ic_t']:+5.1f}) "
+            f"| {spec.approve.metric:<9} {m.get(spec.approve.metric, float('nan')):+5.2f} "
+            f"| {champion:<8} |",
             flush=True,
         )
     wall = time.perf_counter() - t_all
