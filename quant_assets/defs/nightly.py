@@ -18,11 +18,11 @@ import datetime as dt
 
 import dagster as dg
 
-from quant_assets.calendars import sessions
 from quant_assets.defs.derived.jobs import derived_base_job, derived_daily_job, derived_research_job
 from quant_assets.defs.ml.assets import ml_job, model_specs
 from quant_assets.defs.raw.schedules import raw_daily_job
 from quant_assets.defs.reports.schedules import eod_job
+from quant_assets.defs.sessions import not_a_session
 
 DAY_TAG = "quant/day"
 PARTITION_TAG = "dagster/partition"
@@ -104,10 +104,8 @@ def models_after_derived(context: dg.RunStatusSensorContext):
 )
 def eod_after_derived(context: dg.RunStatusSensorContext):
     day = chain_day(context.dagster_run)
-    date = dt.date.fromisoformat(day) if day is not None else None
-    if date is not None and not len(sessions("NYSE", date, date)):
-        return dg.SkipReason(f"{day} is not an NYSE session: no EOD report")
-    return _next(context, "eod", [None])
+    skip = not_a_session(dt.date.fromisoformat(day)) if day is not None else None
+    return skip or _next(context, "eod", [None])
 
 
 nightly_sensors = [

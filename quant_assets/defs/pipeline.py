@@ -187,14 +187,10 @@ def run_models(
 
 def trained_as_of(instance: dg.DagsterInstance, spec: str) -> str | None:
     """The `as_of` of the spec's latest dataset, if predictions were written after it."""
-    from quant_assets.defs.ml.assets import DATASET_KEY, PREDICTIONS_KEY
+    from quant_assets.defs.ml.assets import DATASET_KEY, PREDICTIONS_KEY, latest_record
 
-    def latest(key: dg.AssetKey) -> dg.EventLogRecord | None:
-        flt = dg.AssetRecordsFilter(asset_key=key, asset_partitions=[spec])
-        records = instance.fetch_materializations(flt, limit=1).records
-        return records[0] if records else None
-
-    dataset, predicted = latest(DATASET_KEY), latest(PREDICTIONS_KEY)
+    dataset = latest_record(instance, DATASET_KEY, spec)
+    predicted = latest_record(instance, PREDICTIONS_KEY, spec)
     if dataset is None or predicted is None or predicted.storage_id < dataset.storage_id:
         return None
     as_of = dataset.asset_materialization.metadata.get("as_of")

@@ -34,6 +34,7 @@ from ml.meta import meta_dataset, strategy_entries
 from ml.specs import ModelSpec, load_specs
 from ml.tracking import ApprovalError, Tracker
 from ml.train import default_splitter, train
+from quant_assets.defs.metadata import md_table
 from quant_assets.defs.ml.resources import MlflowResource
 from quant_assets.defs.resources import WarehouseResource
 from quant_assets.schemas.tables import PREDICTIONS
@@ -406,13 +407,19 @@ def oos_history(
     return out[PREDICTIONS.column_names]
 
 
+def latest_record(
+    instance: dg.DagsterInstance, key: dg.AssetKey, spec: str
+) -> dg.EventLogRecord | None:
+    """The latest materialization of `key` for one model-spec partition."""
+    flt = dg.AssetRecordsFilter(asset_key=key, asset_partitions=[spec])
+    records = instance.fetch_materializations(flt, limit=1).records
+    return records[0] if records else None
+
+
 def _model_run_id(context: dg.AssetExecutionContext) -> str:
     """The MLflow run of the latest ml/model materialization of this partition."""
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=MODEL_KEY, asset_partitions=[context.partition_key]),
-        limit=1,
-    ).records
-    mat = records[0].asset_materialization if records else None
+    record = latest_record(context.instance, MODEL_KEY, context.partition_key)
+    mat = record.asset_materialization if record is not None else None
     run_id = mat.metadata.get("run_id") if mat is not None else None
     if run_id is None or not run_id.value:
         raise dg.Failure(
@@ -420,15 +427,6 @@ def _model_run_id(context: dg.AssetExecutionContext) -> str:
             "to evaluate"
         )
     return str(run_id.value)
-
-
-def _md_table(frame: pd.DataFrame) -> str:
-    cols = list(frame.columns)
-    rows = [
-        "| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in r) + " |"
-        for r in frame.itertuples(index=False)
-    ]
-    return "\n".join(["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols), *rows])
 
 
 @dg.asset(
@@ -464,7 +462,7 @@ def evaluation(
     meta: dict[str, object] = {"model_name": context.partition_key, "run_id": run_id}
     for k, v in metrics.items():
         meta[k] = v if isinstance(v, str) or math.isfinite(v) else float("nan")
-    meta["reliability"] = dg.MetadataValue.md(_md_table(bins))
+    meta["reliability"] = md_table(bins)
     return dg.MaterializeResult(metadata=meta)  # type: ignore[arg-type]
 
 

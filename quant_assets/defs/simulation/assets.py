@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from quant_assets.defs.metadata import md_table
 from quant_assets.defs.resources import WarehouseResource
 from quant_assets.defs.simulation import compute as sc
 from quant_assets.defs.strategy.assets import (
@@ -16,7 +17,6 @@ from quant_assets.defs.strategy.assets import (
     SCENARIOS_KEY,
     TARGET_KEY,
     AsOfConfig,
-    md_table,
 )
 from quant_assets.defs.strategy.resources import BookResource
 from quant_assets.schemas.tables import EVENT_STUDY, MONTE_CARLO, RISK_SNAPSHOT, SCENARIO_RESULTS

@@ -10,8 +10,8 @@ run config `tearsheets: all` or `tearsheets: btc_trend,gld_mean_reversion` write
 import datetime as dt
 
 import dagster as dg
-import pandas as pd
 
+from quant_assets.defs.metadata import md_table
 from quant_assets.defs.reports.resources import ReportsResource
 from quant_assets.defs.resources import WarehouseResource
 from quant_assets.defs.simulation.compute import primary_groups
@@ -47,17 +47,6 @@ class AsOfConfig(dg.Config):
 
 class SignalsConfig(AsOfConfig):
     tearsheets: str = "none"  # none | all | comma-separated strategy names
-
-
-def md_table(df: pd.DataFrame, max_rows: int = 40) -> dg.MetadataValue:
-    if df.empty:
-        return dg.MetadataValue.md("(none)")
-    shown = df.head(max_rows)
-    lines = ["| " + " | ".join(map(str, shown.columns)) + " |", "|" + "---|" * len(shown.columns)]
-    for row in shown.itertuples(index=False):
-        cells = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in row]
-        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
-    return dg.MetadataValue.md("\n".join(lines))
 
 
 def library_symbols(specs, universe) -> list[str]:
