@@ -39,10 +39,11 @@ class DailySummary:
         return all(r.ok for r in self.runs)
 
     def render(self) -> str:
-        lines = [f"{'job':<22} {'partitions':<36} {'status':<8} seconds"]
+        w = max([len("partitions"), *(len(r.partitions) for r in self.runs)])
+        lines = [f"{'job':<22} {'partitions':<{w}} {'status':<8} seconds"]
         for r in self.runs:
             status = "ok" if r.ok else "FAILED"
-            lines.append(f"{r.job:<22} {r.partitions:<36} {status:<8} {r.seconds:7.1f}")
+            lines.append(f"{r.job:<22} {r.partitions:<{w}} {status:<8} {r.seconds:7.1f}")
         return "\n".join(lines)
 
 
