@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from api import access_log
 from api.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from api.params import BadParameter, validation_message
 from api.reader import Reader, TableMissing, WarehouseUnavailable
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The API for `settings` (default: the process settings); nothing is opened yet."""
     settings = settings or get_settings()
+    access_log.install()
     reader = Reader(settings.warehouse_url)
 
     @asynccontextmanager

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from quant_assets.settings import _mask_url
+from quant_assets.settings import mask_secrets
 from quant_assets.warehouse import Warehouse, connect
 from quant_assets.warehouse.catalog import table_exists
 
@@ -55,7 +55,11 @@ class Reader:
             return connect(self.url, read_only=True)
         except Exception as exc:  # missing file, lock held by a writer, server down, bad URL
             # The URL may hold a password: log it masked, tell the client only the cause.
-            log.warning("warehouse %s cannot be opened read-only: %s", _mask_url(self.url), exc)
+            log.warning(
+                "warehouse %s cannot be opened read-only: %s",
+                mask_secrets(self.url),
+                mask_secrets(str(exc)),
+            )
             raise WarehouseUnavailable(
                 "the warehouse cannot be opened read-only "
                 "(not created yet, locked by a writer, or unreachable)"

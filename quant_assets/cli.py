@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "migrate":
         applied = _migrate(settings.warehouse_url)
-        print(f"warehouse {settings.warehouse_url}: {len(applied)} migration(s) applied")
+        shown = settings.describe_value("warehouse_url")
+        print(f"warehouse {shown}: {len(applied)} migration(s) applied")
         return 0
     if args.command == "api":
         return _serve_api(settings, args.host, args.port)

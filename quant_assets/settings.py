@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import typing
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -60,18 +61,34 @@ def _is_secret(field_name: str) -> bool:
     return annotation is SecretStr or SecretStr in typing.get_args(annotation)
 
 
+# A URL's userinfo password: everything between "user:" and the last "@" of the token,
+# so a raw "@" or "/" in the password is masked too. Works on malformed URLs (bad port,
+# no host) because it never parses them.
+_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@?#]*):(?P<pw>[^\s]*)@")
+# Key-like query-string or key=value parameters (password=, api_key=, token=, ...).
+_KEYLIKE = re.compile(
+    r"(?P<head>(?:^|[?&;\s,])[\w.\-]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey"
+    r"|access[_\-]?key|auth|signature|sig|key)=)(?P<value>[^&#;\s,]*)",
+    re.IGNORECASE,
+)
+MASK = "***"
+
+
+def mask_secrets(text: str | None) -> str | None:
+    """`text` with URL passwords and key-like parameter values replaced by `***`.
+
+    Applied to every URL `quant settings` shows and every settings error message, so a
+    secret never reaches a terminal or a log even when the URL does not parse.
+    """
+    if not text:
+        return text
+    text = _USERINFO.sub(lambda m: f"{m['head']}:{MASK}@", text)
+    return _KEYLIKE.sub(lambda m: f"{m['head']}{MASK}" if m["value"] else m[0], text)
+
+
 def _mask_url(url: str | None) -> str | None:
-    """The URL with any password replaced, so it is safe to print."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    """The URL with any password (userinfo or query string) replaced, safe to print."""
+    return mask_secrets(url)
 
 
 class Settings(BaseSettings):
@@ -205,8 +222,13 @@ class Settings(BaseSettings):
                 f"scheme must be one of {', '.join(WAREHOUSE_SCHEMES)} "
                 "(duckdb:///path/file.duckdb or postgresql://user@host:port/db)"
             )
-        if scheme == "duckdb" and not value.removeprefix("duckdb:///"):
+        if scheme == "duckdb" and not value.partition("://")[2].lstrip("/"):
+            # `duckdb://` would otherwise open an in-memory database and lose every write.
             raise ValueError("a duckdb URL needs a file path: duckdb:///path/file.duckdb")
+        try:
+            _ = urlsplit(value).port
+        except ValueError:
+            raise ValueError("the port must be a number from 1 to 65535") from None
         if scheme != "duckdb" and not urlsplit(value).hostname:
             raise ValueError("a PostgreSQL URL needs a host: postgresql://user@host:port/db")
         return value
@@ -305,6 +327,10 @@ class Settings(BaseSettings):
         lines.append(f"(derived) effective_source = {self.effective_source()}")
         return "\n".join(lines)
 
+    def describe_value(self, name: str) -> Any:
+        """One field's value as `describe` shows it (secrets and URL passwords masked)."""
+        return self._safe_value(name)
+
     def _safe_value(self, name: str) -> Any:
         value = getattr(self, name)
         if isinstance(value, SecretStr):
@@ -363,7 +389,7 @@ def _explain(exc: ValidationError) -> str:
             reason = err["msg"].removeprefix("Value error, ")
             reason = reason[:1].lower() + reason[1:]
         problems.append(f"{var}={shown}: {reason}")
-    return "; ".join(problems)
+    return mask_secrets("; ".join(problems)) or ""
 
 
 def _unwrap(annotation: Any) -> Any:

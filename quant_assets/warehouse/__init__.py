@@ -68,9 +68,15 @@ def connect(url: str | None = None, read_only: bool = False) -> Warehouse:
     scheme = scheme.lower()
     if scheme == "duckdb":
         path = rest[1:] if rest.startswith("/") else rest
+        if not path:
+            # Never fall back to an in-memory database silently: every write would be lost.
+            raise ValueError(
+                "a duckdb warehouse URL needs a file path: duckdb:///path/file.duckdb "
+                "(duckdb:///:memory: for an in-memory database)"
+            )
         from quant_assets.warehouse.duckdb_backend import DuckDBWarehouse
 
-        return DuckDBWarehouse(path or ":memory:", read_only=read_only, url=url)
+        return DuckDBWarehouse(path, read_only=read_only, url=url)
     if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
         from quant_assets.warehouse.postgres_backend import PostgresWarehouse
 

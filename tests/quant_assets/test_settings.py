@@ -247,3 +247,76 @@ def test_short_api_key_is_refused_without_showing_it(env: pytest.MonkeyPatch) ->
     message = str(info.value)
     assert message.startswith("QUANT_API_KEYS=<secret>: key(s) number 2 shorter than 16")
     assert "tiny" not in message and "long-enough" not in message
+
+
+# --- masking (issue 20): userinfo, query-string passwords, malformed URLs ----------------
+
+PLANTED = "Pl4nted-S3cret"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://postgres:{PLANTED}@/db",  # no host: refused, message masked
+        f"postgresql://postgres:{PLANTED}@db:notaport/quant",  # bad port
+        f"postgresql://postgres:{PLANTED}@db:99999/quant",  # port out of range
+        f"mysql://root:{PLANTED}@db/quant",  # wrong scheme
+    ],
+)
+def test_settings_error_never_shows_the_url_password(env: pytest.MonkeyPatch, url: str) -> None:
+    env.setenv("QUANT_WAREHOUSE_URL", url)
+    with pytest.raises(SettingsError) as info:
+        Settings.load()
+    message = str(info.value)
+    assert PLANTED not in message
+    assert "QUANT_WAREHOUSE_URL=" in message and "***" in message
+
+
+def test_query_string_password_is_masked(env: pytest.MonkeyPatch) -> None:
+    env.setenv(
+        "QUANT_WAREHOUSE_URL",
+        f"postgresql://quant@db:5432/quant?sslmode=require&password={PLANTED}",
+    )
+    env.setenv("QUANT_MLFLOW_TRACKING_URI", f"http://mlflow:5000/?token={PLANTED}")
+    shown = Settings.load().describe()
+    assert PLANTED not in shown
+    assert "password=***" in shown and "sslmode=require" in shown and "token=***" in shown
+
+
+def test_malformed_redis_url_does_not_crash_describe(env: pytest.MonkeyPatch) -> None:
+    env.setenv("QUANT_REDIS_URL", f"redis://:{PLANTED}@cache:port/0")
+    shown = Settings.load().describe()
+    assert PLANTED not in shown and "redis://:***@cache:port/0" in shown
+
+
+def test_duckdb_url_without_a_path_is_refused(env: pytest.MonkeyPatch) -> None:
+    for url in ("duckdb://", "duckdb:///"):
+        env.setenv("QUANT_WAREHOUSE_URL", url)
+        with pytest.raises(SettingsError, match="needs a file path"):
+            Settings.load()
+
+
+def test_mask_secrets_handles_raw_at_and_slash_in_password() -> None:
+    from quant_assets.settings import mask_secrets
+
+    assert mask_secrets("postgresql://u:p@ss/w0rd@h:5432/db") == "postgresql://u:***@h:5432/db"
+    assert mask_secrets("see redis://:x@h:1 and ?api_key=abc&a=1") == (
+        "see redis://:***@h:1 and ?api_key=***&a=1"
+    )
+    assert mask_secrets("duckdb:///data/warehouse.duckdb") == "duckdb:///data/warehouse.duckdb"
+
+
+def test_quant_settings_with_a_bad_port_exits_2_without_the_secret(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from quant_assets.cli import main
+
+    env.setenv("QUANT_WAREHOUSE_URL", f"postgresql://postgres:{PLANTED}@db:bad/quant")
+    get_settings.cache_clear()
+    try:
+        assert main(["settings"]) == 2
+    finally:
+        get_settings.cache_clear()
+    out = capsys.readouterr()
+    assert PLANTED not in out.out + out.err
+    assert "QUANT_WAREHOUSE_URL" in out.err and "port" in out.err
