@@ -92,13 +92,15 @@ def submit_orders(
 ) -> list[SubmitResult]:
     """Check and send each order once; return what happened to each, in order.
 
-    The kill switch (setting or persisted toggle) is always applied, whatever `checks` holds.
+    The kill switch (setting or persisted toggle) is always applied, whatever `checks` holds,
+    and read again right before each order (or multi-leg group) is sent.
     A broker with `dry_run = True` gets nothing: the orders that pass the checks are logged
     and returned as `dry_run`, and the OMS is left untouched.
     """
     ctx = context or RiskContext()
     if kill_switch.is_active(oms.warehouse, settings):
         ctx = replace(ctx, kill_switch=True)
+    held = ctx.kill_switch  # on at the start (or in the caller's context): stays on
     all_checks = with_kill_switch(checks)
     dry_run = bool(getattr(broker, "dry_run", False))
     results: list[SubmitResult] = []
@@ -142,6 +144,8 @@ def submit_orders(
                 ctx = ctx.after(order)
             else:
                 to_send.append(order)
+        # Read the switch again right before sending: an operator may flip it mid-batch.
+        ctx = replace(ctx, kill_switch=held or kill_switch.is_active(settings=settings))
         rejection, after = _check_group(to_send, all_checks, ctx)
         if rejection is not None:
             for order in to_send:

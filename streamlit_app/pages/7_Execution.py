@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from execution import kill_switch
 from streamlit_app import data, ui
 
 ctx = ui.setup("Execution", ":material/swap_horiz:")
@@ -12,31 +13,31 @@ ctx = ui.setup("Execution", ":material/swap_horiz:")
 # --- kill switch ----------------------------------------------------------------------------
 
 st.subheader("Kill switch")
+# The state comes from the switch's own store (file or Redis), never from the warehouse,
+# so the page shows the truth even while a run holds the warehouse or before the change
+# was copied into execution.kill_switch.
+switch = kill_switch.status(settings=ctx.settings)
+if switch.active:
+    why = []
+    if switch.store_error:
+        why.append(f"its state cannot be read ({switch.store_error})")
+    elif switch.toggle:
+        why.append(f"toggled by {switch.changed_by} at {switch.changed_at} UTC: {switch.reason}")
+    if switch.setting:
+        why.append("QUANT_KILL_SWITCH=true in the environment")
+    st.error("KILL SWITCH ACTIVE — no new orders are sent. " + "; ".join(why))
+elif switch.changed_at is not None:
+    st.success(
+        f"Kill switch off (last change {switch.changed_at} UTC by {switch.changed_by}).",
+        icon=":material/check_circle:",
+    )
+else:
+    st.success("Kill switch off (never toggled).", icon=":material/check_circle:")
+st.caption(f"Broker mode: {ctx.settings.broker_mode}.")
 ks = ui.fetch(data.execution_table, ctx.url, "execution.kill_switch", what="kill-switch history")
-env_flag = ctx.settings.kill_switch
-if ks is not None:
-    latest = ks.sort_values("changed_at").iloc[-1] if len(ks) else None
-    active = bool(latest["active"]) if latest is not None else False
-    if active or env_flag:
-        why = []
-        if active:
-            why.append(
-                f"toggled by {latest['changed_by']} at {latest['changed_at']}: {latest['reason']}"
-            )
-        if env_flag:
-            why.append("QUANT_KILL_SWITCH=true in the environment")
-        st.error("KILL SWITCH ACTIVE — no new orders are sent. " + "; ".join(why))
-    elif latest is not None:
-        st.success(
-            f"Kill switch off (last change {latest['changed_at']} by {latest['changed_by']}).",
-            icon=":material/check_circle:",
-        )
-    else:
-        st.success("Kill switch off (never toggled).", icon=":material/check_circle:")
-    st.caption(f"Broker mode: {ctx.settings.broker_mode}.")
-    if len(ks):
-        with st.expander("Kill-switch history"):
-            st.dataframe(ks.sort_values("changed_at", ascending=False), hide_index=True)
+if ks is not None and len(ks):
+    with st.expander("Kill-switch history (as copied to the warehouse)"):
+        st.dataframe(ks.sort_values("changed_at", ascending=False), hide_index=True)
 
 # --- orders ------------------------------------------------------------------------------------
 

@@ -33,7 +33,8 @@ TIMEOUT = 60
 
 
 @pytest.fixture
-def on_sample(sample_wh, monkeypatch):
+def on_sample(sample_wh, monkeypatch, tmp_path):
+    monkeypatch.setenv("QUANT_DATA_DIR", str(tmp_path))  # the kill switch's own store
     monkeypatch.setenv("QUANT_WAREHOUSE_URL", sample_wh.url)
     monkeypatch.setenv("QUANT_REPORTS_DIR", str(sample_wh.reports_dir))
     monkeypatch.delenv("QUANT_KILL_SWITCH", raising=False)
@@ -237,6 +238,16 @@ def test_kill_switch_from_environment_is_shown(on_sample, monkeypatch):
     monkeypatch.setenv("QUANT_KILL_SWITCH", "true")
     at = run("Execution")
     assert any("KILL SWITCH ACTIVE" in e.value for e in at.error)
+
+
+def test_kill_switch_toggle_is_shown_from_its_store_not_the_warehouse(on_sample, tmp_path):
+    from execution import kill_switch
+    from quant_assets.settings import Settings
+
+    kill_switch.turn_on(by="ops", reason="venue halt", settings=Settings.load())
+    at = run("Execution")
+    (error,) = [e.value for e in at.error]
+    assert "KILL SWITCH ACTIVE" in error and "ops" in error and "venue halt" in error
 
 
 def test_filters_carry_across_pages(on_sample):
