@@ -21,11 +21,12 @@ from typing import Any
 import httpx
 import pandas as pd
 
-from quant_assets.sources.base import NotSupported, SourceError
+from quant_assets.sources.base import NotSupported
 from quant_assets.sources.http import (
     AuthError,
     Clock,
     NotFoundError,
+    PayloadError,
     RateLimit,
     RateLimitedError,
     RateLimiter,
@@ -35,6 +36,7 @@ from quant_assets.sources.http import (
     VendorHTTP,
 )
 from quant_assets.sources.parsing import concat, dates, empty_frame, numeric, table_frame
+from quant_assets.sources.shapes import payload_shape, records
 
 VENDOR = "alphavantage"
 BASE_URL = "https://www.alphavantage.co"
@@ -84,7 +86,7 @@ def _series(payload: Mapping[str, Any], symbol: str) -> dict[str, Mapping[str, A
     key = next((k for k in payload if k.startswith("Time Series")), None)
     if key is None:
         check_payload(payload, symbol=symbol)
-        raise SourceError(
+        raise PayloadError(
             VENDOR,
             "payload has no 'Time Series (Daily)'",
             symbol=symbol,
@@ -102,6 +104,7 @@ def _field(rows: list[Mapping[str, Any]], name: str) -> pd.Series:
     return numeric([pick(r) for r in rows])
 
 
+@payload_shape(VENDOR)
 def parse_daily(payload: Mapping[str, Any], symbol: str) -> pd.DataFrame:
     """TIME_SERIES_DAILY or _ADJUSTED -> ohlcv_daily rows (close is the unadjusted close).
 
@@ -128,6 +131,7 @@ def parse_daily(payload: Mapping[str, Any], symbol: str) -> pd.DataFrame:
     )
 
 
+@payload_shape(VENDOR)
 def parse_adjusted_events(payload: Mapping[str, Any], symbol: str) -> pd.DataFrame:
     """TIME_SERIES_DAILY_ADJUSTED -> dividend (amount != 0) and split (coefficient != 1) rows."""
     series = _series(payload, symbol)
@@ -156,13 +160,14 @@ def parse_adjusted_events(payload: Mapping[str, Any], symbol: str) -> pd.DataFra
     return concat(frames, EVENTS)
 
 
+@payload_shape(VENDOR)
 def parse_earnings(payload: Mapping[str, Any], symbol: str) -> pd.DataFrame:
     """EARNINGS -> earnings rows on the report date: value = reported EPS, consensus = estimate.
 
     "None" strings (no estimate, or not yet reported) become NaN.
     """
     check_payload(payload, symbol=symbol, function="EARNINGS")
-    quarters = payload.get("quarterlyEarnings") or []
+    quarters = records(payload, "quarterlyEarnings", VENDOR, symbol=symbol)
     if not quarters:
         return empty_frame(EVENTS)
     return table_frame(
@@ -186,6 +191,7 @@ def parse_earnings(payload: Mapping[str, Any], symbol: str) -> pd.DataFrame:
     )
 
 
+@payload_shape(VENDOR)
 def parse_earnings_calendar(text: str) -> pd.DataFrame:
     """EARNINGS_CALENDAR (CSV) -> upcoming earnings in security_events shape.
 
@@ -300,6 +306,7 @@ class AlphaVantageSource:
 
     # Source protocol
 
+    @payload_shape(VENDOR)
     def ohlcv(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
         frames = []
         for symbol, vendor in self._symbols(symbols).items():
@@ -307,6 +314,7 @@ class AlphaVantageSource:
             frames.append(frame[frame["date"].map(lambda d: d is None or start <= d <= end)])
         return concat(frames, OHLCV)
 
+    @payload_shape(VENDOR)
     def security_events(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
         """Earnings on their report date (with consensus); dividends and splits if premium."""
         frames = []
@@ -321,6 +329,7 @@ class AlphaVantageSource:
             drop=True
         )
 
+    @payload_shape(VENDOR)
     def upcoming_earnings(
         self, symbols: Sequence[str] | None = None, horizon: str = "3month"
     ) -> pd.DataFrame:
@@ -346,16 +355,20 @@ class AlphaVantageSource:
             )
         return frame.reset_index(drop=True)
 
+    @payload_shape(VENDOR)
     def economic_events(self, start: dt.date, end: dt.date) -> pd.DataFrame:
         raise NotSupported(VENDOR, "economic calendar not served; use fred")
 
+    @payload_shape(VENDOR)
     def geopolitical_events(self, start: dt.date, end: dt.date) -> pd.DataFrame:
         raise NotSupported(VENDOR, "no geopolitical events; use gdelt")
 
+    @payload_shape(VENDOR)
     def macro_observations(
         self, series_ids: Sequence[str], start: dt.date, end: dt.date
     ) -> pd.DataFrame:
         raise NotSupported(VENDOR, "macro series not served; use fred or worldbank")
 
+    @payload_shape(VENDOR)
     def news(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
         raise NotSupported(VENDOR, "news not served by this adapter; use polygon or newsapi")

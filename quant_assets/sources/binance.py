@@ -28,6 +28,7 @@ from quant_assets.sources.http import (
     BadRequestError,
     Clock,
     NotFoundError,
+    PayloadError,
     RateLimit,
     RateLimiter,
     RequestLog,
@@ -38,6 +39,7 @@ from quant_assets.sources.http import (
     _retry_after_seconds,
 )
 from quant_assets.sources.parsing import concat, ms_to_utc, numeric, table_frame
+from quant_assets.sources.shapes import payload_shape
 
 VENDOR = "binance"
 OHLCV = "market_data.ohlcv_daily"
@@ -54,6 +56,7 @@ _DAY_MS = 86_400_000
 _BAD_SYMBOL_CODES = {-1121, -1100}
 
 
+@payload_shape(VENDOR)
 def parse_klines(payload: Any, symbol: str, *, now_ms: int | None = None) -> pd.DataFrame:
     """ohlcv_daily rows from a klines array; unparseable fields become NaN for quarantine.
 
@@ -63,7 +66,7 @@ def parse_klines(payload: Any, symbol: str, *, now_ms: int | None = None) -> pd.
     if isinstance(payload, Mapping) and "code" in payload:
         raise _error_for(payload, symbol, status=None)
     if not isinstance(payload, list):
-        raise SourceError(
+        raise PayloadError(
             VENDOR,
             f"klines payload is {type(payload).__name__}, expected a list",
             symbol=symbol,
@@ -155,7 +158,7 @@ class BinanceSource:
             }
             page = self.http.call(self._get, params, symbol, symbol=symbol, units=KLINES_WEIGHT)
             if not isinstance(page, list):
-                raise SourceError(
+                raise PayloadError(
                     VENDOR,
                     f"klines payload is {type(page).__name__}, expected a list",
                     symbol=symbol,
@@ -170,7 +173,7 @@ class BinanceSource:
                 else np.nan
             )
             if not np.isfinite(last_open):
-                raise SourceError(
+                raise PayloadError(
                     VENDOR,
                     "cannot page past an unparseable open_time",
                     symbol=symbol,
@@ -195,7 +198,7 @@ class BinanceSource:
         try:
             body = resp.json()
         except ValueError:
-            raise SourceError(
+            raise PayloadError(
                 VENDOR,
                 f"response is not JSON (HTTP {resp.status_code}): {resp.text[:120]!r}",
                 field="klines",
@@ -204,6 +207,7 @@ class BinanceSource:
             raise _error_for(body if isinstance(body, Mapping) else {}, symbol, resp.status_code)
         return body
 
+    @payload_shape(VENDOR)
     def ohlcv(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
         """Closed daily bars start..end (UTC dates) for every symbol Binance lists."""
         now_ms = int(self.now().timestamp() * 1000)
@@ -219,18 +223,23 @@ class BinanceSource:
         out = concat(frames, OHLCV)
         return out[out["date"].map(lambda d: d is None or start <= d <= end)].reset_index(drop=True)
 
+    @payload_shape(VENDOR)
     def security_events(self, symbols, start, end):
         raise NotSupported(VENDOR, "Binance has no corporate events")
 
+    @payload_shape(VENDOR)
     def economic_events(self, start, end):
         raise NotSupported(VENDOR, "Binance has no economic calendar")
 
+    @payload_shape(VENDOR)
     def geopolitical_events(self, start, end):
         raise NotSupported(VENDOR, "Binance has no geopolitical events")
 
+    @payload_shape(VENDOR)
     def macro_observations(self, series_ids, start, end):
         raise NotSupported(VENDOR, "Binance has no macro series")
 
+    @payload_shape(VENDOR)
     def news(self, symbols, start, end):
         raise NotSupported(VENDOR, "Binance news is not served")
 

@@ -31,6 +31,7 @@ from quant_assets.sources.http import (
     BadRequestError,
     Clock,
     NotFoundError,
+    PayloadError,
     RateLimit,
     RateLimiter,
     RequestLog,
@@ -41,6 +42,7 @@ from quant_assets.sources.http import (
     _retry_after_seconds,
 )
 from quant_assets.sources.parsing import concat, empty_frame, table_frame
+from quant_assets.sources.shapes import payload_shape
 
 VENDOR = "coingecko"
 OHLCV = "market_data.ohlcv_daily"
@@ -50,10 +52,11 @@ _DAY = pd.Timedelta(days=1)
 _VOLUME_TOLERANCE = pd.Timedelta(hours=1)
 
 
+@payload_shape(VENDOR)
 def parse_market_chart(payload: Any, *, symbol: str | None = None) -> pd.DataFrame:
     """`prices / market_caps / total_volumes [[ms, v]]` -> one frame indexed by UTC time."""
     if not isinstance(payload, Mapping) or "prices" not in payload:
-        raise SourceError(
+        raise PayloadError(
             VENDOR, "market_chart payload lacks 'prices'", symbol=symbol, field="prices"
         )
     series = {}
@@ -73,10 +76,11 @@ def parse_market_chart(payload: Any, *, symbol: str | None = None) -> pd.DataFra
     return out
 
 
+@payload_shape(VENDOR)
 def parse_ohlc(payload: Any, *, symbol: str | None = None) -> pd.DataFrame:
     """`[[close_ms, o, h, l, c]]` candles -> frame with UTC `close_time` and float prices."""
     if not isinstance(payload, list):
-        raise SourceError(
+        raise PayloadError(
             VENDOR,
             f"ohlc payload is {type(payload).__name__}, expected a list",
             symbol=symbol,
@@ -110,7 +114,7 @@ def daily_bars(
     if pd.isna(width):
         width = _DAY
     if width > _DAY:
-        raise SourceError(
+        raise PayloadError(
             VENDOR,
             f"candles are {width} wide; daily bars need days<={FREE_MAX_DAYS} or a paid plan's interval=daily",
             symbol=symbol,
@@ -264,6 +268,7 @@ class CoinGeckoSource:
             fn, symbol=symbol, error_map=partial(map_error, symbol=symbol), **kwargs
         )
 
+    @payload_shape(VENDOR)
     def ohlcv(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
         frames = []
         for symbol in symbols:
@@ -318,18 +323,23 @@ class CoinGeckoSource:
             )
         return next(d for d in OHLC_DAYS if d >= need)
 
+    @payload_shape(VENDOR)
     def security_events(self, symbols, start, end):
         raise NotSupported(VENDOR, "CoinGecko has no corporate events")
 
+    @payload_shape(VENDOR)
     def economic_events(self, start, end):
         raise NotSupported(VENDOR, "CoinGecko has no economic calendar")
 
+    @payload_shape(VENDOR)
     def geopolitical_events(self, start, end):
         raise NotSupported(VENDOR, "CoinGecko has no geopolitical events")
 
+    @payload_shape(VENDOR)
     def macro_observations(self, series_ids, start, end):
         raise NotSupported(VENDOR, "CoinGecko has no macro series")
 
+    @payload_shape(VENDOR)
     def news(self, symbols, start, end):
         raise NotSupported(VENDOR, "CoinGecko news is not served")
 

@@ -36,6 +36,7 @@ from quant_assets.sources.http import (
     VendorHTTP,
 )
 from quant_assets.sources.parsing import OPEN_END, concat, dates, empty_frame, numeric, table_frame
+from quant_assets.sources.shapes import payload_shape, records
 
 VENDOR = "fred"
 BASE_URL = "https://api.stlouisfed.org/fred"
@@ -70,13 +71,14 @@ RELEASES: dict[int, Release] = {
 # --- parsers -----------------------------------------------------------------------------
 
 
+@payload_shape(VENDOR)
 def parse_observations(payload: Mapping[str, Any], series_id: str) -> pd.DataFrame:
     """`series/observations` -> macro.observations rows, one per (date, vintage period).
 
     Values are strings; "." (FRED's missing) and anything unparseable become NaN, which
     the nullable `value` column accepts.
     """
-    obs = payload.get("observations") or []
+    obs = records(payload, "observations", VENDOR, symbol=series_id)
     if not obs:
         return empty_frame(MACRO)
     return table_frame(
@@ -92,12 +94,13 @@ def parse_observations(payload: Mapping[str, Any], series_id: str) -> pd.DataFra
     )
 
 
+@payload_shape(VENDOR)
 def parse_release_dates(payload: Mapping[str, Any], release: Release) -> pd.DataFrame:
     """`release/dates` -> economic_events rows at the release's local time, in UTC.
 
     FRED has no consensus, actual or previous values here: those columns are null.
     """
-    rows = payload.get("release_dates") or []
+    rows = records(payload, "release_dates", VENDOR)
     if not rows:
         return empty_frame(ECON)
     days = dates([r.get("date") for r in rows])
@@ -200,6 +203,7 @@ class FredSource:
 
     # Source protocol
 
+    @payload_shape(VENDOR)
     def macro_observations(
         self, series_ids: Sequence[str], start: dt.date, end: dt.date
     ) -> pd.DataFrame:
@@ -219,6 +223,7 @@ class FredSource:
         keep = out["realtime_start"].map(lambda d: d is None or start <= d <= end)
         return out[keep].reset_index(drop=True)
 
+    @payload_shape(VENDOR)
     def economic_events(self, start: dt.date, end: dt.date) -> pd.DataFrame:
         """Release dates (past and scheduled) of the configured releases in start..end."""
         frames = []
@@ -239,14 +244,18 @@ class FredSource:
         keep = out["release_date"].map(lambda d: d is None or start <= d <= end)
         return out[keep].reset_index(drop=True)
 
+    @payload_shape(VENDOR)
     def ohlcv(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
         raise NotSupported(VENDOR, "no market data; use polygon or alphavantage")
 
+    @payload_shape(VENDOR)
     def security_events(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
         raise NotSupported(VENDOR, "no security events")
 
+    @payload_shape(VENDOR)
     def geopolitical_events(self, start: dt.date, end: dt.date) -> pd.DataFrame:
         raise NotSupported(VENDOR, "no geopolitical events; use gdelt")
 
+    @payload_shape(VENDOR)
     def news(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
         raise NotSupported(VENDOR, "no news")

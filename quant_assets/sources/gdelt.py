@@ -26,10 +26,11 @@ from typing import Any
 import httpx
 import pandas as pd
 
-from quant_assets.sources.base import NotSupported, SourceError
+from quant_assets.sources.base import NotSupported
 from quant_assets.sources.http import (
     BadRequestError,
     Clock,
+    PayloadError,
     RateLimit,
     RateLimiter,
     RequestLog,
@@ -38,6 +39,7 @@ from quant_assets.sources.http import (
     VendorHTTP,
 )
 from quant_assets.sources.parsing import article_id, concat, empty_frame, table_frame
+from quant_assets.sources.shapes import payload_shape, records
 
 VENDOR = "gdelt"
 BASE_URL = "https://api.gdeltproject.org"
@@ -56,6 +58,7 @@ DEFAULT_THEMES: dict[str, str] = {
 }
 
 
+@payload_shape(VENDOR)
 def parse_artlist(payload: Any, category: str) -> pd.DataFrame:
     """An ArtList JSON payload -> geopolitical_events rows of `category`.
 
@@ -64,10 +67,12 @@ def parse_artlist(payload: Any, category: str) -> pd.DataFrame:
     if category not in CATEGORIES:
         raise ValueError(f"unknown category {category!r}; expected one of {CATEGORIES}")
     if not isinstance(payload, Mapping):
-        raise SourceError(
+        raise PayloadError(
             VENDOR, f"expected a JSON object, got {type(payload).__name__}", field="articles"
         )
-    items = [a for a in payload.get("articles") or [] if isinstance(a, Mapping)]
+    items = [
+        a for a in records(payload, "articles", VENDOR, objects=False) if isinstance(a, Mapping)
+    ]
     if not items:
         return empty_frame(EVENTS)
     seen = pd.to_datetime(
@@ -151,10 +156,11 @@ class GDELTSource:
         try:
             return json.loads(text)
         except ValueError as exc:
-            raise SourceError(
+            raise PayloadError(
                 VENDOR, f"response is not JSON: {text[:120]!r}", field="articles"
             ) from exc
 
+    @payload_shape(VENDOR)
     def geopolitical_events(self, start: dt.date, end: dt.date) -> pd.DataFrame:
         """Articles seen start..end (UTC dates), one row per url, category of the first theme."""
         frames = []
@@ -172,17 +178,22 @@ class GDELTSource:
             drop=True
         )
 
+    @payload_shape(VENDOR)
     def ohlcv(self, symbols, start, end):
         raise NotSupported(VENDOR, "GDELT serves geopolitical events only")
 
+    @payload_shape(VENDOR)
     def security_events(self, symbols, start, end):
         raise NotSupported(VENDOR, "GDELT serves geopolitical events only")
 
+    @payload_shape(VENDOR)
     def economic_events(self, start, end):
         raise NotSupported(VENDOR, "GDELT serves geopolitical events only")
 
+    @payload_shape(VENDOR)
     def macro_observations(self, series_ids, start, end):
         raise NotSupported(VENDOR, "GDELT serves geopolitical events only")
 
+    @payload_shape(VENDOR)
     def news(self, symbols, start, end):
         raise NotSupported(VENDOR, "GDELT articles are not symbol news; use newsapi or polygon")

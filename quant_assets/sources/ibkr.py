@@ -27,6 +27,7 @@ import pandas as pd
 from quant_assets.sources.base import NotSupported, SourceError
 from quant_assets.sources.http import (
     Clock,
+    PayloadError,
     RateLimit,
     RateLimiter,
     RequestLog,
@@ -34,6 +35,7 @@ from quant_assets.sources.http import (
     Sleep,
 )
 from quant_assets.sources.parsing import concat, empty_frame, numeric, table_frame
+from quant_assets.sources.shapes import payload_shape
 
 VENDOR = "ibkr"
 OHLCV = "market_data.ohlcv_daily"
@@ -56,6 +58,10 @@ def default_contract(symbol: str) -> Any:
     return _ib_async().Stock(symbol, "SMART", "USD")
 
 
+_BAR_FIELDS = ("date", "open", "high", "low", "close")
+
+
+@payload_shape(VENDOR)
 def parse_bars(bars: Iterable[Any], symbol: str) -> pd.DataFrame:
     """ib_async BarData (or dicts with the same fields) -> ohlcv_daily rows.
 
@@ -68,9 +74,19 @@ def parse_bars(bars: Iterable[Any], symbol: str) -> pd.DataFrame:
         else {
             k: getattr(b, k, None)
             for k in ("date", "open", "high", "low", "close", "volume", "average")
+            if hasattr(b, k)
         }
         for b in bars
     ]
+    for row in rows:
+        missing = [k for k in _BAR_FIELDS if k not in row]
+        if missing:
+            raise PayloadError(
+                VENDOR,
+                f"a bar lacks {', '.join(missing)}: {str(row)[:80]}",
+                symbol=symbol,
+                field=missing[0],
+            )
     if not rows:
         return empty_frame(OHLCV)
     frame = pd.DataFrame(rows)
@@ -199,22 +215,28 @@ class IBKRSource:
                 )
             )
 
+    @payload_shape(VENDOR)
     def ohlcv(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
         frames = [parse_bars(self.bars(s, start, end), s) for s in symbols]
         out = concat(frames, OHLCV)
         return out[out["date"].map(lambda d: d is None or start <= d <= end)].reset_index(drop=True)
 
+    @payload_shape(VENDOR)
     def security_events(self, symbols, start, end):
         raise NotSupported(VENDOR, "IB corporate events are not served; use polygon")
 
+    @payload_shape(VENDOR)
     def economic_events(self, start, end):
         raise NotSupported(VENDOR, "IB has no economic calendar")
 
+    @payload_shape(VENDOR)
     def geopolitical_events(self, start, end):
         raise NotSupported(VENDOR, "IB has no geopolitical events")
 
+    @payload_shape(VENDOR)
     def macro_observations(self, series_ids, start, end):
         raise NotSupported(VENDOR, "IB has no macro series")
 
+    @payload_shape(VENDOR)
     def news(self, symbols, start, end):
         raise NotSupported(VENDOR, "IB news needs a news subscription; not served")

@@ -29,6 +29,7 @@ from quant_assets.sources.http import (
     AuthError,
     BadRequestError,
     Clock,
+    PayloadError,
     RateLimit,
     RateLimitedError,
     RateLimiter,
@@ -44,6 +45,7 @@ from quant_assets.sources.parsing import (
     table_frame,
     utc_timestamps,
 )
+from quant_assets.sources.shapes import payload_shape, records
 
 VENDOR = "newsapi"
 ARTICLES = "news.articles"
@@ -144,6 +146,7 @@ def build_queries(
 # --- parsing -------------------------------------------------------------------------------
 
 
+@payload_shape(VENDOR)
 def parse_articles(
     payload: Mapping[str, Any], aliases: Mapping[str, Sequence[str]] | None = None
 ) -> pd.DataFrame:
@@ -153,12 +156,14 @@ def parse_articles(
     publishedAt leaves a null in the row, so the loader quarantines it.
     """
     if not isinstance(payload, Mapping):
-        raise SourceError(
+        raise PayloadError(
             VENDOR, f"expected a JSON object, got {type(payload).__name__}", field="articles"
         )
     if payload.get("status") == "error":
         raise error_from_payload(payload)
-    items = [a for a in payload.get("articles") or [] if isinstance(a, Mapping)]
+    items = [
+        a for a in records(payload, "articles", VENDOR, objects=False) if isinstance(a, Mapping)
+    ]
     items = [a for a in items if a.get("title") != "[Removed]" and a.get("url") != _REMOVED_URL]
     if not items:
         return empty_frame(ARTICLES)
@@ -279,6 +284,7 @@ class NewsAPISource:
                 break
         return frames
 
+    @payload_shape(VENDOR)
     def news(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
         """Articles published start..end (UTC dates) whose text names any of `symbols`.
 
@@ -303,6 +309,7 @@ class NewsAPISource:
         )
         return out[keep].drop_duplicates(["article_id"]).reset_index(drop=True)
 
+    @payload_shape(VENDOR)
     def top_headlines(self, *, category: str = "business", country: str = "us") -> pd.DataFrame:
         """Current top headlines; symbols from all configured aliases, None where none match."""
         frames = self._pages(
@@ -310,17 +317,22 @@ class NewsAPISource:
         )
         return concat(frames, ARTICLES).drop_duplicates(["article_id"]).reset_index(drop=True)
 
+    @payload_shape(VENDOR)
     def ohlcv(self, symbols, start, end):
         raise NotSupported(VENDOR, "NewsAPI serves news only")
 
+    @payload_shape(VENDOR)
     def security_events(self, symbols, start, end):
         raise NotSupported(VENDOR, "NewsAPI serves news only")
 
+    @payload_shape(VENDOR)
     def economic_events(self, start, end):
         raise NotSupported(VENDOR, "NewsAPI serves news only")
 
+    @payload_shape(VENDOR)
     def geopolitical_events(self, start, end):
         raise NotSupported(VENDOR, "NewsAPI serves news only; use gdelt")
 
+    @payload_shape(VENDOR)
     def macro_observations(self, series_ids, start, end):
         raise NotSupported(VENDOR, "NewsAPI serves news only")

@@ -23,6 +23,7 @@ from quant_assets.sources.base import NotSupported, SourceError
 from quant_assets.sources.http import (
     AuthError,
     Clock,
+    PayloadError,
     RateLimit,
     RateLimiter,
     RequestLog,
@@ -40,6 +41,7 @@ from quant_assets.sources.parsing import (
     table_frame,
     utc_timestamps,
 )
+from quant_assets.sources.shapes import payload_shape, records
 
 VENDOR = "polygon"
 BASE_URL = "https://api.polygon.io"  # api.massive.com answers the same paths
@@ -57,12 +59,13 @@ def bar_timezone(ticker: str) -> str:
 # --- parsers -----------------------------------------------------------------------------
 
 
+@payload_shape(VENDOR)
 def parse_aggs(payload: Mapping[str, Any], symbol: str, *, tz: str | None = None) -> pd.DataFrame:
     """`/v2/aggs/ticker/{T}/range/1/day/...` -> ohlcv_daily rows for canonical `symbol`.
 
     `t` is the bar's start in epoch ms; its date in the bar's timezone is the trading date.
     """
-    results = payload.get("results") or []
+    results = records(payload, "results", VENDOR)
     if not results:
         return empty_frame(OHLCV)
     bars = pd.DataFrame(list(results))
@@ -78,6 +81,7 @@ def parse_aggs(payload: Mapping[str, Any], symbol: str, *, tz: str | None = None
     )
 
 
+@payload_shape(VENDOR)
 def parse_grouped(
     payload: Mapping[str, Any], day: dt.date, symbols_by_ticker: Mapping[str, str]
 ) -> pd.DataFrame:
@@ -86,7 +90,7 @@ def parse_grouped(
     `symbols_by_ticker` maps vendor ticker -> canonical symbol; other tickers are dropped.
     The date is the requested day (the grouped `t` is the session's close instant).
     """
-    results = [r for r in payload.get("results") or [] if r.get("T") in symbols_by_ticker]
+    results = [r for r in records(payload, "results", VENDOR) if r.get("T") in symbols_by_ticker]
     if not results:
         return empty_frame(OHLCV)
     bars = pd.DataFrame(results)
@@ -115,13 +119,14 @@ def _ohlcv_values(bars: pd.DataFrame) -> dict[str, pd.Series]:
     }
 
 
+@payload_shape(VENDOR)
 def parse_dividends(payload: Mapping[str, Any], symbol: str) -> pd.DataFrame:
     """`/v3/reference/dividends` -> dividend rows (value = cash per share, on the ex-date).
 
     Two dividends with one ex-date (regular + special) are summed into one row, as the
     key (symbol, event_date, event_type) requires and a price adjustment needs.
     """
-    results = payload.get("results") or []
+    results = records(payload, "results", VENDOR)
     if not results:
         return empty_frame(EVENTS)
     raw = pd.DataFrame(list(results))
@@ -157,9 +162,10 @@ def parse_dividends(payload: Mapping[str, Any], symbol: str) -> pd.DataFrame:
     )
 
 
+@payload_shape(VENDOR)
 def parse_splits(payload: Mapping[str, Any], symbol: str) -> pd.DataFrame:
     """`/v3/reference/splits` -> split rows, value = split_to / split_from (4-for-1 -> 4.0)."""
-    results = payload.get("results") or []
+    results = records(payload, "results", VENDOR)
     if not results:
         return empty_frame(EVENTS)
     raw = pd.DataFrame(list(results))
@@ -180,9 +186,10 @@ def parse_splits(payload: Mapping[str, Any], symbol: str) -> pd.DataFrame:
     )
 
 
+@payload_shape(VENDOR)
 def parse_news(payload: Mapping[str, Any], symbols_by_ticker: Mapping[str, str]) -> pd.DataFrame:
     """`/v2/reference/news` -> news.articles rows; `symbols` keeps only the wanted tickers."""
-    results = payload.get("results") or []
+    results = records(payload, "results", VENDOR)
     if not results:
         return empty_frame(ARTICLES)
     published = utc_timestamps([r.get("published_utc") for r in results])
@@ -292,6 +299,7 @@ class PolygonSource:
 
     # Source protocol
 
+    @payload_shape(VENDOR)
     def ohlcv(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
         """Daily bars; US stocks come from grouped-daily when that takes fewer calls."""
         tickers = self._tickers(symbols)
@@ -315,6 +323,7 @@ class PolygonSource:
         out = concat(frames, OHLCV)
         return out[out["date"].map(lambda d: d is None or start <= d <= end)].reset_index(drop=True)
 
+    @payload_shape(VENDOR)
     def security_events(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
         """Dividends (on ex-date) and splits (on execution date); Polygon has no free earnings."""
         frames = []
@@ -345,6 +354,7 @@ class PolygonSource:
             ]
         return concat(frames, EVENTS)
 
+    @payload_shape(VENDOR)
     def news(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
         """Ticker news published start..end (UTC dates); an article on several tickers is one row."""
         tickers = self._tickers(symbols)
@@ -374,12 +384,15 @@ class PolygonSource:
         unkeyed = out[out["article_id"].isna()]
         return merged if unkeyed.empty else pd.concat([merged, unkeyed], ignore_index=True)
 
+    @payload_shape(VENDOR)
     def economic_events(self, start: dt.date, end: dt.date) -> pd.DataFrame:
         raise NotSupported(VENDOR, "no economic calendar; use fred")
 
+    @payload_shape(VENDOR)
     def geopolitical_events(self, start: dt.date, end: dt.date) -> pd.DataFrame:
         raise NotSupported(VENDOR, "no geopolitical events; use gdelt")
 
+    @payload_shape(VENDOR)
     def macro_observations(
         self, series_ids: Sequence[str], start: dt.date, end: dt.date
     ) -> pd.DataFrame:
@@ -391,7 +404,7 @@ class PolygonSource:
         for _ in range(_MAX_PAGES):
             payload = self.http.get_json(url, params, symbol=symbol)
             if not isinstance(payload, Mapping):
-                raise SourceError(
+                raise PayloadError(
                     VENDOR, f"expected a JSON object, got {type(payload).__name__}", symbol=symbol
                 )
             yield payload

@@ -28,6 +28,7 @@ from quant_assets.sources.base import NotSupported, SourceError
 from quant_assets.sources.http import (
     Clock,
     NotFoundError,
+    PayloadError,
     RateLimit,
     RateLimiter,
     RequestLog,
@@ -35,6 +36,7 @@ from quant_assets.sources.http import (
     VendorHTTP,
 )
 from quant_assets.sources.parsing import OPEN_END, concat, empty_frame, numeric, table_frame
+from quant_assets.sources.shapes import payload_shape
 
 VENDOR = "worldbank"
 BASE_URL = "https://api.worldbank.org/v2"
@@ -71,9 +73,10 @@ def check_payload(payload: Any, *, symbol: str | None = None) -> None:
         text = "; ".join(f"{m.get('key')}: {m.get('value')}" for m in msgs)
         raise NotFoundError(VENDOR, f"bad indicator or country: {text}", symbol=symbol)
     if not (isinstance(payload, list) and len(payload) >= 1 and isinstance(payload[0], Mapping)):
-        raise SourceError(VENDOR, f"unexpected payload shape: {str(payload)[:120]}", symbol=symbol)
+        raise PayloadError(VENDOR, f"unexpected payload shape: {str(payload)[:120]}", symbol=symbol)
 
 
+@payload_shape(VENDOR)
 def parse_indicator(payload: Sequence[Any], *, fetched: dt.date) -> pd.DataFrame:
     """`[meta, rows]` -> macro.observations rows; null values stay NaN (nullable)."""
     rows = payload[1] if len(payload) > 1 and payload[1] else []
@@ -139,6 +142,7 @@ class WorldBankSource:
             page += 1
         raise SourceError(VENDOR, f"more than {_MAX_PAGES} pages", symbol=symbol)
 
+    @payload_shape(VENDOR)
     def macro_observations(
         self, series_ids: Sequence[str], start: dt.date, end: dt.date
     ) -> pd.DataFrame:
@@ -154,17 +158,22 @@ class WorldBankSource:
                 frames.append(parse_indicator(payload, fetched=fetched))
         return concat(frames, MACRO)
 
+    @payload_shape(VENDOR)
     def ohlcv(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
         raise NotSupported(VENDOR, "no market data")
 
+    @payload_shape(VENDOR)
     def security_events(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
         raise NotSupported(VENDOR, "no security events")
 
+    @payload_shape(VENDOR)
     def economic_events(self, start: dt.date, end: dt.date) -> pd.DataFrame:
         raise NotSupported(VENDOR, "no release calendar; use fred")
 
+    @payload_shape(VENDOR)
     def geopolitical_events(self, start: dt.date, end: dt.date) -> pd.DataFrame:
         raise NotSupported(VENDOR, "no geopolitical events; use gdelt")
 
+    @payload_shape(VENDOR)
     def news(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
         raise NotSupported(VENDOR, "no news")
