@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel
 
 from api import access_log
 from api.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
@@ -53,10 +55,74 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     _add_error_handlers(app)
-    app.add_api_route("/health", health, methods=["GET"], tags=["ops"])
-    app.add_api_route("/metrics", metrics, methods=["GET"], tags=["ops"])
+    app.add_api_route(
+        "/health",
+        health,
+        methods=["GET"],
+        tags=["ops"],
+        responses={
+            200: {"model": HealthBody, "description": "the warehouse opens and answers"},
+            503: {"model": HealthBody, "description": "the warehouse cannot be read"},
+        },
+    )
+    app.add_api_route(
+        "/metrics",
+        metrics,
+        methods=["GET"],
+        tags=["ops"],
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     app.include_router(router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+class HealthBody(BaseModel):
+    status: Literal["ok", "unavailable"]
+    backend: Literal["duckdb", "postgresql"]
+    read_only: bool
+    latest_bar_date: str | None = None
+    detail: str | None = None
+
+
+# Query parameters whose valid values are the universe's: the schema lists them, so a
+# client (and schemathesis) knows what is accepted without a 422 to find out.
+_SYMBOL_PARAMS = {"symbol", "symbols"}
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, summary=app.summary, routes=app.routes
+    )
+    universe = app.state.universe
+    symbols = sorted(i.symbol for i in universe)
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            for param in operation.get("parameters", []):
+                enum: list[str] | None = None
+                if param["name"] in _SYMBOL_PARAMS:
+                    enum = symbols
+                elif param["name"] == "group":
+                    enum = list(universe.groups)
+                elif param["name"] == "asset_class":
+                    enum = sorted({i.asset_class for i in universe})
+                if enum is not None:
+                    _restrict(param["schema"], enum)
+    app.openapi_schema = schema
+    return schema
+
+
+def _restrict(schema: dict[str, Any], enum: list[str]) -> None:
+    """Put `enum` on the string schema(s) inside a parameter schema (items, anyOf)."""
+    if schema.get("type") == "string":
+        schema["enum"] = enum
+    if "items" in schema:
+        _restrict(schema["items"], enum)
+    for option in schema.get("anyOf", []):
+        _restrict(option, enum)
 
 
 def health(request: Request) -> JSONResponse:

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from api.auth import require_api_key
+from api.errors import error_responses
 from api.params import (
     DEFAULT_LIMIT,
     BadParameter,
@@ -43,7 +44,11 @@ from quant_assets.warehouse.strategy_reads import features_panel
 
 FEATURES = "derived.fct_features_daily"
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+router = APIRouter(
+    prefix="/v1",
+    dependencies=[Depends(require_api_key)],
+    responses=error_responses(401, 404, 422, 503),
+)
 
 
 def _universe(request: Request) -> Universe:
