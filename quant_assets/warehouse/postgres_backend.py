@@ -184,6 +184,9 @@ class PostgresWarehouse(Warehouse):
             min_size=min_size,
             max_size=max_size,
             kwargs={"options": options, "autocommit": False},
+            # A pooled connection the server dropped (restart, idle timeout, failover) is
+            # found and replaced before a caller gets it, instead of failing one request.
+            check=ConnectionPool.check_connection,
             open=True,
             name="quant-warehouse",
         )
