@@ -1,8 +1,10 @@
 """The API's read-only access to the warehouse, and the errors a read can end in.
 
 DuckDB lets a process write a file only while no other process has it open, even
-read-only, so the API opens a DuckDB warehouse for each request and closes it after
-(a few milliseconds): a pipeline run is never locked out for longer than one request.
+read-only, so the API reads the snapshot the pipeline publishes after each successful
+run (`quant_assets.warehouse.snapshot`), never the live file: a run is never locked out
+and a request never meets a run's lock. It opens the snapshot for each request and
+closes it after, so the request after a publish sees the new snapshot.
 PostgreSQL readers never block writers, so there one read-only pool is opened on first
 use and kept until shutdown. Either way the connection is read-only: DuckDB opens the
 file read-only and PostgreSQL sessions run with `default_transaction_read_only=on`.
@@ -18,6 +20,7 @@ from contextlib import contextmanager
 from quant_assets.settings import mask_secrets
 from quant_assets.warehouse import Warehouse, connect
 from quant_assets.warehouse.catalog import table_exists
+from quant_assets.warehouse.snapshot import connect_reader
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,9 @@ class Reader:
 
     def _connect(self) -> Warehouse:
         try:
-            return connect(self.url, read_only=True)
+            if self.shared:
+                return connect(self.url, read_only=True)
+            return connect_reader(self.url)  # the published snapshot: never the writer's lock
         except Exception as exc:  # missing file, lock held by a writer, server down, bad URL
             # The URL may hold a password: log it masked, tell the client only the cause.
             log.warning(

@@ -77,7 +77,7 @@ def _copy_history(settings: Settings) -> None:
     from quant_assets.warehouse import connect
 
     try:
-        wh = connect(settings.warehouse_url)
+        wh = connect(settings.warehouse_url, lock_timeout=0)  # busy: copy later, never wait
     except Exception as exc:  # locked by a run, server down
         print(
             "quant kill-switch: the warehouse is busy or unreachable "

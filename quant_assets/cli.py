@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         applied = _migrate(settings.warehouse_url)
         shown = settings.describe_value("warehouse_url")
         print(f"warehouse {shown}: {len(applied)} migration(s) applied")
-        return 0
+        return _publish_snapshot(settings.warehouse_url)
     if args.command == "api":
         return _serve_api(settings, args.host, args.port)
     prepare_dagster_home(settings.dagster_home)
@@ -64,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
 
     summary = run_daily(settings, through=args.through)
     print(summary.render())
-    return 0 if summary.ok else 1
+    if not summary.ok:
+        return 1
+    return _publish_snapshot(settings.warehouse_url)
 
 
 def _migrate(url: str) -> list[str]:
@@ -72,6 +74,22 @@ def _migrate(url: str) -> list[str]:
 
     with connect(url) as wh:
         return wh.migrate()
+
+
+def _publish_snapshot(url: str) -> int:
+    """Refresh the read snapshot the app, API and CLI read (DuckDB only); 1 if it failed."""
+    from quant_assets.warehouse import WarehouseError
+    from quant_assets.warehouse.snapshot import publish_snapshot, snapshot_path
+
+    if snapshot_path(url) is None:
+        return 0
+    try:
+        info = publish_snapshot(url)
+    except WarehouseError as exc:
+        print(f"quant: the read snapshot was not published: {exc}", file=sys.stderr)
+        return 1
+    print(f"read snapshot {info.path}: {info.bytes / 1e6:.1f} MB in {info.seconds:.2f} s")
+    return 0
 
 
 def _serve_api(settings: Settings, host: str, port: int) -> int:

@@ -8,9 +8,10 @@ The MLflow reads (model registry, runs, artifacts) take the tracking URI first i
 way, and never create a store: a missing one is `DataUnavailable("no_store")`.
 
 DuckDB lets one process write a file only while no other process has it open, even
-read-only. A reader that held its connection forever would make every `dagster`/`quant`
-run fail while the app is open, so for DuckDB the shared reader closes its connection
-after `IDLE_CLOSE_SECONDS` without a query and reopens it on the next one (about 50 ms).
+read-only, so on DuckDB the app reads the snapshot the pipeline publishes after each
+successful run (`quant_assets.warehouse.snapshot`), never the live file: a run is never
+blocked by the app, and the app never meets a run's lock. The shared reader reopens when
+a newer snapshot was swapped in, and closes after `IDLE_CLOSE_SECONDS` without a query.
 PostgreSQL connections stay open: readers never block its writers.
 """
 
@@ -31,8 +32,9 @@ import streamlit as st
 import yaml
 
 from quant_assets.schemas.tables import TABLES, get_table
-from quant_assets.warehouse import Warehouse, WarehouseError, connect
+from quant_assets.warehouse import Warehouse, WarehouseError
 from quant_assets.warehouse.base import qident, qtable
+from quant_assets.warehouse.snapshot import connect_reader, snapshot_path
 
 IDLE_CLOSE_SECONDS = 5.0
 TTL_LIVE = 60  # ops, execution: what changes during the day
@@ -86,6 +88,10 @@ class Reader:
         self._wh: Warehouse | None = None
         self._lock = threading.RLock()
         self._timer: threading.Timer | None = None
+        self._opened: tuple[int, int] | None = None
+
+    def _stale(self) -> bool:
+        return self._idle_close is not None and _snapshot_id(self.url) != self._opened
 
     @contextmanager
     def _session(self, table: str | None) -> Iterator[Warehouse]:
@@ -94,8 +100,11 @@ class Reader:
                 self._timer.cancel()
                 self._timer = None
             try:
+                if self._wh is not None and self._stale():
+                    self.close()  # a newer snapshot was published: reopen to see it
                 if self._wh is None:
-                    self._wh = connect(self.url, read_only=True)
+                    self._opened = _snapshot_id(self.url)
+                    self._wh = connect_reader(self.url)
                 yield self._wh
             except DataUnavailable:
                 raise
@@ -125,6 +134,16 @@ class Reader:
                     self._wh.close()
                 finally:
                     self._wh = None
+
+
+def _snapshot_id(url: str) -> tuple[int, int] | None:
+    """(inode, mtime) of the published snapshot: changes when a new one is swapped in."""
+    path = snapshot_path(url)
+    try:
+        stat = path.stat() if path is not None else None
+    except FileNotFoundError:
+        return None
+    return None if stat is None else (stat.st_ino, stat.st_mtime_ns)
 
 
 @st.cache_resource(show_spinner=False)

@@ -57,8 +57,13 @@ def default_url() -> str:
     return _url_from_settings() or os.environ.get("QUANT_WAREHOUSE_URL") or DEFAULT_URL
 
 
-def connect(url: str | None = None, read_only: bool = False) -> Warehouse:
-    """Open the warehouse at `url` (default: `default_url()`); `read_only` for readers."""
+def connect(
+    url: str | None = None, read_only: bool = False, *, lock_timeout: float | None = None
+) -> Warehouse:
+    """Open the warehouse at `url` (default: `default_url()`); `read_only` for readers.
+
+    `lock_timeout` (DuckDB): seconds to wait for another process's lock before failing.
+    """
     url = url or default_url()
     scheme, sep, rest = url.partition("://")
     if not sep:
@@ -76,7 +81,7 @@ def connect(url: str | None = None, read_only: bool = False) -> Warehouse:
             )
         from quant_assets.warehouse.duckdb_backend import DuckDBWarehouse
 
-        return DuckDBWarehouse(path, read_only=read_only, url=url)
+        return DuckDBWarehouse(path, read_only=read_only, url=url, lock_timeout=lock_timeout)
     if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
         from quant_assets.warehouse.postgres_backend import PostgresWarehouse
 

@@ -2,11 +2,11 @@
 
 Concurrency, as DuckDB defines it: one process may open a database file read-write, and
 then no other process may open it at all; or any number of processes may open it
-read-only, and then none may open it read-write. So the Streamlit app or API holding a
-read-only connection blocks a Dagster run's writer, and vice versa, until the other side
-closes (the error says "Could not set lock on file"). Within one process, threads share a
-`DuckDBWarehouse` safely (calls are serialised by a lock). Use PostgreSQL where readers
-and writers must run at the same time.
+read-only, and then none may open it read-write ("Could not set lock on file"). So the
+app, the API and the CLI never read the live file: they read the snapshot the pipeline
+publishes after each successful run (`warehouse.snapshot`), and a writer meeting another
+writer's lock retries for `LOCK_TIMEOUT_S` before failing loudly. Within one process,
+threads share a `DuckDBWarehouse` safely (calls are serialised by a lock).
 
 Frames reach DuckDB as registered Arrow tables (zero-copy scans), so loads run at
 DuckDB's native insert speed.
@@ -25,6 +25,7 @@ Other tables keep their primary keys and ON CONFLICT upserts.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -61,7 +62,14 @@ def is_unkeyed(table: Table) -> bool:
 class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
 
-    def __init__(self, path: str, *, read_only: bool = False, url: str | None = None):
+    def __init__(
+        self,
+        path: str,
+        *,
+        read_only: bool = False,
+        url: str | None = None,
+        lock_timeout: float | None = None,
+    ):
         self.path = path
         self.url = url or f"duckdb:///{path}"
         self.read_only = read_only
@@ -71,13 +79,7 @@ class DuckDBWarehouse(Warehouse):
             raise WarehouseError(
                 f"no DuckDB warehouse at {path}; run migrate() with a writer first"
             )
-        try:
-            self._con = duckdb.connect(path, read_only=read_only)
-        except duckdb.IOException as exc:
-            raise WarehouseError(
-                f"cannot open {path} ({'read-only' if read_only else 'read-write'}): {exc}. DuckDB "
-                "allows one read-write process or many read-only processes per file, not both."
-            ) from exc
+        self._con = _open_with_retry(path, read_only, lock_timeout)
         self._con.execute("SET TimeZone = 'UTC'")
         self._lock = threading.RLock()
         self._leftover_views: list[str] = []
@@ -227,6 +229,41 @@ class DuckDBWarehouse(Warehouse):
     def close(self) -> None:
         with self._lock:
             self._con.close()
+
+
+# A writer waits this long for another process's lock (a run finishing, a snapshot being
+# published) before failing loudly; readers read the published snapshot and never wait.
+LOCK_TIMEOUT_S = 120.0
+_LOCK_POLL_S = (0.05, 2.0)  # first and longest pause between attempts
+
+
+def _open_with_retry(
+    path: str, read_only: bool, lock_timeout: float | None
+) -> duckdb.DuckDBPyConnection:
+    """Open `path`, retrying for `lock_timeout` s while it is locked.
+
+    Default: LOCK_TIMEOUT_S for a writer, no wait for a reader (it should read a snapshot).
+    """
+    if lock_timeout is None:
+        lock_timeout = 0.0 if read_only else LOCK_TIMEOUT_S
+    budget = lock_timeout
+    deadline = time.monotonic() + budget
+    pause, attempts = _LOCK_POLL_S[0], 0
+    while True:
+        attempts += 1
+        try:
+            return duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as exc:
+            locked = "lock" in str(exc).lower()
+            if not locked or time.monotonic() + pause > deadline:
+                waited = f" after {attempts} attempts over {budget:.0f} s" if locked else ""
+                raise WarehouseError(
+                    f"cannot open {path} ({'read-only' if read_only else 'read-write'}){waited}: "
+                    f"{exc}. DuckDB allows one read-write process or many read-only processes "
+                    "per file, not both."
+                ) from exc
+            time.sleep(pause)
+            pause = min(pause * 2, _LOCK_POLL_S[1])
 
 
 def _map_error(exc: Exception) -> Exception:

@@ -104,7 +104,7 @@ def test_switch_flips_while_another_process_holds_the_warehouse(tmp_path: Path) 
         assert _wait_for(tmp_path / "ready", holder) == "sent"
         # The holder really has the file: a second writer is refused.
         with pytest.raises(Exception, match=r"[Ll]ock"):
-            connect(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+            connect(f"duckdb:///{tmp_path / 'warehouse.duckdb'}", lock_timeout=0)
         on = _quant(tmp_path, "kill-switch", "on", "--reason", "drill", "--by", "ops")
         assert on.returncode == 0, on.stderr
         assert on.stdout.startswith("kill switch ON") and "drill" in on.stdout
