@@ -8,10 +8,12 @@ opened). Then:
 1. the read snapshot is published --publishes times (lock, CHECKPOINT, copy, fsync, swap);
 2. `quant api` serves the copy on 127.0.0.1 and --readers threads call /v1/bars without
    pause for --seconds, with no writer;
-3. the same again while a writer process loops: open the live file read-write, rewrite
-   one symbol's last year of bars (replace_slice), close, publish the snapshot.
+3. the same again while a writer process runs --rounds rounds of: open the live file
+   read-write, rewrite one symbol's last year of bars (replace_slice), close, publish
+   the snapshot (readers measured from the writer's start to its exit).
 Failed requests (any status but 200, connection errors) and failed writer rounds are
-counted. `uptime`'s load average is printed first: the machine may be shared.
+counted. `--live` runs 2 and 3 without any snapshot, the API reading the live file (the
+design before the snapshot), for comparison. `uptime`'s load average is printed first: the machine may be shared.
 """
 
 from __future__ import annotations
@@ -40,16 +42,18 @@ WRITER = textwrap.dedent(
     from quant_assets.warehouse import connect
     from quant_assets.warehouse.snapshot import publish_snapshot
 
-    url, until = sys.argv[1], float(sys.argv[2])
+    url, rounds, publish = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "publish"
+    print("ready", flush=True)
     ok = failed = 0
-    while time.time() < until:
+    for _ in range(rounds):
         try:
             with connect(url) as wh:
                 bars = wh.read_table(OHLCV_DAILY.fqn, where={"symbol": ["SPY"]})
                 last = bars[bars["date"] >= bars["date"].max() - __import__("pandas").Timedelta(days=365)]
                 wh.replace_slice(OHLCV_DAILY.fqn, last, start=last["date"].min().date(),
                                  end=last["date"].max().date(), where={"symbol": ["SPY"]})
-            publish_snapshot(url)
+            if publish:
+                publish_snapshot(url)
             ok += 1
         except Exception as exc:
             failed += 1
@@ -65,7 +69,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _readers(base: str, n: int, seconds: float) -> tuple[list[float], Counter]:
+def _readers(
+    base: str, n: int, seconds: float, until_done: subprocess.Popen | None = None
+) -> tuple[list[float], Counter]:
+    """Read for `seconds`, or (with `until_done`) until that process exits."""
     stop = threading.Event()
     lat: list[list[float]] = [[] for _ in range(n)]
     codes: Counter = Counter()
@@ -93,7 +100,10 @@ def _readers(base: str, n: int, seconds: float) -> tuple[list[float], Counter]:
     threads = [threading.Thread(target=loop, args=(lat[i],), daemon=True) for i in range(n)]
     for t in threads:
         t.start()
-    time.sleep(seconds)
+    if until_done is None:
+        time.sleep(seconds)
+    else:
+        until_done.wait(timeout=1800)
     stop.set()
     for t in threads:
         t.join(timeout=120)
@@ -110,6 +120,12 @@ def main() -> None:
     ap.add_argument("--readers", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--publishes", type=int, default=3)
+    ap.add_argument(
+        "--live",
+        action="store_true",
+        help="no snapshot: the API reads the live file (the old design), for comparison",
+    )
+    ap.add_argument("--rounds", type=int, default=3, help="writer rounds in the second phase")
     args = ap.parse_args()
     print("load average:", os.getloadavg())
 
@@ -120,12 +136,15 @@ def main() -> None:
         live = work / "warehouse.duckdb"
         shutil.copyfile(args.warehouse, live)
         url = f"duckdb:///{live}"
-        infos = [publish_snapshot(url) for _ in range(args.publishes)]
-        secs = [i.seconds for i in infos]
-        print(
-            f"\nsnapshot: {infos[-1].bytes / 1e6:.1f} MB; publish median {statistics.median(secs):.2f} s"
-            f" (min {min(secs):.2f}, max {max(secs):.2f}) over {len(secs)} runs"
-        )
+        mode = "live" if args.live else "publish"
+        if not args.live:
+            infos = [publish_snapshot(url) for _ in range(args.publishes)]
+            secs = [i.seconds for i in infos]
+            print(
+                f"\nsnapshot: {infos[-1].bytes / 1e6:.1f} MB; publish median "
+                f"{statistics.median(secs):.2f} s (min {min(secs):.2f}, max {max(secs):.2f}) "
+                f"over {len(secs)} runs"
+            )
         port = _free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("QUANT_")}
         env.update(QUANT_WAREHOUSE_URL=url, QUANT_API_KEYS=KEY, QUANT_DATA_DIR=str(work))
@@ -146,22 +165,25 @@ def main() -> None:
             rows = []
             lat, codes = _readers(base, args.readers, args.seconds)
             rows.append(("no writer", lat, codes, ""))
-            until = time.time() + args.seconds
             writer = subprocess.Popen(
-                [sys.executable, "-c", WRITER, url, str(until)],
+                [sys.executable, "-c", WRITER, url, str(args.rounds), mode],
                 env=env,
                 stdout=subprocess.PIPE,
                 text=True,
             )
-            lat, codes = _readers(base, args.readers, args.seconds)
-            out, _ = writer.communicate(timeout=600)
-            ok, failed = out.split()[-2:]
-            rows.append(("writer looping", lat, codes, f"{ok} ok / {failed} failed"))
+            assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+            t0 = time.perf_counter()
+            lat, codes = _readers(base, args.readers, 0, until_done=writer)
+            writer_s = time.perf_counter() - t0
+            ok, failed = writer.stdout.read().split()[-2:]
+            rows.append(
+                ("writer running", lat, codes, f"{ok} ok / {failed} failed in {writer_s:.0f} s")
+            )
         finally:
             api.terminate()
             api.wait(timeout=30)
         print(
-            f"\n| {args.readers} readers, {args.seconds:.0f} s | requests | p50 ms | p99 ms "
+            f"\n| {args.readers} readers | requests | p50 ms | p99 ms "
             "| non-200 | writer rounds (write + publish) |"
         )
         print("|---|---|---|---|---|---|")
