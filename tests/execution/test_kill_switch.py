@@ -68,7 +68,7 @@ HOLDER = textwrap.dedent(
     orders = orders_from_targets(TARGETS, {}, trade_date=D)
     first = submit_orders(orders[:1], broker, [], oms, settings=settings)
     (tmp / "ready").write_text(first[0].outcome)
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 600  # two CLI runs on a loaded machine
     while not (tmp / "go").exists():
         if time.monotonic() > deadline:
             sys.exit("no go signal")
