@@ -50,9 +50,15 @@ _ALL_RETURNS_SQL = """
 """
 
 
-def latest_feature_date(wh: Warehouse) -> dt.date | None:
-    """The last bar date of derived.fct_features_daily (None when the mart is empty)."""
-    frame = wh.query("select max(date) as d from derived.fct_features_daily")
+def latest_feature_date(wh: Warehouse, before: dt.date | None = None) -> dt.date | None:
+    """The last bar date of derived.fct_features_daily, strictly before `before` when given
+    (None when there is none)."""
+    if before is None:
+        frame = wh.query("select max(date) as d from derived.fct_features_daily")
+    else:
+        frame = wh.query(
+            "select max(date) as d from derived.fct_features_daily where date < ?", [before]
+        )
     if frame.empty or pd.isna(frame["d"].iloc[0]):
         return None
     return pd.Timestamp(frame["d"].iloc[0]).date()

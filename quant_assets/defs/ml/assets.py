@@ -48,9 +48,12 @@ MODEL_KEY = dg.AssetKey(["ml", "model"])
 PREDICTIONS_KEY = dg.AssetKey(["ml", "predictions"])
 EVALUATION_KEY = dg.AssetKey(["ml", "evaluation"])
 OOS_ARTIFACT = "oos_predictions.parquet"  # ml.tracking.Tracker.log_fit
+DATA_THROUGH_TAG = "data_through"
 FEATURES_KEY = dg.AssetKey(["derived", "fct_features_daily"])
 # A spec partition reads a window of the daily-partitioned mart, not one day of it.
 FEATURES_DEP = dg.AssetDep(FEATURES_KEY, partition_mapping=dg.AllPartitionMapping())
+# Weekly refit under the daemon (ml_automation sensor): every spec, once its inputs updated.
+REFIT = dg.AutomationCondition.on_cron("0 6 * * 6", "UTC")
 PREDICT_HISTORY_DAYS = 60  # bars behind as_of so rsi_14 (recomputed from tr_index) is full
 STRATEGY_WARMUP_DAYS = 400  # calendar days before a window so 200/252-bar strategy rules are full
 
@@ -198,6 +201,7 @@ class PredictConfig(dg.Config):
     key=DATASET_KEY,
     group_name="ml",
     partitions_def=model_specs,
+    automation_condition=REFIT,
     deps=[FEATURES_DEP],
     kinds={"python"},
     description="Point-in-time features and the spec's labels (target over its horizon) "
@@ -255,6 +259,7 @@ def training_dataset(
     key=MODEL_KEY,
     group_name="ml",
     partitions_def=model_specs,
+    automation_condition=REFIT,
     ins={"dataset": dg.AssetIn(key=DATASET_KEY)},
     kinds={"python", "xgboost", "scikitlearn", "mlflow"},
     description="The spec's learner (XGBoost, or the regularised linear baseline) on the "
@@ -283,7 +288,9 @@ def model(
         synthetic_weight=spec.augment.weight if spec.augment is not None else 1.0,
         tracker=tracker,
         name=spec.name,
-        tags={"model_spec": spec.name},
+        # the last day whose data (features and label outcomes) the fit saw: a session after
+        # it may be scored by this fit without look-ahead
+        tags={"model_spec": spec.name, DATA_THROUGH_TAG: str(dataset.t1.max().date())},
     )
     metric = config.approve_metric or spec.approve.metric
     threshold = (
@@ -319,6 +326,7 @@ def model(
     key=PREDICTIONS_KEY,
     group_name="ml",
     partitions_def=model_specs,
+    automation_condition=REFIT,
     deps=[MODEL_KEY, FEATURES_DEP],
     kinds={"python"},
     description="The spec's champion version's scores for as_of in strategies.predictions "
@@ -347,22 +355,7 @@ def predictions(
         )
     with warehouse.session() as wh:
         as_of = as_of_date(wh, config.as_of)
-        mart = read_mart(wh, as_of - dt.timedelta(days=PREDICT_HISTORY_DAYS), as_of)
-        feats, _ = features_and_bars(mart)
-        today = feats[pd.to_datetime(feats["date"]).dt.date == as_of]
-        if spec.strategy is not None:  # P(target first) of the trades the strategy opens today
-            entries = strategy_entries_until(wh, spec.strategy, as_of, PREDICT_HISTORY_DAYS)
-            entries = entries[entries["date"].dt.date == as_of]
-            today = today.assign(symbol=today["symbol"].astype(str)).merge(
-                entries[["symbol", "side"]], on="symbol", how="inner"
-            )
-        if today.empty:  # e.g. a meta-labelling spec whose strategy opens nothing today
-            scores = pd.DataFrame({"symbol": [], "date": pd.to_datetime([]), "score": []})
-        else:
-            scores = predict_daily(champion, today.fillna(dict.fromkeys(SENTIMENT_FEATURES, 0.0)))
-        out = scores.assign(date=scores["date"].dt.date, model=name, model_version=version)[
-            PREDICTIONS.column_names
-        ]
+        out = champion_scores(wh, spec, champion, version, as_of)
         wh.replace_slice(PREDICTIONS.fqn, out, start=as_of, end=as_of, where={"model": name})
         history = oos_history(tracker, name, version, wh, before=as_of)
         if len(history):
@@ -381,6 +374,28 @@ def predictions(
             ),
         }
     )
+
+
+def champion_scores(
+    wh: Warehouse, spec: ModelSpec, champion, version: str, as_of: dt.date
+) -> pd.DataFrame:
+    """The champion's scores of `as_of`'s features, as strategies.predictions rows."""
+    mart = read_mart(wh, as_of - dt.timedelta(days=PREDICT_HISTORY_DAYS), as_of)
+    feats, _ = features_and_bars(mart)
+    today = feats[pd.to_datetime(feats["date"]).dt.date == as_of]
+    if spec.strategy is not None:  # P(target first) of the trades the strategy opens today
+        entries = strategy_entries_until(wh, spec.strategy, as_of, PREDICT_HISTORY_DAYS)
+        entries = entries[entries["date"].dt.date == as_of]
+        today = today.assign(symbol=today["symbol"].astype(str)).merge(
+            entries[["symbol", "side"]], on="symbol", how="inner"
+        )
+    if today.empty:  # e.g. a meta-labelling spec whose strategy opens nothing today
+        scores = pd.DataFrame({"symbol": [], "date": pd.to_datetime([]), "score": []})
+    else:
+        scores = predict_daily(champion, today.fillna(dict.fromkeys(SENTIMENT_FEATURES, 0.0)))
+    return scores.assign(date=scores["date"].dt.date, model=spec.name, model_version=version)[
+        PREDICTIONS.column_names
+    ]
 
 
 def oos_history(
@@ -433,6 +448,7 @@ def _model_run_id(context: dg.AssetExecutionContext) -> str:
     key=EVALUATION_KEY,
     group_name="ml",
     partitions_def=model_specs,
+    automation_condition=REFIT,
     ins={"dataset": dg.AssetIn(key=DATASET_KEY)},
     deps=[MODEL_KEY],
     kinds={"python"},
@@ -469,8 +485,7 @@ def evaluation(
 ml_assets = [training_dataset, model, predictions, evaluation]
 ml_job = dg.define_asset_job(
     "ml_job",
-    selection=dg.AssetSelection.groups("ml"),
-    partitions_def=model_specs,
+    selection=dg.AssetSelection.assets(training_dataset, model, predictions, evaluation),
     description="One model spec: dataset, walk-forward fit + MLflow registration, "
     "out-of-sample evaluation, the champion's predictions.",
 )
