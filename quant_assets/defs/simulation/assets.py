@@ -11,7 +11,6 @@ from pydantic import Field
 
 from quant_assets.defs.metadata import md_table
 from quant_assets.defs.resources import WarehouseResource
-from quant_assets.defs.simulation import compute as sc
 from quant_assets.defs.strategy.assets import (
     MONTE_CARLO_KEY,
     SCENARIOS_KEY,
@@ -20,6 +19,7 @@ from quant_assets.defs.strategy.assets import (
 )
 from quant_assets.defs.strategy.resources import BookResource
 from quant_assets.schemas.tables import EVENT_STUDY, MONTE_CARLO, RISK_SNAPSHOT, SCENARIO_RESULTS
+from quant_assets.sim import book as sc
 from quant_assets.strategy.panels import as_of_date
 from quant_assets.strategy.recommend import read_book
 from quant_assets.universe import load_universe

@@ -14,7 +14,6 @@ import dagster as dg
 from quant_assets.defs.metadata import md_table
 from quant_assets.defs.reports.resources import ReportsResource
 from quant_assets.defs.resources import WarehouseResource
-from quant_assets.defs.simulation.compute import primary_groups
 from quant_assets.defs.strategy.resources import BookResource
 from quant_assets.schemas.tables import (
     BACKTEST_STATS,
@@ -23,6 +22,7 @@ from quant_assets.schemas.tables import (
     RISK_SNAPSHOT,
     STRATEGY_SIGNALS,
 )
+from quant_assets.sim.book import primary_groups
 from quant_assets.strategy import recommend as rc
 from quant_assets.strategy.config import load_library, resolve_symbols
 from quant_assets.strategy.panels import as_of_date, load_panels
