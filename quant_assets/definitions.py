@@ -24,9 +24,9 @@ from quant_assets.defs.raw.assets import raw_assets
 from quant_assets.defs.raw.checks import raw_checks
 from quant_assets.defs.reports.assets import report_assets
 from quant_assets.defs.reports.resources import reports_resource
+from quant_assets.defs.resources import PublisherResource, SourcesResource, WarehouseResource
 from quant_assets.defs.schedules import automation_sensors, schedules
 from quant_assets.defs.secrets import warehouse_url_config
-from quant_assets.defs.resources import PublisherResource, SourcesResource, WarehouseResource
 from quant_assets.defs.simulation.assets import simulation_assets
 from quant_assets.defs.strategy.assets import strategy_assets
 from quant_assets.defs.strategy.resources import BookResource

@@ -24,10 +24,9 @@ from quant_assets.defs.reports.assets import EOD_KEY, SOD_KEY
 
 RAW = dg.AssetSelection.assets(instruments, *LISTED_KEYS, *DAILY_KEYS)
 DERIVED = dg.AssetSelection.assets(*derived_assets, technical_indicators)
-DECISION = (
-    dg.AssetSelection.keys(SESSION_SCORES_KEY, SOD_KEY, ORDERS_KEY)
-    | dg.AssetSelection.groups("simulation", "strategy")
-)
+DECISION = dg.AssetSelection.keys(
+    SESSION_SCORES_KEY, SOD_KEY, ORDERS_KEY
+) | dg.AssetSelection.groups("simulation", "strategy")
 
 history_job = dg.define_asset_job(
     "history_job",

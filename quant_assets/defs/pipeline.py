@@ -136,7 +136,9 @@ def history_plan(
     last = history_key(through)
     years = [k for k in history_partitions.get_partition_keys() if k <= last]
     derived = [dg.AssetKey(["derived", "fct_features_daily"])]
-    todo = missing_partitions(instance, [*LISTED_KEYS, *DAILY_KEYS, *derived], history_partitions, years)
+    todo = missing_partitions(
+        instance, [*LISTED_KEYS, *DAILY_KEYS, *derived], history_partitions, years
+    )
     # the year of `through` is stale if a feed has not loaded through the last complete day
     wanted = {
         "NYSE": min(through, last_complete_day("NYSE", _end_of(through))),

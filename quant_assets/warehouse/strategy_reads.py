@@ -1,6 +1,6 @@
 """Reads of the derived layer for strategies, simulations and reports (dbt owns the models).
 
-Column names come from the contracts (`strategy.features`, `schemas.tables`), never from
+Column names come from the contracts (`schemas.features`, `schemas.tables`), never from
 input; values always travel as bind parameters.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from quant_assets.strategy.features import INDICATOR_COLUMNS, MART_COLUMNS
+from quant_assets.schemas.features import INDICATOR_COLUMNS, MART_COLUMNS
 from quant_assets.warehouse.base import Warehouse, qident
 
 # sma_20 / sma_50 exist in the mart and in the indicators: the panel keeps the mart's.

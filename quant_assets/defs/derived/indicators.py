@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from quant_assets.defs.raw.assets import load_metadata, partition_dates, range_label
 from quant_assets.defs.partitions import history_partitions
+from quant_assets.defs.raw.assets import load_metadata, partition_dates, range_label
 from quant_assets.defs.resources import WarehouseResource
 from quant_assets.ingest import load_indicators
 

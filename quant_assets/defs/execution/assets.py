@@ -15,8 +15,8 @@ import dagster as dg
 import pandas as pd
 
 from execution import kill_switch
-from quant_assets.defs.execution.executing import execute_day
-from quant_assets.defs.execution.planning import plan_orders
+from execution.executing import execute_day
+from execution.planning import plan_orders
 from quant_assets.defs.execution.resources import BrokerResource, ExecutionPolicyResource
 from quant_assets.defs.partitions import session_partitions
 from quant_assets.defs.resources import WarehouseResource

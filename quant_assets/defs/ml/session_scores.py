@@ -14,14 +14,9 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
+from ml.data import champion_scores
 from quant_assets.defs.metadata import md_table
-from quant_assets.defs.ml.assets import (
-    DATA_THROUGH_TAG,
-    FEATURES_KEY,
-    MODEL_KEY,
-    SPECS,
-    champion_scores,
-)
+from quant_assets.defs.ml.assets import DATA_THROUGH_TAG, FEATURES_KEY, MODEL_KEY, SPECS
 from quant_assets.defs.ml.resources import MlflowResource
 from quant_assets.defs.partitions import session_as_of, session_partitions
 from quant_assets.defs.resources import WarehouseResource

@@ -96,8 +96,10 @@ def _build_raw_asset(spec: RawSpec) -> dg.AssetsDefinition:
             result = ingest(
                 wh, spec, source, load_universe(), start, end, partition_key=range_label(context)
             )
-        if spec.domain in BAR_DOMAINS and result.rows_loaded == 0 and len(
-            sessions(calendar, start, end)
+        if (
+            spec.domain in BAR_DOMAINS
+            and result.rows_loaded == 0
+            and len(sessions(calendar, start, end))
         ):
             raise dg.Failure(
                 f"{key.to_user_string()}: source {source.name!r} returned no bar for "

@@ -7,10 +7,11 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
-from quant_assets.calendars import CRYPTO_CALENDAR, previous_session, sessions
+from quant_assets.calendars import CRYPTO_CALENDAR, previous_session
 from quant_assets.defs.resources import WarehouseResource
 from quant_assets.universe import load_universe
 from quant_assets.warehouse import quality
+from quant_assets.warehouse.quality import count_gaps
 
 OHLCV = dg.AssetKey(["market_data", "ohlcv_daily"])
 CRYPTO_OHLCV = dg.AssetKey(["market_data", "crypto_ohlcv_daily"])
@@ -93,21 +94,6 @@ def bars_fresh(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"latest_bar": str(latest), "expected_at_least": str(expected)},
     )
-
-
-def count_gaps(present: pd.DataFrame, start: dt.date, end: dt.date) -> pd.Series:
-    """Missing sessions per listed symbol, counted from the symbol's first bar in the window."""
-    calendars = {i.symbol: i.calendar for i in load_universe().instruments}
-    out = {}
-    for symbol, rows in present.groupby("symbol"):
-        calendar = calendars.get(symbol)
-        if calendar is None:
-            continue
-        dates = pd.DatetimeIndex(pd.to_datetime(rows["date"]))
-        expected = sessions(calendar, start, end)
-        expected = expected[expected >= dates.min()]
-        out[symbol] = len(expected.difference(dates))
-    return pd.Series(out, dtype="int64")
 
 
 raw_checks = [ohlc_sanity, no_duplicate_bars, no_calendar_gaps, crypto_no_calendar_gaps, bars_fresh]

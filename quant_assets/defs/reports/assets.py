@@ -11,10 +11,9 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
+from quant_assets.defs.partitions import session_as_of, session_of, session_partitions
 from quant_assets.defs.reports.resources import ReportsResource
 from quant_assets.defs.resources import WarehouseResource
-from quant_assets.defs.simulation.compute import primary_groups
-from quant_assets.defs.partitions import session_as_of, session_of, session_partitions
 from quant_assets.defs.strategy.assets import (
     MONTE_CARLO_KEY,
     RECOMMENDATIONS_KEY,
@@ -24,6 +23,7 @@ from quant_assets.defs.strategy.assets import (
 from quant_assets.reports.assemble import build_eod, build_sod
 from quant_assets.reports.publish import Published, publish
 from quant_assets.schemas.tables import REPORTS
+from quant_assets.sim.book import primary_groups
 from quant_assets.strategy.panels import as_of_date
 from quant_assets.strategy.recommend import next_session
 from quant_assets.universe import load_universe

@@ -10,12 +10,12 @@ import pandas as pd
 from pydantic import Field
 
 from quant_assets.defs.metadata import md_table
-from quant_assets.defs.resources import WarehouseResource
-from quant_assets.defs.simulation import compute as sc
 from quant_assets.defs.partitions import session_as_of, session_partitions
+from quant_assets.defs.resources import WarehouseResource
 from quant_assets.defs.strategy.assets import MONTE_CARLO_KEY, SCENARIOS_KEY, TARGET_KEY
 from quant_assets.defs.strategy.resources import BookResource
 from quant_assets.schemas.tables import EVENT_STUDY, MONTE_CARLO, RISK_SNAPSHOT, SCENARIO_RESULTS
+from quant_assets.sim import book as sc
 from quant_assets.strategy.recommend import read_book
 from quant_assets.universe import load_universe
 
@@ -134,7 +134,9 @@ def scenario_results(
     description="Cumulative abnormal returns around stored events by class and surprise bucket, "
     "per group (symbol 'all') and per symbol (strategies.event_study).",
 )
-def event_study(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def event_study(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     universe = load_universe()
     with warehouse.session() as wh:
         as_of, _session = session_as_of(wh, context)

@@ -16,7 +16,6 @@ from quant_assets.defs.metadata import md_table
 from quant_assets.defs.partitions import session_as_of, session_partitions
 from quant_assets.defs.reports.resources import ReportsResource
 from quant_assets.defs.resources import WarehouseResource
-from quant_assets.defs.simulation.compute import primary_groups
 from quant_assets.defs.strategy.resources import BookResource
 from quant_assets.schemas.tables import (
     BACKTEST_STATS,
@@ -25,6 +24,7 @@ from quant_assets.schemas.tables import (
     RISK_SNAPSHOT,
     STRATEGY_SIGNALS,
 )
+from quant_assets.sim.book import primary_groups
 from quant_assets.strategy import recommend as rc
 from quant_assets.strategy.config import load_library, resolve_symbols
 from quant_assets.strategy.panels import load_panels
