@@ -255,3 +255,18 @@ def test_simulation_augmented_spec_is_evaluated_on_the_same_rows_as_its_history_
     # the comparison is fair: same test dates and rows, only the training data differs
     for key in ("oos_rows", "oos_start", "oos_end", "ic_n_dates"):
         assert e_hist[key] == e_sim[key], key
+
+
+def test_a_strategy_without_bars_fails_the_run_with_its_reason(monkeypatch):
+    """ml.data raises a domain error; the asset layer turns it into the run's failure."""
+    from ml import data
+    from quant_assets.defs.ml import assets as ml_defs
+
+    reason = "meta-labelling: strategy 'x' has no symbol with bars by 2024-01-05"
+
+    def no_bars(*args):
+        raise data.NoStrategySymbolsError(reason)
+
+    monkeypatch.setattr(data, "strategy_entries_until", no_bars)
+    with pytest.raises(dg.Failure, match=r"strategy 'x' has no symbol with bars"):
+        ml_defs.strategy_entries_until(None, "x", dt.date(2024, 1, 5), 30)

@@ -273,15 +273,10 @@ def test_rematerializing_writes_identical_rows(built):
 def test_meta_labelling_spec_labels_the_strategys_own_trades(built, tmp_path):
     """The meta spec's dataset is megacap_momentum's new positions on this warehouse, each
     labelled by its side's triple barrier; the fit is tracked and judged on AUC z."""
+    from ml.data import features_and_bars, read_mart, strategy_entries_until
     from ml.meta import meta_labels
     from ml.tracking import Tracker
-    from quant_assets.defs.ml.assets import (
-        SPECS,
-        features_and_bars,
-        ml_assets,
-        read_mart,
-        strategy_entries_until,
-    )
+    from quant_assets.defs.ml.assets import SPECS, ml_assets
     from quant_assets.defs.ml.resources import MlflowResource
     from quant_assets.defs.resources import WarehouseResource
 
