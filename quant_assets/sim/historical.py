@@ -336,13 +336,16 @@ def run_backtest(
         values=shares * mk.mark,
         fills=_fills_frame(out.fills, dates, syms),
         trades=_trades_frame(trades, mk.mark, dates, syms),
-        returns=pd.Series(
-            metrics.returns_from_equity(equity[:, 0], config.initial_cash),
-            index=dates,
-            name="returns",
-        ),
+        returns=engine_returns(equity[:, 0], dates),
         stats=pd.Series({k: np.asarray(v).reshape(-1)[0] for k, v in stats.items()}),
     )
+
+
+def engine_returns(equity: np.ndarray, dates: pd.Index) -> pd.Series:
+    """Bar-to-bar returns of an equity curve, the first on bar 1 (`sim.metrics` convention):
+    n bars give n - 1 returns, equal to `equity.pct_change().dropna()`."""
+    eq = np.asarray(equity, dtype=np.float64)
+    return pd.Series(eq[1:] / eq[:-1] - 1.0, index=dates[1:], name="returns")
 
 
 def _as_panel(x: pd.DataFrame | np.ndarray, prices: Prices) -> np.ndarray:
