@@ -285,6 +285,16 @@ def summary(
     return {k: v.reshape(shape) for k, v in out.items()}
 
 
+def _running_max(a: np.ndarray) -> None:
+    """In-place running maximum down axis 0 of a (rows, columns) block. Row by row when rows
+    are few: numpy's accumulate along axis 0 runs one short strided loop per column."""
+    if a.shape[0] * 8 < a.shape[1]:
+        for i in range(1, a.shape[0]):
+            np.maximum(a[i - 1], a[i], out=a[i])
+    else:
+        np.maximum.accumulate(a, axis=0, out=a)
+
+
 class RunningStats:
     """The statistics of `summary`, folded in block by block for sweeps too large to keep curves.
 
@@ -338,12 +348,12 @@ class RunningStats:
                 self.down2 += np.einsum("ij,ij->j", r, r)
                 del r, r2
             # Drawdown depth and duration against the running peak (initial cash at bar -1).
-            peak = np.maximum.accumulate(e, axis=0)
-            np.maximum(peak, self.peak, out=peak)
+            peak = np.maximum(e, self.peak)
+            _running_max(peak)
             bars = np.arange(self.n_bars, self.n_bars + n_rows)[:, None]
             lp = np.where(e >= peak, bars, -1)
-            np.maximum.accumulate(lp, axis=0, out=lp)
-            np.maximum(lp, self.last_peak, out=lp)
+            np.maximum(lp[0], self.last_peak, out=lp[0])
+            _running_max(lp)
             np.maximum(self.longest, bars[0] - self.last_peak, out=self.longest)
             if n_rows > 1:
                 np.maximum(self.longest, (bars[1:] - lp[:-1]).max(axis=0), out=self.longest)
