@@ -258,7 +258,11 @@ def weights_to_orders(
 
 @dataclass(frozen=True)
 class BacktestResult:
-    """Everything a backtest produced, labelled with dates and symbols."""
+    """Everything a backtest produced, labelled with dates and symbols.
+
+    `returns` are the equity curve's bar-to-bar changes, the first on bar 1
+    (`equity.pct_change().dropna()`); `stats` are computed from the same (`sim.metrics`).
+    """
 
     equity: pd.Series
     cash: pd.Series
