@@ -20,14 +20,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SCANNED = ("quant_assets", "ml", "execution", "api", "streamlit_app", "benchmarks", "tests",
            "scripts")  # fmt: skip
-# Files the Dagster orchestration rewrite replaces; empty this once it lands.
-PENDING_REWRITE = frozenset(
-    {
-        "quant_assets/defs/pipeline.py",
-        "tests/quant_assets/defs/test_raw_assets.py",
-        "benchmarks/bench_raw_backfill.py",
-    }
-)
 DOMAIN_PACKAGES = (
     "quant_assets/sim",
     "quant_assets/strategy",
@@ -93,23 +85,12 @@ def test_no_private_dagster_import():
     offenders = {}
     for path in _python_files(SCANNED):
         rel = path.relative_to(ROOT).as_posix()
-        if rel in PENDING_REWRITE or path == Path(__file__).resolve():
+        if path == Path(__file__).resolve():
             continue
         found = private_dagster_imports(path.read_text(encoding="utf-8"))
         if found:
             offenders[rel] = found
     assert offenders == {}, f"private Dagster imports (use public APIs): {offenders}"
-
-
-def test_pending_rewrite_lists_only_files_that_still_need_it():
-    """An entry whose file is gone or clean must leave the allow-list."""
-    stale = [
-        rel
-        for rel in sorted(PENDING_REWRITE)
-        if not (ROOT / rel).exists()
-        or not private_dagster_imports((ROOT / rel).read_text(encoding="utf-8"))
-    ]
-    assert stale == [], f"remove from PENDING_REWRITE: {stale}"
 
 
 def _run(code: str) -> dict:

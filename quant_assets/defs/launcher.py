@@ -23,6 +23,7 @@ from quant_assets.settings import Settings
 
 LOCATION = "quant_assets"
 STARTUP_TIMEOUT = 300.0
+GRPC_TIMEOUT_SECONDS = 300
 # GraphQL errors that mean "the code location is still loading", not a bad request
 NOT_LOADED_YET = {"JobNotFoundError", "RepositoryLocationNotFound", "RepositoryNotFoundError"}
 
@@ -65,10 +66,15 @@ class DagsterServices:
                           "-p", str(web_port)],
             "daemon": [_bin("dagster-daemon"), "run", "-w", str(workspace)],
         }  # fmt: skip
+        env = {**os.environ}
+        # a loaded machine can take longer than Dagster's 60 s default to answer a gRPC call
+        env.setdefault("DAGSTER_GRPC_TIMEOUT_SECONDS", str(GRPC_TIMEOUT_SECONDS))
         for name, cmd in commands.items():
             log = open(logs / f"quant-main-{name}.log", "ab")  # noqa: SIM115 (closed with the process)
             self._procs.append(
-                subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd())
+                subprocess.Popen(
+                    cmd, stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd(), env=env
+                )
             )
         self._wait_http(f"http://127.0.0.1:{web_port}/server_info")
         from dagster_graphql import DagsterGraphQLClient

@@ -36,6 +36,7 @@ START, END = dt.date(2022, 1, 3), dt.date(2024, 12, 31)
 OUTPUT_TABLES = ("signals", "recommendations", "backtest_stats", "equity_curves", "monte_carlo",
                  "scenario_results", "event_study", "risk_snapshot", "reports")  # fmt: skip
 MC_CONFIG = {"ops": {"simulation__monte_carlo": {"config": {"n_paths": 500}}}}
+SESSION = "2024-12-31"  # the last session of the data: decisions as of the day before
 
 
 def _materialize(resources: dict) -> dg.ExecuteInProcessResult:
@@ -43,6 +44,7 @@ def _materialize(resources: dict) -> dg.ExecuteInProcessResult:
         [*strategy_assets, *simulation_assets, *report_assets],
         resources=resources,
         run_config=MC_CONFIG,
+        partition_key=SESSION,
     )
 
 
