@@ -497,6 +497,7 @@ def compare_strategies(ctx: ToolContext, args: CompareArgs) -> ToolResult:
     start, end = _window(ctx, args.start, args.end, args.months)
     rows: list[dict[str, Any]] = []
     sources: list[Source] = []
+    flagged = False
     if args.strategies:
         eq = reads.equity_window(ctx.wh, args.strategies, start, end)
         missing = [s for s in args.strategies if s not in set(eq["strategy"])]
@@ -506,7 +507,9 @@ def compare_strategies(ctx: ToolContext, args: CompareArgs) -> ToolResult:
             )
         for name in args.strategies:
             curve = eq[eq["strategy"] == name].set_index("date")["equity"]
-            rows.append({"name": name, "kind": "strategy", **performance(curve)})
+            shown, hit = neutralize(name)
+            flagged |= hit
+            rows.append({"name": shown, "kind": "strategy", **performance(curve)})
         sources.append(source("strategies.equity_curves", f"{start}..{end}"))
     if args.benchmarks:
         syms = [s.upper() for s in args.benchmarks]
@@ -524,7 +527,12 @@ def compare_strategies(ctx: ToolContext, args: CompareArgs) -> ToolResult:
 
     summary = f"From {start} to {end}: " + "; ".join(fmt(r) for r in rows) + "."
     return ToolResult(
-        "compare_strategies", {"start": start, "end": end, "rows": rows}, summary, sources
+        "compare_strategies",
+        {"start": start, "end": end, "rows": rows},
+        summary,
+        sources,
+        flagged=flagged,
+        untrusted_text=bool(args.strategies),
     )
 
 
@@ -575,11 +583,13 @@ def backtest_variant(ctx: ToolContext, args: BacktestArgs) -> ToolResult:
         )
     prices = panels.prices([s for s in symbols if s in panels.symbols])
     rows = []
+    first = None
     for label, spec in (("baseline", base), ("variant", variant)):
         sig = generate_signals(spec, panels.features, prices)
         weights = signals_to_weights(sig, prices)
         res = run_backtest(prices, weights)
         eq = res.equity[res.equity.index >= pd.Timestamp(start)]
+        first = eq.index[0].date() if len(eq) else start
         rows.append(
             {
                 "name": label,
@@ -589,6 +599,7 @@ def backtest_variant(ctx: ToolContext, args: BacktestArgs) -> ToolResult:
                 **performance(eq),
             }
         )
+    start = first or start
     summary = (f"{args.strategy} from {start} to {end}: " + "; ".join(
         f"{r['name']} {r['params']}: total return {r['total_return']:.2%}, Sharpe {r['sharpe']:.2f}, max drawdown {r['max_drawdown']:.2%}"
         for r in rows if r["total_return"] is not None) + ".")  # fmt: skip

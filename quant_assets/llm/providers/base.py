@@ -6,6 +6,7 @@ Messages are dicts in the OpenAI chat format (role system/user/assistant/tool, a
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -63,9 +64,14 @@ def parse_openai_reply(body: dict[str, Any], provider: str) -> Reply:
         fn = c.get("function") or {}
         if not fn.get("name"):
             raise ProviderError(f"{provider}: tool call {i} has no function name")
-        calls.append(
-            ToolCall(str(c.get("id") or f"call_{i}"), fn["name"], fn.get("arguments") or "{}")
-        )
+        args: dict[str, Any] | str = fn.get("arguments") or "{}"
+        if isinstance(args, str):
+            try:  # the OpenAI wire format carries arguments as a JSON string
+                parsed = json.loads(args)
+                args = parsed if isinstance(parsed, dict) else args
+            except ValueError:
+                pass  # kept as text: the tool refuses it naming the problem
+        calls.append(ToolCall(str(c.get("id") or f"call_{i}"), fn["name"], args))
     usage = body.get("usage") or {}
     tokens = int(usage.get("total_tokens") or 0) or int(usage.get("prompt_tokens") or 0) + int(
         usage.get("completion_tokens") or 0

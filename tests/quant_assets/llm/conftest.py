@@ -81,7 +81,53 @@ def build_llm_warehouse(root: Path):
                 }
             ),
         )
+    _feature_mart(sample.path)
     return sample
+
+
+def _feature_mart(path: Path) -> None:
+    """derived.stg_market_data__ohlcv_bars and a trailing-window derived.fct_features_daily
+    (the columns strategies read; the rest null), as dbt would build them, for backtests."""
+    import duckdb
+    import numpy as np
+
+    from quant_assets.strategy.features import MART_COLUMNS, MOMENTUM_WINDOWS, TEXT_FEATURES
+
+    con = duckdb.connect(str(path))
+    try:
+        bars = con.execute(
+            "select symbol, date, open, high, low, close, volume from market_data.ohlcv_daily "
+            "order by symbol, date"
+        ).df()
+        out = []
+        for _, g in bars.groupby("symbol", sort=False):
+            c = g["close"].astype(float)
+            f = pd.DataFrame({"symbol": g["symbol"], "date": g["date"], "close": c})
+            f["ret_simple"] = c.pct_change()
+            f["ret_log"] = np.log(c).diff()
+            f["tr_index"] = c / c.iloc[0]
+            for k in MOMENTUM_WINDOWS:
+                f[f"mom_{k}"] = c / c.shift(k) - 1
+            for k in (20, 50, 200):
+                f[f"sma_{k}"] = c.rolling(k, min_periods=k).mean()
+            f["vol_20"] = f["ret_log"].rolling(20, min_periods=20).std() * np.sqrt(252)
+            f["vol_60"] = f["ret_log"].rolling(60, min_periods=60).std() * np.sqrt(252)
+            r20 = c.rolling(20, min_periods=20)
+            f["zscore_20"] = (c - r20.mean()) / r20.std(ddof=0)
+            f["drawdown"] = c / c.cummax() - 1
+            out.append(f)
+        feats = pd.concat(out, ignore_index=True)
+        for col in MART_COLUMNS:
+            if col not in feats:
+                feats[col] = None if col in TEXT_FEATURES else np.nan
+        feats["is_sample"] = True
+        feats = feats[["symbol", "date", *[c for c in MART_COLUMNS if c not in ("symbol", "date")]]]
+        con.register("feats_df", feats)
+        con.register("bars_df", bars)
+        con.execute("create table derived.fct_features_daily as select * from feats_df")
+        con.execute("create table derived.stg_market_data__ohlcv_bars as select * from bars_df")
+    finally:
+        con.close()
 
 
 @pytest.fixture(scope="session")
