@@ -113,6 +113,7 @@ class Engine:
         budget: Budget | None = None,
         mode: str = "auto",
         secrets: list[str] | None = None,
+        request_timeout_s: float = 60.0,
     ) -> None:
         self.provider = provider
         self.ctx = ctx
@@ -124,6 +125,7 @@ class Engine:
             raise ValueError(f"mode={mode!r}: one of auto, native, select")
         self.mode = mode
         self.secrets = list(secrets or [])
+        self.request_timeout_s = request_timeout_s
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -237,7 +239,7 @@ class Engine:
         while True:
             if (msg := over_budget(tokens)) is not None:
                 return "budget", msg, tokens
-            remaining = max(1.0, self.budget.max_seconds - spent())
+            remaining = max(1.0, min(self.request_timeout_s, self.budget.max_seconds - spent()))
             reply = self.provider.chat(messages, tools=specs, timeout_s=remaining)
             tokens += reply.tokens
             if not reply.tool_calls:
@@ -299,7 +301,7 @@ class Engine:
                 "json_schema": {"name": "tool_choice", "schema": schema},
             },
             max_tokens=96,
-            timeout_s=max(1.0, self.budget.max_seconds - spent()),
+            timeout_s=max(1.0, min(self.request_timeout_s, self.budget.max_seconds - spent())),
         )
         tokens = reply.tokens
         try:
@@ -431,6 +433,7 @@ def engine_from_settings(settings: Any, *, url: str | None = None, store: bool =
         ),
         mode=settings.llm_tool_mode,
         secrets=safety.settings_secrets(settings),
+        request_timeout_s=settings.llm_request_timeout_s,
     )
 
 
