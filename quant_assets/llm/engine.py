@@ -59,6 +59,9 @@ SELECT_EXAMPLES: list[tuple[str, str]] = [
 ]  # fmt: skip
 
 
+SAMPLE_NOTE = "SAMPLE DATA: generated offline by the sample generator, not market data."
+
+
 @dataclass
 class Budget:
     max_tokens: int = 20_000
@@ -167,6 +170,14 @@ class Engine:
             name, arguments, "ok", self._clean(result.summary), result.sources
         ), result
 
+    def _sample(self) -> bool:
+        if "sample" not in self.ctx.cache:
+            try:
+                self.ctx.cache["sample"] = reads.holds_sample_data(self.ctx.wh)
+            except Exception:  # no bars table: nothing to label
+                self.ctx.cache["sample"] = False
+        return bool(self.ctx.cache["sample"])
+
     # --- the public call ----------------------------------------------------------------------
 
     def ask(
@@ -213,6 +224,8 @@ class Engine:
         cite = format_sources(sources)
         if cite and cite not in text:
             text = f"{text}\n\n{cite}"
+        if sources and self._sample():
+            text = f"{text}\n{SAMPLE_NOTE}"
         elapsed = time.monotonic() - started
         stored.append(Message("assistant", text, sources=[asdict(s) for s in dict.fromkeys(sources)],
                               status=status, provider=self.provider.name, model=self.provider.model,

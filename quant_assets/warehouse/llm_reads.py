@@ -164,3 +164,11 @@ def equity_window(wh: Warehouse, strategies: list[str], start: object, end: obje
         "WHERE strategy = ANY(?) AND date BETWEEN ? AND ? ORDER BY strategy, date",
         [list(strategies), start, end],
     )
+
+
+def holds_sample_data(wh: Warehouse) -> bool:
+    """True when the bars come from the offline sample generator (answers must say so)."""
+    frame = wh.query(
+        "SELECT COUNT(*) AS n FROM market_data.ohlcv_daily WHERE is_sample = TRUE LIMIT 1"
+    )
+    return bool(len(frame)) and int(frame["n"].iloc[0]) > 0

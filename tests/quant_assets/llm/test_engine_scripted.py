@@ -156,3 +156,11 @@ def test_injection_in_the_question_is_not_a_request_for_secrets(make_engine, ser
     assert all(SECRET not in json.dumps(r) for r in server.requests)  # redacted before sending
     system = server.requests[0]["messages"][0]["content"]
     assert "QUANT_" not in system and "duckdb://" not in system
+
+
+def test_answers_on_sample_data_say_so(make_engine, server) -> None:
+    server.add(tool_call_turn(("model_status", {})), echo_tool_summaries)
+    answer = make_engine().ask("Which model is live?", user_id="u11")
+    assert answer.text.endswith(
+        "SAMPLE DATA: generated offline by the sample generator, not market data."
+    )
