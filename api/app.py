@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
 from api import access_log
+from api.ask import router as ask_router
 from api.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from api.params import BadParameter, validation_message
 from api.reader import Reader, TableMissing, WarehouseUnavailable
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
     )
     app.include_router(router)
+    app.include_router(ask_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

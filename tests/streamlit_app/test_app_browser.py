@@ -36,6 +36,7 @@ PAGES = {  # url path -> title, whether the page draws plotly charts on the samp
     "Recommendations_and_reports": ("Recommendations & reports", False),
     "Execution": ("Execution", False),
     "Models": ("Models & predictions", True),  # champion importance + rank IC (ml_store)
+    "Ask": ("Ask", False),  # the conversation page, before any question
 }
 START_TIMEOUT = 90
 PAGE_TIMEOUT = 60
