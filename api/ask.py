@@ -15,8 +15,14 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from api.auth import API_KEY_HEADER, require_api_key
+from api.errors import error_responses
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], tags=["llm"])
+router = APIRouter(
+    prefix="/v1",
+    dependencies=[Depends(require_api_key)],
+    tags=["llm"],
+    responses=error_responses(401, 422, 503),
+)
 
 
 class AskBody(BaseModel):
@@ -36,8 +42,12 @@ def ask(request: Request, body: AskBody) -> dict[str, Any]:
     """Answer with text, the tool calls made, sources, status and the budget spent."""
     from quant_assets.llm.engine import engine_from_settings
     from quant_assets.warehouse.errors import WarehouseError
+    from quant_assets.warehouse.snapshot import reader_url
 
     settings = request.app.state.settings
+    # Like every reader, the engine reads the published snapshot (DuckDB), never the
+    # live file a run may be writing.
+    settings = settings.model_copy(update={"warehouse_url": reader_url(settings.warehouse_url)})
     try:
         engine = engine_from_settings(settings)
     except WarehouseError as exc:
