@@ -133,6 +133,12 @@ class CcxtBroker:
                 apiKey=s.binance_api_key.get_secret_value(),
                 secret=s.binance_api_secret.get_secret_value(),
             )
+        if exchange_id == "binance":  # spot only: no futures markets, no private currency list
+            config["options"] = {
+                "fetchMarkets": {"types": ["spot"]},
+                "fetchCurrencies": False,
+                "warnOnFetchOpenOrdersWithoutSymbol": False,
+            }
         exchange = getattr(ccxt, exchange_id)(config)
         if not live:
             exchange.set_sandbox_mode(True)
@@ -200,6 +206,12 @@ class CcxtBroker:
                     f"{self.name}: network error, the order may exist: {exc}"
                 ) from None
             raise BrokerUnavailable(f"{self.name}: {exc}") from None
+        except ccxt.OperationFailed as exc:  # Binance -1001 "internal error" on a 5xx
+            if writes:
+                raise BrokerTimeout(
+                    f"{self.name}: server error, the order may exist: {exc}"
+                ) from None
+            raise BrokerUnavailable(f"{self.name}: server error: {exc}") from None
         except ccxt.ExchangeError as exc:
             raise BrokerError(f"{self.name}: {type(exc).__name__}: {exc}") from None
 
