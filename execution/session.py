@@ -90,6 +90,8 @@ def submit_session(
     gate = approval.gate(wh, day, settings, now=now)
     switch = kill_switch.is_active(wh, settings)
     todo = [o for o in approval.pending(oms, day) if o.client_order_id in gate.approved]
+    # sells first (they free cash), then by symbol: the same order on every run
+    todo.sort(key=lambda o: (o.side.value == "buy", o.symbol, o.strategy, o.leg or ""))
     singles, packages = split_packages(todo)
     no_route: list[SubmitResult] = []
 

@@ -196,3 +196,50 @@ def test_process_killed_mid_submission_then_restarted_sends_no_duplicate(alpaca_
         time.sleep(0)
     finally:
         wh.close()
+
+
+def test_routed_paper_session_reaches_both_servers_and_reconciles(
+    alpaca_server, binance_server, duck_wh, tmp_path
+):
+    """QUANT_BROKER_MODE=paper, equities -> Alpaca, crypto -> ccxt:binance: one session."""
+    from execution.models import LegSpec, MultiLegOrder
+    from execution.routing import Router
+    from execution.session import submit_session
+
+    settings = _settings(tmp_path, alpaca=alpaca_server, binance=binance_server,
+                         route_equity="alpaca", route_crypto="ccxt:binance")  # fmt: skip
+    router = Router.from_settings(
+        settings, warehouse=duck_wh, instruments=_instruments("AAPL", "BRK.B", "BTC", "ETH")
+    )
+    assert sorted(router.brokers) == ["alpaca", "ccxt:binance"]
+    oms = OMS(duck_wh)
+    singles = [_order("AAPL", 10), _order("BTC", 0.01), _order("ETH", 0.5)]
+    pair = MultiLegOrder.build(kind="pair", strategy="pairs", trade_date=DAY, units=2,
+                               legs=[LegSpec(symbol="BRK.B", ratio=1), LegSpec(symbol="AAPL", ratio=-1)])  # fmt: skip
+    alpaca_server.script["AAPL"] = ["fill", "reject"]  # the pair's second leg is refused
+    for o in [*singles, *pair.legs]:
+        oms.create(o)
+    out = submit_session(duck_wh, router, day=DAY, settings=settings, last_prices={"AAPL": 187.5, "BRK.B": 410.0,
+                         "BTC": 62050.0, "ETH": 3400.0})  # fmt: skip
+    assert out.gate.policy == "auto" and out.sent == 4  # three singles and the first leg
+    assert [r[2]["symbol"] for r in _posts(alpaca_server, "/v2/orders")] == [
+        "AAPL",
+        "BRK.B",
+        "AAPL",
+        "BRK.B",
+    ]
+    assert [r[2]["symbol"] for r in _posts(binance_server, "/api/v3/order")] == [
+        "BTCUSDT",
+        "ETHUSDT",
+    ]
+    [pkg] = out.packages
+    assert pkg.status == "flattened" and pkg.legging_cost == pytest.approx(
+        0.0
+    )  # same price both ways
+    assert out.breaks.empty and out.problems == []
+    fills = oms.fills()
+    assert set(fills["broker"]) == {"alpaca", "ccxt:binance"}
+    assert oms.positions(broker="alpaca") == {"AAPL": 10.0}
+    assert oms.positions(broker="ccxt:binance") == {"BTC": 0.01, "ETH": 0.5}
+    again = submit_session(duck_wh, router, day=DAY, settings=settings)
+    assert again.sent == 0 and len(_posts(alpaca_server, "/v2/orders")) == 4  # nothing twice
