@@ -72,7 +72,11 @@ def decisions(wh: Warehouse, day: dt.date | None = None) -> pd.DataFrame:
 
 
 def approved_ids(wh: Warehouse, day: dt.date) -> frozenset[str]:
-    df = decisions(wh, day)
+    return approved_ids_from(decisions(wh, day))
+
+
+def approved_ids_from(df: pd.DataFrame) -> frozenset[str]:
+    """Client ids named by the approvals among `decisions` rows."""
     ids: set[str] = set()
     for row in df[df["decision"] == "approved"].itertuples() if len(df) else ():
         ids.update(json.loads(row.order_ids))
@@ -128,9 +132,12 @@ def _decide(wh: Warehouse, day: dt.date, decision: Decision, *, by: str, channel
         raise ApprovalError("decided_by: say who decides (a name, not empty)")
     oms = OMS(wh)
     waiting = {o.client_order_id: o for o in pending(oms, day)}
+    undecided = {k for k in waiting if k not in approved_ids(wh, day)}
     if decision == "approved":
-        waiting = {k: v for k, v in waiting.items() if k not in approved_ids(wh, day)}
-    ids = set(waiting) if order_ids is None else set(order_ids)
+        waiting = {k: v for k, v in waiting.items() if k in undecided}
+    # by default a decision covers the undecided orders; naming ids may also revoke an
+    # approval of an order not sent yet (reject)
+    ids = set(undecided) if order_ids is None else set(order_ids)
     unknown = sorted(ids - set(waiting))
     if unknown:
         raise ApprovalError(
