@@ -2,8 +2,9 @@
 
 Unauthenticated: `/health` (for load balancers: 503 when the warehouse cannot be opened)
 and `/metrics` (Prometheus). Everything else lives under `/v1` behind API keys
-(`api.routes`). The app only reads: it opens the warehouse read-only and never imports
-the Dagster layer (`quant_assets.defs`).
+(`api.routes`). The app reads through a read-only connection and never imports the
+Dagster layer (`quant_assets.defs`); its one write route, the approval of a day's order
+set, needs a key with the write scope (`api.approvals`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from api.approvals import write_router
 from api.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from api.params import BadParameter, validation_message
 from api.reader import Reader, TableMissing, WarehouseUnavailable
@@ -48,12 +50,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.reader = reader
     app.state.universe = load_universe()
     app.state.api_keys = settings.api_key_list()
+    app.state.write_keys = [k for k, scopes in settings.api_key_scopes() if "write" in scopes]
     app.state.metrics = Metrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     _add_error_handlers(app)
     app.add_api_route("/health", health, methods=["GET"], tags=["ops"])
     app.add_api_route("/metrics", metrics, methods=["GET"], tags=["ops"])
     app.include_router(router)
+    app.include_router(write_router)
     return app
 
 
