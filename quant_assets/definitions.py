@@ -14,6 +14,7 @@ from quant_assets.defs.derived.jobs import derived_jobs
 from quant_assets.defs.derived.resources import dbt_resource
 from quant_assets.defs.execution import (
     execution_assets,
+    execution_checks,
     execution_jobs,
     execution_resources,
     execution_sensors,
@@ -74,7 +75,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             *ml_assets,
             *execution_assets,
         ],
-        asset_checks=[*raw_checks],
+        asset_checks=[*raw_checks, *execution_checks],
         jobs=[*raw_jobs, *derived_jobs, *output_jobs, ml_job, *execution_jobs],
         sensors=[*execution_sensors, *nightly_sensors],
         schedules=[*raw_schedules, *output_schedules],

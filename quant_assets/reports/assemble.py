@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from execution import eod as execution_eod
 from quant_assets.reports.model import (
     Change,
     Condition,
@@ -503,6 +504,10 @@ def build_eod(
     )  # fmt: skip
     if not fills:
         notes.append("no execution fills recorded for the day: positions are the target book")
+    # packages, not loose legs: their fills are summed up in one line per package
+    packaged = execution_eod.packaged_order_ids(wh, [f.order_id for f in fills])
+    fills = [f for f in fills if f.order_id not in packaged]
+    notes += execution_eod.package_lines(wh, as_of) + execution_eod.break_lines(wh, as_of)
     recs = wh.read_table("strategies.recommendations", start=trade_date, end=trade_date)
     live = recs[recs["side"].isin(["buy", "sell"])]
     positions = [

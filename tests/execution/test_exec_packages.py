@@ -150,3 +150,28 @@ def test_leg_unfilled_past_the_timeout_is_cancelled_and_the_rest_flattened(wh):
     assert {p.symbol: p.qty for p in broker.inner.positions()} == {}
     ccc = next(o for o in oms.orders(parent_id=pkg.parent_id) if o.symbol == "CCC")
     assert ccc.status is OrderStatus.CANCELLED and done.legging_cost > 0
+
+
+def test_eod_lines_show_packages_and_breaks(wh):
+    from execution.eod import break_lines, package_lines, packaged_order_ids
+    from execution.reconcile import reconcile
+
+    broker = PaperBroker(wh, costs=COSTS)
+    oms = OMS(wh)
+    pkg = _package("fly")
+    out = execute_package(pkg, lambda s: broker, oms, context=_ctx(wh))
+    [line] = package_lines(wh, DAY)
+    assert line.startswith(
+        "package fly AAA*10/BBB*-20/CCC*10 [spread, paper, legs]: flattened (leg fly1 (BBB)"
+    )
+    assert f"legging cost {out.legging_cost:,.2f}" in line and "1 unwind order(s)" in line
+    ids = [o.client_order_id for o in oms.orders()]
+    assert packaged_order_ids(wh, ids) == set(ids)  # every one is a leg or an unwind
+    # a position the OMS does not know of: a break, and a line for the report
+    broker._apply_to_book("CCC", 5.0, 50.0, 0.0)
+    breaks = reconcile(oms, broker)
+    assert breaks["symbol"].tolist() == ["CCC"]
+    today = pd.Timestamp.now(tz="UTC").date()
+    assert break_lines(wh, today) == [
+        "reconciliation break at paper: CCC OMS 0 vs broker 5 (diff +5)"
+    ]

@@ -82,3 +82,29 @@ def test_a_human_approval_launches_the_day_once(settings):
         )
     )
     assert not second.run_requests  # the same tick seen again asks for nothing
+
+
+def test_a_position_break_fails_the_asset_check(settings, monkeypatch):
+    from execution.brokers.paper import PaperBroker
+    from quant_assets.defs.execution import execution_assets, execution_checks
+    from quant_assets.defs.execution.resources import BrokerResource, ExecutionPolicyResource
+
+    monkeypatch.setenv("QUANT_BROKER_MODE", "paper")
+    get_settings.cache_clear()
+    wh = connect(settings.warehouse_url)
+    wh.migrate()
+    PaperBroker(wh)._apply_to_book(
+        "AAPL", 7.0, 190.0, 0.0
+    )  # held at the broker, unknown to the OMS
+    wh.close()
+    resources = {
+        "warehouse": WarehouseResource(url=settings.warehouse_url),
+        "broker": BrokerResource(kind="paper", mode="paper"),
+        "execution_policy": ExecutionPolicyResource(),
+    }
+    fills = [a for a in execution_assets if dg.AssetKey(["execution", "fills"]) in a.keys]
+    result = dg.materialize([*fills, *execution_checks], partition_key="2024-03-01", resources=resources,
+                            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)  # fmt: skip
+    [check] = result.get_asset_check_evaluations()
+    assert not check.passed and check.metadata["n_breaks"].value == 1
+    assert check.metadata["breaks"].value == ["paper: AAPL OMS 0 vs broker 7 (diff +7)"]
