@@ -88,6 +88,36 @@ def package_of(legs: Sequence[Order], kind: str | None = None) -> MultiLegOrder:
     return MultiLegOrder(parent_id=str(legs[0].parent_id), kind=kind, legs=tuple(legs))  # type: ignore[arg-type]
 
 
+def group_legs(orders: Sequence[Order], kinds: Mapping[str, str]) -> list[Order]:
+    """Give the orders of each multi-leg strategy (kinds: strategy -> pair/switch/fly) one parent id.
+
+    A strategy's orders of one date and intent become one package when it has two or more
+    of them: its legs then go out together (execute_package). The parent id is derived
+    from (strategy, date, kind and symbols, intent), so a re-plan gives the same one.
+    """
+    groups: dict[tuple[str, dt.date, str], list[Order]] = {}
+    for o in orders:
+        if kinds.get(o.strategy) in ("pair", "switch", "fly") and o.parent_id is None:
+            groups.setdefault((o.strategy, o.trade_date, o.intent), []).append(o)
+    parents: dict[str, tuple[str, int]] = {}
+    for (strategy, day, intent), legs in groups.items():
+        if len(legs) < 2:
+            continue
+        name = f"{kinds[strategy]}:" + "/".join(sorted(leg.symbol for leg in legs))
+        pid = client_order_id(strategy, day, name, None, intent)
+        for i, leg in enumerate(sorted(legs, key=lambda o: o.symbol)):
+            parents[leg.client_order_id] = (pid, i)
+    out = []
+    for o in orders:
+        if o.client_order_id in parents:
+            pid, i = parents[o.client_order_id]
+            o = o.model_copy(
+                update={"parent_id": pid, "ratio": o.signed_qty, "leg": o.leg or f"leg{i}"}
+            )
+        out.append(o)
+    return out
+
+
 def unwind_order(leg: Order, qty: float) -> Order:
     """The market order that takes back `qty` of a filled leg (deterministic client id)."""
     label = f"{leg.leg or 'leg'}-flat"
@@ -308,7 +338,7 @@ def advance_package(
     reference = json.loads(record["reference_prices"] or "{}")
     orders = [_sync(oms, o, broker_for) for o in oms.orders(parent_id=parent_id)]
     _record_fills(oms, orders, broker_for)
-    legs = [o for o in orders if o.intent != FLATTEN]
+    legs = [o for o in orders if o.intent != FLATTEN and not superseded(o)]
     unwinds = [o for o in orders if o.intent == FLATTEN]
     status, reason = str(record["status"]), _opt(record["reason"])
     if status in FINAL:
@@ -362,6 +392,15 @@ def advance_package(
             parent_id, kind, res.status, unwinds=unwind_results, legging_cost=cost, reason=reason
         )
     return PackageResult(parent_id, kind, "flattening", unwinds=unwind_results, reason=reason)
+
+
+def superseded(order: Order) -> bool:
+    """An unsent leg a re-plan of the day replaced: not part of what went out."""
+    return (
+        order.status is OrderStatus.CANCELLED
+        and order.broker is None
+        and (order.reason or "").startswith("superseded")
+    )
 
 
 def _record_fills(oms: OMS, orders: Sequence[Order], broker_for: BrokerFor) -> None:

@@ -105,6 +105,16 @@ def submit_session(
         refuse(order, why)
     routable = []
     for pkg in packages:
+        mine = {leg.client_order_id for leg in pkg.legs}
+        refused = [o for o in oms.orders(parent_id=pkg.parent_id) if o.client_order_id not in mine
+                   and o.status is OrderStatus.REJECTED]  # fmt: skip
+        if refused:  # a leg refused at planning: the rest must not go out alone
+            for leg in pkg.legs:
+                why = f"package {pkg.parent_id} incomplete: leg {refused[0].leg} ({refused[0].symbol}) was refused: {refused[0].reason}"
+                oms.transition(leg.client_order_id, OrderStatus.CANCELLED, reason=why)
+                no_route.append(SubmitResult(leg.client_order_id, leg.symbol, "rejected_pre_trade",
+                                             OrderStatus.CANCELLED, why))  # fmt: skip
+            continue
         try:
             for leg in pkg.legs:
                 router.route_of(leg.symbol)

@@ -165,3 +165,32 @@ def test_package_in_a_session_goes_out_as_one_and_unwinds(wh, tmp_path):
     )
     assert [p.status for p in out.packages] == ["flattened"]  # ZZZ has no prices: rejected
     assert broker.positions() == [] and out.breaks.empty
+
+
+def test_planned_legs_of_a_pair_strategy_become_one_package(wh, tmp_path):
+    from execution.packages import group_legs
+
+    orders = [Order.create(strategy="pairs", trade_date=DAY, symbol=s, side=side, qty=2)
+              for s, side in (("AAA", "buy"), ("BTC", "sell"))]  # fmt: skip
+    orders.append(Order.create(strategy="momo", trade_date=DAY, symbol="AAA", side="buy", qty=1))
+    grouped = group_legs(orders, {"pairs": "pair", "momo": "trend"})
+    assert len({o.parent_id for o in grouped[:2]}) == 1 and grouped[0].parent_id is not None
+    assert [o.ratio for o in grouped[:2]] == [2.0, -2.0] and grouped[2].parent_id is None
+    assert group_legs(orders, {"pairs": "pair"})[0].parent_id == grouped[0].parent_id  # stable
+
+
+def test_package_with_a_leg_refused_at_planning_does_not_go_out_alone(wh, tmp_path):
+    from execution.packages import group_legs
+
+    broker = Recording(wh)
+    legs = group_legs([Order.create(strategy="pairs", trade_date=DAY, symbol=s, side=side, qty=2)
+                       for s, side in (("AAA", "buy"), ("BTC", "sell"))], {"pairs": "pair"})  # fmt: skip
+    oms = OMS(wh)
+    for leg in legs:
+        oms.create(leg)
+    oms.transition(legs[1].client_order_id, OrderStatus.REJECTED, reason="max_position: too big")
+    settings = Settings.load(data_dir=tmp_path, broker_mode="paper", kill_switch=False)
+    out = submit_session(wh, _router(broker), day=DAY, settings=settings)
+    assert broker.sent == [] and out.packages == []
+    assert oms.get(legs[0].client_order_id).status is OrderStatus.CANCELLED
+    assert "incomplete" in out.no_route[0].detail and "max_position" in out.no_route[0].detail
