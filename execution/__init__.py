@@ -24,8 +24,8 @@ from execution.models import (
     TimeInForce,
 )
 from execution.oms import OMS
-from execution.reconcile import reconcile, sync_orders
 from execution.packages import PackageResult, advance_package, execute_package, group_legs
+from execution.reconcile import reconcile, sync_orders
 from execution.risk_checks import RiskContext
 from execution.routing import NoRoute, Router
 from execution.session import SessionResult, submit_session
