@@ -312,11 +312,21 @@ def _utc(value: Any) -> pd.Timestamp:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
-def _sync(oms: OMS, order: Order, broker_for: BrokerFor) -> Order:
+def _sync(oms: OMS, order: Order, broker_for: BrokerFor, *, combo: bool = False) -> Order:
     if not order.status.is_open:
         return order
     broker = broker_for(order.symbol)
-    report = broker.get_order_by_client_id(order.client_order_id, order.symbol)
+    if combo and order.parent_id and order.intent != FLATTEN:
+        # a combo is one broker order under the parent id: each leg is its ratio of it
+        parent = broker.get_order_by_client_id(order.parent_id, None)
+        if parent is None:
+            return order
+        units = parent.qty or 1.0
+        report = replace(parent, client_order_id=order.client_order_id, symbol=order.symbol,
+                         side=order.side.value, qty=order.qty, avg_fill_price=None,
+                         filled_qty=parent.filled_qty * order.qty / units)  # fmt: skip
+    else:
+        report = broker.get_order_by_client_id(order.client_order_id, order.symbol)
     return order if report is None else oms.sync(order.client_order_id, report, broker=broker.name)
 
 
@@ -336,7 +346,8 @@ def advance_package(
     now = now or _now()
     kind = str(record["kind"])
     reference = json.loads(record["reference_prices"] or "{}")
-    orders = [_sync(oms, o, broker_for) for o in oms.orders(parent_id=parent_id)]
+    combo = record.get("mode") == "combo"
+    orders = [_sync(oms, o, broker_for, combo=combo) for o in oms.orders(parent_id=parent_id)]
     _record_fills(oms, orders, broker_for)
     legs = [o for o in orders if o.intent != FLATTEN and not superseded(o)]
     unwinds = [o for o in orders if o.intent == FLATTEN]

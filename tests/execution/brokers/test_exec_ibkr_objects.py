@@ -81,6 +81,7 @@ class ComboIB:
 
     status: str
     placed: list = field(default_factory=list)
+    trades: list = field(default_factory=list)
 
     def isConnected(self):
         return True
@@ -96,16 +97,21 @@ class ComboIB:
         st = ib.OrderStatus(
             orderId=1, status=self.status, filled=filled, remaining=order.totalQuantity - filled
         )
-        return ib.Trade(contract=contract, order=order, orderStatus=st)
+        self.trades.append(ib.Trade(contract=contract, order=order, orderStatus=st))
+        return self.trades[-1]
+
+    def fill_all(self):
+        for t in self.trades:
+            t.orderStatus.status, t.orderStatus.filled = "Filled", t.order.totalQuantity
 
     def sleep(self, _):
         pass
 
     def reqAllOpenOrders(self):
-        return []
+        return [t for t in self.trades if t.orderStatus.status == "Submitted"]
 
     def reqCompletedOrders(self, _):
-        return []
+        return [t for t in self.trades if t.orderStatus.status != "Submitted"]
 
     def reqExecutions(self):
         return []
@@ -130,3 +136,19 @@ def test_package_goes_to_ibkr_as_one_combo(duck_wh, status, expected):
         assert {s: o.filled_qty for s, o in legs.items()} == {"SPY": 10.0, "QQQ": 20.0, "IWM": 10.0}
     else:
         assert {o.status for o in legs.values()} == {OrderStatus.REJECTED}
+
+
+def test_working_combo_is_followed_by_its_parent_id(duck_wh):
+    from execution.packages import advance_package
+    from execution.risk_checks import RiskContext
+
+    client = ComboIB("Submitted")
+    broker = _broker(client)
+    pkg = _fly(units=10)
+    ctx = RiskContext(last_prices={"SPY": 500.0, "QQQ": 430.0, "IWM": 200.0})
+    oms = OMS(duck_wh)
+    assert execute_package(pkg, lambda s: broker, oms, context=ctx).status == "working"
+    client.fill_all()  # the venue fills the whole combo later
+    assert advance_package(pkg.parent_id, lambda s: broker, oms).status == "filled"
+    filled = {o.symbol: o.filled_qty for o in oms.orders(parent_id=pkg.parent_id)}
+    assert filled == {"SPY": 10.0, "QQQ": 20.0, "IWM": 10.0} and len(client.placed) == 1
