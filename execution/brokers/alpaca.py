@@ -289,3 +289,56 @@ class AlpacaBroker:
                 )
             )
         return out
+
+
+# --- trade updates (the `trade_updates` stream of wss://.../stream) -------------------------
+
+
+def stream_url(s: Settings) -> str | None:
+    """The stream endpoint for QUANT_ALPACA_URL (http -> ws, path /stream), else alpaca-py's."""
+    base = settings_url(s)
+    if base is None:
+        return None
+    return base.replace("https://", "wss://").replace("http://", "ws://") + "/stream"
+
+
+def parse_trade_update(
+    broker: AlpacaBroker, data: Mapping[str, Any]
+) -> tuple[BrokerOrder, Fill | None]:
+    """One `trade_updates` event -> the order's new state, and the fill it reports (if any)."""
+    report = broker._parse(dict(data["order"]))
+    fill = None
+    if data.get("event") in ("fill", "partial_fill") and data.get("qty") is not None:
+        when = dt.datetime.fromisoformat(str(data["timestamp"]).replace("Z", "+00:00")).astimezone(
+            dt.UTC
+        )
+        fill = Fill(
+            broker=broker.name,
+            fill_id=str(
+                data.get("execution_id") or f"{report.broker_order_id}-{data['timestamp']}"
+            ),
+            client_order_id=report.client_order_id,
+            symbol=report.symbol,
+            side=Side(str(data["order"]["side"])),
+            qty=float(data["qty"]),
+            price=float(data["price"]),
+            fill_time=when,
+            trade_date=when.date(),
+        )
+    return report, fill
+
+
+def apply_trade_update(oms: Any, broker: AlpacaBroker, message: Mapping[str, Any]) -> None:
+    """Move the OMS with one stream message (`{"stream": "trade_updates", "data": {...}}`).
+
+    Orders the OMS does not know (placed outside the platform) are ignored; the REST sync
+    (`reconcile.sync_orders`) remains the catch-all after a missed message.
+    """
+    if message.get("stream") != "trade_updates":
+        return
+    report, fill = parse_trade_update(broker, message["data"])
+    if oms.get(report.client_order_id) is None:
+        return
+    oms.sync(report.client_order_id, report, broker=broker.name)
+    if fill is not None:
+        oms.record_fills([fill])

@@ -22,6 +22,7 @@ import copy
 import hashlib
 import hmac
 import json
+import queue
 import threading
 import time
 import uuid
@@ -113,6 +114,13 @@ class AlpacaServer(_Server):
         self.orders: dict[str, dict[str, Any]] = {}  # by order id
         self.activities: list[dict[str, Any]] = []
         self.positions: dict[str, float] = {}
+        self.stream: AlpacaStream | None = None
+
+    def emit(self, event: str, order: dict[str, Any], **fields: str) -> None:
+        """Queue a `trade_updates` message for the stream (AlpacaStream), if one listens."""
+        if self.stream is not None:
+            data = {"event": event, "order": _public(order), "timestamp": _iso_now(), **fields}
+            self.stream.updates.put({"stream": "trade_updates", "data": data})
 
     def _by_cid(self, cid: str) -> dict[str, Any] | None:
         return next((o for o in self.orders.values() if o["client_order_id"] == cid), None)
@@ -125,6 +133,8 @@ class AlpacaServer(_Server):
         sign = 1 if order["side"] == "buy" else -1
         key = order["symbol"].replace("/", "")  # positions spell crypto BTCUSD
         self.positions[key] = self.positions.get(key, 0.0) + sign * qty
+        self.emit("fill" if order["status"] == "filled" else "partial_fill", order, price=f"{price:g}",
+                  qty=f"{qty:g}", execution_id=str(uuid.uuid4()))  # fmt: skip
         act = copy.deepcopy(_fixture("alpaca", "activities_fill.json")["body"][0])
         act.update(id=f"{time.time_ns()}::{uuid.uuid4()}", price=f"{price:g}", qty=f"{qty:g}",
                    side=order["side"], symbol=order["symbol"], order_id=order["id"],
@@ -166,6 +176,7 @@ class AlpacaServer(_Server):
             if order is None:
                 return 404, _fixture("alpaca", "error_order_not_found.json")["body"]
             order["status"] = "canceled"
+            self.emit("canceled", order)
             return 204, None
         if method == "GET" and p == "/v2/positions":
             template = _fixture("alpaca", "positions.json")["body"][0]
@@ -211,6 +222,65 @@ class AlpacaServer(_Server):
         if act == "500_after":
             return 500, {"code": 50010000, "message": "internal server error occurred"}
         return 200, _public(order)
+
+
+def _iso_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 10**9:09d}Z"
+
+
+class AlpacaStream:
+    """The trading stream (`/stream`): authenticate, listen to trade_updates, then push them."""
+
+    def __init__(self, key: str = "PKTEST0000000000", secret: str = "secret-for-tests"):
+        from websockets.sync.server import serve
+
+        self.key, self.secret = key, secret
+        self.updates: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.received: list[dict[str, Any]] = []
+        self.stopping = threading.Event()
+        self.server = serve(self._handle, "127.0.0.1", 0)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.socket.getsockname()[:2]
+        return f"ws://{host}:{port}/stream"
+
+    def _handle(self, ws: Any) -> None:
+        auth = json.loads(ws.recv())
+        self.received.append(auth)
+        ok = (
+            auth.get("data", {}).get("key_id") == self.key
+            and auth["data"].get("secret_key") == self.secret
+        )
+        status = "authorized" if ok else "unauthorized"
+        ws.send(
+            json.dumps(
+                {"stream": "authorization", "data": {"status": status, "action": "authenticate"}}
+            )
+        )
+        if not ok:
+            return
+        listen = json.loads(ws.recv())
+        self.received.append(listen)
+        ws.send(json.dumps({"stream": "listening", "data": {"streams": listen["data"]["streams"]}}))
+        while not self.stopping.is_set():
+            try:
+                msg = self.updates.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            try:
+                ws.send(json.dumps(msg))
+            except Exception:  # the client went away
+                return
+
+    def start(self) -> AlpacaStream:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.server.shutdown()
 
 
 def _public(order: dict[str, Any]) -> dict[str, Any]:

@@ -243,3 +243,54 @@ def test_routed_paper_session_reaches_both_servers_and_reconciles(
     assert oms.positions(broker="ccxt:binance") == {"BTC": 0.01, "ETH": 0.5}
     again = submit_session(duck_wh, router, day=DAY, settings=settings)
     assert again.sent == 0 and len(_posts(alpaca_server, "/v2/orders")) == 4  # nothing twice
+
+
+def test_trade_updates_stream_moves_the_oms(alpaca_server, duck_wh, tmp_path):
+    """alpaca-py's TradingStream (url_override) against the local stream: partial fill, fill."""
+    import threading
+
+    from alpaca.trading.stream import TradingStream
+
+    from execution.brokers.alpaca import apply_trade_update, stream_url
+    from tests.execution.brokers.protocol_servers import AlpacaStream
+
+    stream_server = AlpacaStream().start()
+    alpaca_server.stream = stream_server
+    settings = _settings(tmp_path, alpaca=alpaca_server)
+    broker = AlpacaBroker.from_settings(settings, instruments=_instruments("AAPL"))
+    assert stream_url(settings) == alpaca_server.url.replace("http://", "ws://") + "/stream"
+    got: list[dict] = []
+
+    async def on_update(msg):
+        got.append(msg)
+
+    stream = TradingStream(
+        "PKTEST0000000000", "secret-for-tests", raw_data=True, url_override=stream_server.url
+    )
+    stream.subscribe_trade_updates(on_update)
+    runner = threading.Thread(target=stream.run, daemon=True)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(stream_server.received) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # authenticated and listening
+        alpaca_server.script["AAPL"] = ["accept"]
+        oms = OMS(duck_wh)
+        order = _order("AAPL", 10)
+        [res] = submit_orders([order], broker, [], oms)
+        assert res.status is OrderStatus.SUBMITTED
+        [held] = alpaca_server.orders.values()
+        alpaca_server._fill(held, 4)
+        alpaca_server._fill(held, 6)
+        while len(got) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stream.stop()
+        stream_server.stop()
+    assert [m["data"]["event"] for m in got] == ["partial_fill", "fill"]
+    apply_trade_update(oms, broker, got[0])
+    assert oms.get(order.client_order_id).status is OrderStatus.PARTIALLY_FILLED
+    apply_trade_update(oms, broker, got[1])
+    assert oms.get(order.client_order_id).status is OrderStatus.FILLED
+    assert oms.fills(order.client_order_id)["qty"].tolist() == [4.0, 6.0]
+    assert stream_server.received[0]["data"]["key_id"] == "PKTEST0000000000"
