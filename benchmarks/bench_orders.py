@@ -112,7 +112,11 @@ def main() -> None:
     n_db = args.db_orders or args.orders
     db_orders = orders[:n_db]
     last = {f"S{i:02d}": 50.0 + i for i in range(SYMBOLS)}
-    rows = []
+    print(f"| {'stage':<32} | {'orders':>7} | {'wall s':>8} | {'CPU s':>8} | {'orders / wall s':>15} "
+          f"| {'orders / CPU s':>14} | note |")  # fmt: skip
+    print(
+        f"|{'-' * 34}|{'-' * 8}:|{'-' * 9}:|{'-' * 9}:|{'-' * 16}:|{'-' * 15}:|------|", flush=True
+    )
 
     def checks_only():
         ctx = RiskContext(last_prices=last, equity=1e7)
@@ -125,7 +129,7 @@ def main() -> None:
         return refused
 
     wall, cpu, refused = _time(checks_only)
-    rows.append(("pre-trade checks (7)", len(orders), wall, cpu, f"{refused} refused"))
+    _row("pre-trade checks (7)", len(orders), wall, cpu, f"{refused} refused")
 
     wh = _fresh(args.warehouse)
     oms = OMS(wh)
@@ -138,7 +142,7 @@ def main() -> None:
         return len(oms.events())
 
     wall, cpu, n_events = _time(state_machine)
-    rows.append(("OMS: new -> submitted -> filled", n_db, wall, cpu, f"{n_events} events"))
+    _row("OMS: new -> submitted -> filled", n_db, wall, cpu, f"{n_events} events")
     wh.close()
 
     wh = _fresh(args.warehouse)
@@ -152,17 +156,17 @@ def main() -> None:
         return sum(r.status is OrderStatus.FILLED for r in results)
 
     wall, cpu, filled = _time(submit_loop)
-    rows.append(("checks + OMS + paper broker", n_db, wall, cpu, f"{filled} filled"))
+    _row("checks + OMS + paper broker", n_db, wall, cpu, f"{filled} filled")
     wh.close()
 
-    print(f"\n{args.orders:,} orders, warehouse {args.warehouse}\n")
-    print(
-        f"| {'stage':<32} | {'wall s':>8} | {'CPU s':>8} | {'orders / wall s':>15} | {'orders / CPU s':>14} | note |"
-    )
-    print(f"|{'-' * 34}|{'-' * 10}:|{'-' * 10}:|{'-' * 17}:|{'-' * 16}:|------|")
-    for name, wall, cpu, note in rows:
-        print(f"| {name:<32} | {wall:8.2f} | {cpu:8.2f} | {args.orders / wall:15,.0f} | "
-              f"{args.orders / max(cpu, 1e-9):14,.0f} | {note} |")  # fmt: skip
+    print(f"\nwarehouse {args.warehouse}; load average after: "
+          + " ".join(f"{x:.2f}" for x in os.getloadavg()))  # fmt: skip
+
+
+def _row(name: str, n: int, wall: float, cpu: float, note: str) -> None:
+    """Print one table row as soon as its stage ends (a long run keeps what it measured)."""
+    print(f"| {name:<32} | {n:>7,} | {wall:8.2f} | {cpu:8.2f} | {n / wall:15,.1f} | "
+          f"{n / max(cpu, 1e-9):14,.1f} | {note} |", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
