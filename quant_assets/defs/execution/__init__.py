@@ -1,8 +1,7 @@
-"""The Dagster layer of execution: orders asset, execution job and the sensor between them."""
+"""The Dagster layer of execution: orders, fills and positions assets and the sensor between them."""
 
 from quant_assets.defs.execution.assets import execution_assets
 from quant_assets.defs.execution.checks import execution_checks
-from quant_assets.defs.execution.jobs import execution_jobs
 from quant_assets.defs.execution.resources import (
     BrokerResource,
     ExecutionPolicyResource,
@@ -15,7 +14,6 @@ __all__ = [
     "ExecutionPolicyResource",
     "execution_assets",
     "execution_checks",
-    "execution_jobs",
     "execution_resources",
     "execution_sensors",
 ]

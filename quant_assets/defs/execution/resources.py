@@ -17,9 +17,9 @@ import dagster as dg
 from pydantic import SecretStr
 
 from execution.brokers import Broker, make_broker
+from execution.planning import Policy
 from execution.risk_checks import MaxOrderNotional, MaxPosition, RestrictedList, RiskCheck
 from execution.routing import Router
-from quant_assets.defs.execution.planning import Policy
 from quant_assets.settings import Settings, env_var_name, get_settings
 from quant_assets.warehouse import Warehouse
 
