@@ -31,6 +31,7 @@ import streamlit as st
 import yaml
 
 from quant_assets.schemas.tables import TABLES, get_table
+from quant_assets.strategy import actions
 from quant_assets.warehouse import Warehouse, WarehouseError, connect
 from quant_assets.warehouse.base import qident, qtable
 
@@ -567,6 +568,14 @@ def recommendation_dates(url: str) -> list[dt.date]:
 def recommendations(url: str, day: dt.date) -> pd.DataFrame:
     require(url, "strategies.recommendations")
     return reader(url).read_table("strategies.recommendations", start=day, end=day)
+
+
+@st.cache_data(ttl=TTL_LIVE, show_spinner=False)
+def recommendation_actions(url: str, day: dt.date) -> actions.Actions:
+    """The day's recommendations as packages with their action at the open (strategy.actions:
+    the same grouping and counts as the SOD report and the API)."""
+    require(url, "strategies.recommendations")
+    return actions.read_actions(reader(url), day)
 
 
 @st.cache_data(ttl=TTL_LIVE, show_spinner=False)
