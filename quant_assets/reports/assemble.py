@@ -207,13 +207,19 @@ def book_equity(
     """The book's own paper equity on as_of and its peak so far (strategies.equity_curves,
     strategy 'portfolio'; the starting capital seeds the peak, as risk.limits does)."""
     curve = wh.read_table(
-        "strategies.equity_curves", end=as_of, where={"strategy": PORTFOLIO},
-        columns=["date", "equity"],
-    )  # fmt: skip
-    eq = pd.to_numeric(curve["equity"], errors="coerce").dropna() if len(curve) else pd.Series()
+        "strategies.equity_curves", where={"strategy": PORTFOLIO}, columns=["date", "equity"]
+    )
+    curve = curve[pd.to_datetime(curve["date"]) <= pd.Timestamp(as_of)] if len(curve) else curve
+    eq = (
+        pd.Series(
+            pd.to_numeric(curve["equity"], errors="coerce").to_numpy(float),
+            index=pd.to_datetime(curve["date"]),
+        )
+        .dropna()
+        .sort_index()
+    )
     if eq.empty:
         return None, None
-    eq = eq.set_axis(pd.to_datetime(curve.loc[eq.index, "date"])).sort_index()
     peak = float(max(eq.max(), capital or -np.inf))
     return float(eq.iloc[-1]), peak
 
@@ -530,9 +536,14 @@ def _portfolio_dates(wh: Warehouse, through: dt.date) -> list[dt.date]:
 
 
 def paper_pnl(
-    wh: Warehouse, as_of: dt.date, groups: Mapping[str, str], equity: float
+    wh: Warehouse,
+    as_of: dt.date,
+    groups: Mapping[str, str],
+    equity: float,
+    by_leg: dict[tuple[str, str], float] | None = None,
 ) -> tuple[PnLAttribution, list[str]]:
-    """PnL of the previous stored target book over as_of's bar (module doc)."""
+    """PnL of the previous stored target book over as_of's bar (module doc); `by_leg`, when
+    given, is filled with the PnL per (strategy, symbol)."""
     notes = []
     dates = _portfolio_dates(wh, as_of)
     prev = [d for d in dates if d < as_of]
@@ -552,6 +563,13 @@ def paper_pnl(
         columns=pd.MultiIndex.from_arrays([strategy, book["symbol"]], names=["strategy", "symbol"]),
     )
     total = float(pnl.sum(axis=1).iloc[0])
+    if by_leg is not None:
+        by_leg.update(
+            {
+                (str(k[0]), str(k[1])): float(v)
+                for k, v in pnl.T.groupby(level=[0, 1]).sum()[0].items()
+            }
+        )
 
     def rows(frame: pd.DataFrame) -> list[PnLRow]:
         s = frame.iloc[0]
@@ -577,6 +595,7 @@ def _fills(wh: Warehouse, day: dt.date) -> list[Fill]:
     return [
         Fill(source=EXECUTION, time=pd.Timestamp(r["fill_time"]).to_pydatetime(), symbol=r["symbol"],
              side=r["side"], qty=r["qty"], price=r["price"], fee=r["commission"],
+             notional=float(r["qty"]) * float(r["price"]),
              order_id=r["client_order_id"])
         for r in f.to_dict("records")
     ]  # fmt: skip
@@ -631,18 +650,25 @@ def build_eod(
     snap = snapshot(wh, as_of)
     equity = _get(snap, "equity") or 0.0
     fills = _fills(wh, as_of)
-    pnl, notes = paper_pnl(wh, as_of, groups, equity) if equity else (
+    day_pnl: dict[tuple[str, str], float] = {}
+    pnl, notes = paper_pnl(wh, as_of, groups, equity, day_pnl) if equity else (
         PnLAttribution(total=0.0, source=BOOK), ["no book equity in strategies.risk_snapshot"]
     )  # fmt: skip
     if not fills:
         notes.append("no execution fills recorded for the day: positions are the target book")
     recs = wh.read_table("strategies.recommendations", start=trade_date, end=trade_date)
     live = recs[recs["side"].isin(["buy", "sell"])]
+    no_fill = "no execution fills: a target-book position has no cost basis"
+    filled = {f.symbol for f in fills}
     positions = [
         Position(source=RECS, symbol=r["symbol"], strategy=r["strategy"],
                  group=groups.get(r["symbol"]),
                  qty=r["quantity"] if r["side"] == "buy" else -r["quantity"],
-                 last_price=r["entry_price"], market_value=r["notional"], weight=r["target_weight"])
+                 last_price=r["entry_price"], market_value=r["notional"], weight=r["target_weight"],
+                 avg_price=None if r["symbol"] in filled else na(no_fill),
+                 unrealized_pnl=None if r["symbol"] in filled else na(no_fill),
+                 day_pnl=day_pnl.get((r["strategy"], r["symbol"]), na(
+                     "not in the previous target book: no PnL held over the day")))
         for r in live.to_dict("records")
     ]  # fmt: skip
     risk = risk_budget(wh, as_of, sorted(set(live["symbol"])))
