@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from api.docs import add_offline_docs
 from api.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from api.params import BadParameter, validation_message
 from api.reader import Reader, TableMissing, WarehouseUnavailable
@@ -43,6 +44,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Quant platform API",
         summary="Read-only access to the warehouse: universe, bars, features, strategy outputs.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by api.docs
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.reader = reader
@@ -54,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_api_route("/health", health, methods=["GET"], tags=["ops"])
     app.add_api_route("/metrics", metrics, methods=["GET"], tags=["ops"])
     app.include_router(router)
+    add_offline_docs(app)
     return app
 
 
