@@ -639,16 +639,28 @@ def prediction_models(url: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def latest_predictions(url: str, model: str, end: dt.date) -> pd.DataFrame:
-    """The live (champion) scores of `model` on its latest date on or before `end`, best first."""
+    """The live (champion) scores of `model` on its latest full cross-section on or before
+    `end`, best first: the last day scoring as many names as any of its last 10 scored days.
+    A weekend day on which only 24/7 (crypto) names have bars is not a ranking of a model
+    that scores listed names too."""
     require(url, PREDICTIONS)
+    counts = _q(
+        url,
+        "select date, count(*) as n from strategies.predictions "
+        "where model = ? and not (model_version like ?) and date <= ? "
+        "group by date order by date desc limit 10",
+        [model, OOS_LIKE, end],
+        table=PREDICTIONS,
+    )
+    if counts.empty:
+        return pd.DataFrame(columns=["date", "model_version", "symbol", "score"])
+    day = counts.loc[counts["n"] == counts["n"].max(), "date"].max()
     return _q(
         url,
         "select date, model_version, symbol, score from strategies.predictions "
-        "where model = ? and not (model_version like ?) and date = ("
-        "select max(date) from strategies.predictions "
-        "where model = ? and not (model_version like ?) and date <= ?) "
+        "where model = ? and not (model_version like ?) and date = ? "
         "order by score desc, symbol",
-        [model, OOS_LIKE, model, OOS_LIKE, end],
+        [model, OOS_LIKE, _day(day)],
         table=PREDICTIONS,
     )
 
