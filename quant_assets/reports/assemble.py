@@ -25,6 +25,7 @@ strategy, group and position; the parts add up to the total.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -165,7 +166,7 @@ def risk_budget(
     totals = scen.groupby("scenario", sort=True)["pnl"].sum() if len(scen) else pd.Series()
     kinds = scenario_kinds()
     scenarios = [
-        ScenarioPnL(source=SCENARIOS, scenario=str(k), kind=kinds.get(str(k)), pnl=float(v),
+        ScenarioPnL(source=SCENARIOS, scenario=str(k), kind=kinds.get(str(k), "not in the scenario file"), pnl=float(v),
                     pnl_pct=float(v) / equity if equity else na("no book equity stored"))
         for k, v in totals.items()
     ]  # fmt: skip
@@ -196,6 +197,7 @@ def _money(fraction: float | None, equity: float | None) -> float | Any:
     return fraction * equity
 
 
+@functools.cache
 def scenario_kinds() -> dict[str, str]:
     """Scenario name -> kind (historical, replay, hypothetical) from the scenario file."""
     return {name: sc.kind for name, sc in load_scenarios().scenarios.items()}
@@ -330,9 +332,10 @@ def _scenarios(rows: Sequence[Mapping[str, Any]], gross: float | None = None) ->
         for k, v in _loads(row["scenario_pnl"], {}).items():
             if v is not None:
                 total[k] = total.get(k, 0.0) + float(v)
+    kinds = scenario_kinds()
     return [
         ScenarioPnL(
-            scenario=k, pnl=v, source=SCENARIOS,
+            scenario=k, kind=kinds.get(k, "not in the scenario file"), pnl=v, source=SCENARIOS,
             pnl_pct=v / gross if gross else na("no gross notional (flat package)"),
         )
         for k, v in sorted(total.items())

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
+import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -312,3 +314,90 @@ def test_report_api_and_app_count_the_same_recommendations(ref_url, sod, monkeyp
     assert metrics["Recommendations"] == "5"
     assert (metrics["New entries"], metrics["Exits"], metrics["Carried"]) == ("1", "2", "1")
     assert metrics["Size changes"] == str(want["resize"] + want["reverse"])
+
+
+# --- the rendered pages in a browser --------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+RAW = re.compile(r"^\s*[\[{].*[\]}]\s*$", re.S)
+BAD_WORDS = re.compile(r"(?<![\w/])(None|nan|NaN|inf|-inf|null|undefined)(?![\w/])")
+
+# Every table of the page: header texts and the text of every body cell, as the browser lays
+# them out (innerText: what a reader sees).
+_TABLES_JS = """
+return Array.from(document.querySelectorAll('table')).map(t => {
+  const rows = Array.from(t.querySelectorAll('tr'));
+  const head = rows.length ? Array.from(rows[0].querySelectorAll('th')).map(c => c.innerText) : [];
+  const body = rows.slice(head.length ? 1 : 0).map(
+      r => Array.from(r.querySelectorAll('td')).map(c => c.innerText.trim()));
+  return {head: head, body: body};
+});
+"""
+
+
+def cell_problems(tables: list[dict], text: str) -> list[str]:
+    """Empty columns, 'None'/'nan'/'inf' cells, raw JSON cells, in tables and the page text."""
+    problems = []
+    for n, t in enumerate(tables):
+        head, body = t["head"], [r for r in t["body"] if len(r) == len(t["head"])]
+        for j, name in enumerate(head):
+            if body and all(not r[j] for r in body):
+                problems.append(f"table {n} column {name!r} is empty in every row")
+        for r in t["body"]:
+            for cell in r:
+                if BAD_WORDS.search(cell) or RAW.match(cell):
+                    problems.append(f"table {n} cell {cell!r}")
+    for line in text.splitlines():
+        if BAD_WORDS.search(line) or RAW.match(line):
+            problems.append(f"text {line.strip()[:120]!r}")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        message = "chromium/chromedriver missing: apt-get install -y chromium chromium-driver"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update",
+                "--no-first-run", f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-')}"):  # fmt: skip
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_cell_checker_catches_bad_cells():
+    bad = [{"head": ["a", "b", "c"], "body": [["1", "", '{"x": 1}'], ["None", "", "2"]]}]
+    problems = cell_problems(bad, "fine\nvalue nan here")
+    assert any("column 'b' is empty" in p for p in problems)
+    assert any('{"x": 1}' in p for p in problems) and any("'None'" in p for p in problems)
+    assert any("nan here" in p for p in problems)
+    assert cell_problems([{"head": ["a"], "body": [["n/a"], ["$1.00"]]}], "IWM/SPY/QQQ") == []
+
+
+@pytest.mark.parametrize("kind", ["sod", "eod"])
+def test_rendered_report_has_no_empty_or_raw_cells(ref_url, chromium, tmp_path, kind):
+    with connect(ref_url, read_only=True) as wh:
+        report = (
+            build_sod(wh, AS_OF, TRADE, charts=False)
+            if kind == "sod"
+            else build_eod(wh, AS_OF, TRADE, {"SPY": "etf_core", "QQQ": "etf_core"})
+        )
+    page = tmp_path / f"{kind}.html"
+    page.write_text(render(report, with_charts=False).html, encoding="utf-8")
+    chromium.get(page.as_uri())
+    tables = chromium.execute_script(_TABLES_JS)
+    text = chromium.execute_script("return document.body.innerText")
+    assert len(tables) >= 4
+    assert cell_problems(tables, text) == []
