@@ -13,6 +13,8 @@ import textwrap
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from quant_assets.sim.scenarios import (
     HistoricalScenario,
@@ -424,3 +426,31 @@ def test_as_of_and_missing_data_errors(panel, tmp_path):
     bare = ScenarioEngine(panel[["AAPL", "MSFT"]], groups=GROUPS)
     with pytest.raises(ScenarioError, match="without data"):
         bare.run("gfc_2008", {"AAPL": 1.0})
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(list(GROUPS)),
+        st.floats(-1e6, 1e6, allow_nan=False).filter(lambda x: abs(x) > 1.0),
+        min_size=1,
+    ),
+    st.sampled_from(["gfc_2008", "rate_shock_2022", "risk_off", "stagflation", "replay"]),
+)
+def test_scenario_pnl_sums_over_positions_to_the_book(panel, positions, name):
+    """Property: position PnLs sum to the book total, groups to the same total, and the
+    book PnL is linear in the positions (twice the book, twice the PnL)."""
+    eng = _engine(panel)
+    res = eng.run(name, positions)
+    assert res.by_position["pnl"].sum() == pytest.approx(res.total, rel=1e-12, abs=1e-9)
+    assert res.by_group.sum() == pytest.approx(res.total, rel=1e-9, abs=1e-6)
+    assert np.isfinite(res.by_position["pnl"]).all()
+    double = eng.run(name, {k: 2 * v for k, v in positions.items()})
+    assert double.total == pytest.approx(2 * res.total, rel=1e-9, abs=1e-6)
+
+
+_ENGINES: dict[int, ScenarioEngine] = {}
+
+
+def _engine(panel: pd.DataFrame) -> ScenarioEngine:
+    return _ENGINES.setdefault(id(panel), ScenarioEngine(panel, groups=GROUPS))
