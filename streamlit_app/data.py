@@ -359,6 +359,17 @@ def indicators(url: str, symbol: str, start: dt.date, end: dt.date) -> pd.DataFr
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
+def splits(url: str, symbol: str, end: dt.date) -> pd.DataFrame:
+    """Splits of `symbol` up to `end` (date = ex-date, ratio): to split-adjust its bars."""
+    require(url, "events.security_events")
+    ev = reader(url).read_table(
+        "events.security_events", end=end, where={"symbol": symbol, "event_type": "split"}
+    )
+    ev = ev.drop_duplicates(["event_date"]).sort_values("event_date")
+    return pd.DataFrame({"date": pd.to_datetime(ev["event_date"]), "ratio": ev["value"]})
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
 def security_events(url: str, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
     require(url, "events.security_events")
     return reader(url).read_table(

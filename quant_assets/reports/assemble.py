@@ -60,6 +60,7 @@ from quant_assets.reports.model import (
 from quant_assets.risk.attribution import attribute
 from quant_assets.sim.scenarios import load_scenarios
 from quant_assets.strategy.actions import Actions, classify, order_text, read_actions
+from quant_assets.strategy.indicators import split_adjust
 from quant_assets.warehouse import Warehouse
 from quant_assets.warehouse.strategy_reads import bars_with_tr_index, daily_returns
 
@@ -343,10 +344,21 @@ def _scenarios(rows: Sequence[Mapping[str, Any]], gross: float | None = None) ->
 
 
 def history(wh: Warehouse, symbol: str, as_of: dt.date, days: int = 400) -> pd.DataFrame | None:
-    bars = bars_with_tr_index(wh, [symbol], as_of - dt.timedelta(days=days), as_of)
+    """Split-adjusted closes for the price chart (a split is not a crash under its SMAs);
+    `attrs["splits"]` lists the split ex-dates and ratios inside the window, for markers."""
+    start = as_of - dt.timedelta(days=days)
+    bars = bars_with_tr_index(wh, [symbol], start, as_of)
     if bars.empty:
         return None
-    return bars.set_index(pd.to_datetime(bars["date"]))[["close"]].rename_axis("date")
+    ev = wh.read_table(
+        "events.security_events", end=as_of, where={"symbol": [symbol], "event_type": ["split"]}
+    ).drop_duplicates(["event_date"])
+    splits = pd.DataFrame({"date": pd.to_datetime(ev["event_date"]), "ratio": ev["value"]})
+    adjusted = split_adjust(bars, splits)
+    frame = adjusted.set_index(pd.to_datetime(adjusted["date"]))[["close"]].rename_axis("date")
+    inside = splits[splits["date"] > pd.Timestamp(start)]
+    frame.attrs["splits"] = list(zip(inside["date"], inside["ratio"].astype(float), strict=True))
+    return frame
 
 
 _CLAUSE = re.compile(r"(?P<name>[A-Za-z_]\w*)\s*(?P<op><=|>=|<|>)\s*(?P<thr>[-+]?\d+(?:\.\d*)?)")

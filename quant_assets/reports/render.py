@@ -370,6 +370,7 @@ def sod_charts(
             entry=rec.entry.value if rec.entry else None,
             stop=rec.stop.value if rec.stop else None,
             target=rec.target.value if rec.target else None,
+            splits=rec.history.attrs.get("splits", ()),
         )
         image = _chart(
             f"sod_price_{i + 1}_{_slug(rec.symbol)}", f"{rec.symbol} price", png, report.as_of

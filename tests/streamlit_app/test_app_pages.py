@@ -140,6 +140,10 @@ def test_instrument_chart_has_every_bar_and_indicator(on_sample):
     names = {t.get("name") for t in traces}
     assert {"sma_20", "sma_50", "RSI 14", "volume"} <= names
     assert metric(at, "Last close") == f"{arr(candle['close'])[-1]:,.2f}"
+    # overlays sit on the candles' price scale (not the total-return index's)
+    sma = next(t for t in traces if t.get("name") == "sma_20")
+    last_sma = arr(sma["y"]).astype(float)[-1]
+    assert abs(last_sma / arr(candle["close"]).astype(float)[-1] - 1) < 0.15, last_sma
 
 
 def test_macro_calendar_and_event_study(on_sample):
