@@ -298,13 +298,17 @@ def _stats(row: Mapping[str, Any], period: str | None) -> StrategyStats:
 def _conditions(row: Mapping[str, Any]) -> list[Condition]:
     c = _loads(row["conditions"], {})
     out = []
+    text_only = "not a comparison: see the detail"
     for f in c.get("fired", []):
+        compare = f.get("op") is not None
         out.append(
             Condition(
                 name=f.get("name", "?"),
-                value=f.get("value"),
+                value=f.get("value") if compare or f.get("value") is not None else na(text_only),
                 op=f.get("op"),
-                threshold=f.get("threshold"),
+                threshold=f.get("threshold")
+                if compare or f.get("threshold") is not None
+                else na(text_only),
                 detail=f.get("detail"),
             )
         )

@@ -220,7 +220,13 @@ def _row_filters() -> dict[str, Callable[..., list[Any]]]:
             t(g.notional),
             t(g.price),
         ],
-        "condition_row": lambda t, c: [c.name, t(c.value), c.op, t(c.threshold), c.detail],
+        "condition_row": lambda t, c: [
+            c.name,
+            t(c.value),
+            c.op or "text rule",
+            t(c.threshold),
+            c.detail,
+        ],
         "limit_row": lambda t, lim: [
             lim.name,
             t(lim.value),
