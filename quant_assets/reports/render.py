@@ -215,6 +215,7 @@ def _row_filters() -> dict[str, Callable[..., list[Any]]]:
             g.side,
             t(g.qty),
             t(g.prev_qty),
+            t(g.trade_qty),
             g.order or "no trade",
             t(g.weight),
             t(g.notional),
