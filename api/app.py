@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from api.ask import router as ask_router
+from api.docs import add_offline_docs
 from api.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from api.params import BadParameter, validation_message
 from api.reader import Reader, TableMissing, WarehouseUnavailable
@@ -44,6 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Quant platform API",
         summary="Read-only access to the warehouse: universe, bars, features, strategy outputs.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by api.docs
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.reader = reader
@@ -56,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_api_route("/metrics", metrics, methods=["GET"], tags=["ops"])
     app.include_router(router)
     app.include_router(ask_router)
+    add_offline_docs(app)
     return app
 
 
