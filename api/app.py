@@ -19,6 +19,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from api.approvals import write_router
+from api.ask import router as ask_router
+from api.docs import add_offline_docs
 from api.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from api.params import BadParameter, validation_message
 from api.reader import Reader, TableMissing, WarehouseUnavailable
@@ -45,6 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Quant platform API",
         summary="Read-only access to the warehouse: universe, bars, features, strategy outputs.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by api.docs
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.reader = reader
@@ -58,6 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_api_route("/metrics", metrics, methods=["GET"], tags=["ops"])
     app.include_router(router)
     app.include_router(write_router)
+    app.include_router(ask_router)
+    add_offline_docs(app)
     return app
 
 

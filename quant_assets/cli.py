@@ -3,7 +3,8 @@
 `quant main` is the README's main job: it creates the warehouse and materializes the daily
 graph on the configured sources (offline sample by default), catching up from the last
 loaded day in one run per partition range. `quant api` serves the warehouse read-only
-over HTTP (the `api` package).
+over HTTP (the `api` package). `quant ask` / `quant chat` question the platform's data
+through the LLM engine (`quant_assets.llm`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     api = sub.add_parser("api", help="serve the read-only HTTP API (uvicorn)")
     api.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
     api.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    ask = sub.add_parser("ask", help="ask one question about the platform's data (LLM + tools)")
+    ask.add_argument("question", help="the question, in quotes")
+    ask.add_argument("--session", help="continue this conversation (default: a new one)")
+    ask.add_argument("--json", action="store_true", help="print the answer as JSON")
+    chat = sub.add_parser(
+        "chat", help="an interactive conversation (LLM + tools); empty line quits"
+    )
+    chat.add_argument("--session", help="resume this conversation (default: a new one)")
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["kill-switch"]:
         from execution.cli_commands import kill_switch_command
@@ -69,6 +78,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "api":
         return _serve_api(settings, args.host, args.port)
+    if args.command in ("ask", "chat"):
+        from quant_assets.llm.cli import ask_command, chat_command
+
+        if args.command == "ask":
+            return ask_command(settings, args.question, session=args.session, as_json=args.json)
+        return chat_command(settings, session=args.session)
     prepare_dagster_home(settings.dagster_home)
     from quant_assets.defs.pipeline import run_daily
 

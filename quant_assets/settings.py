@@ -180,6 +180,33 @@ class Settings(BaseSettings):
         None, description="comma-separated keys accepted in the X-API-Key header"
     )
 
+    # --- LLM inquiry (quant ask / chat, the Ask page, /v1/ask) ---------------------------
+    llm_provider: Literal["offline", "openai", "anthropic"] = Field(
+        "offline", description="offline (bundled SmolLM2, no key), openai (any compatible URL)"
+    )
+    llm_base_url: str | None = Field(
+        None, description="OpenAI-compatible or Anthropic base URL (default: the vendor's)"
+    )
+    llm_model: str | None = Field(None, description="model name sent to the provider")
+    llm_api_key: SecretStr | None = Field(None, description="the provider's key (secret)")
+    llm_tool_mode: Literal["auto", "native", "select"] = Field(
+        "auto", description="native tool calls, or schema-constrained selection (offline: select)"
+    )
+    llm_max_tokens: int = Field(20_000, gt=0, description="token budget of one conversation")
+    llm_max_seconds: float = Field(120.0, gt=0, description="time budget of one conversation")
+    llm_max_tool_calls: int = Field(6, gt=0, description="tool calls per question at most")
+    llm_query_row_limit: int = Field(200, gt=0, le=10_000, description="query tool row limit")
+    llm_query_timeout_s: float = Field(5.0, gt=0, description="query tool time limit")
+    llm_request_timeout_s: float = Field(60.0, gt=0, description="one provider call at most")
+    llm_conversations_url: str | None = Field(
+        None, description="where conversations are stored (default: see docs/LLM.md)"
+    )
+
+    @field_validator("llm_api_key", "llm_base_url", "llm_model", mode="before")
+    @classmethod
+    def _llm_blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
     # --- validation ----------------------------------------------------------------
     @field_validator("smtp_recipients", mode="before")
     @classmethod
@@ -385,7 +412,7 @@ class Settings(BaseSettings):
         value = getattr(self, name)
         if isinstance(value, SecretStr):
             return "**********"
-        if name in ("warehouse_url", "redis_url", "mlflow_tracking_uri"):
+        if name in ("warehouse_url", "redis_url", "mlflow_tracking_uri", "llm_conversations_url"):
             return _mask_url(value)
         return value
 

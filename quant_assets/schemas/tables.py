@@ -647,6 +647,30 @@ REPORTS = Table(
     date_column="report_date",
 )
 
+LLM_MESSAGES = Table(
+    "ops",
+    "llm_messages",
+    (
+        _c("user_id", "text", doc="who asked: the API key's label, the OS user, or 'app'"),
+        _c("session_id", "text", doc="one conversation; resumable by this id"),
+        _c("seq", "bigint", doc="message order within the session, from 0"),
+        _c("role", "text", doc="user | assistant | tool"),
+        _c("content", "text", doc="the message text, or a tool result as JSON"),
+        _c("tool_name", "text", nullable=True),
+        _c("tool_args", "text", nullable=True, doc="a tool call's arguments as JSON"),
+        _c("tool_call_id", "text", nullable=True),
+        _c("sources", "text", nullable=True, doc="JSON list of {table, asset_key, partition}"),
+        _c("status", "text", doc="ok | refused | error | budget"),
+        _c("provider", "text", nullable=True),
+        _c("model", "text", nullable=True),
+        _c("tokens", "bigint", doc="tokens the provider reported for the call behind this row"),
+        _c("elapsed_ms", "bigint", doc="wall time of the model call or tool run"),
+        _c("created_at", "timestamp"),
+    ),
+    primary_key=("user_id", "session_id", "seq"),
+    doc="LLM conversations (quant ask/chat, the Ask page, /v1/ask), one row per message.",
+)
+
 TABLES: dict[str, Table] = {
     t.fqn: t
     for t in (
@@ -683,6 +707,7 @@ TABLES: dict[str, Table] = {
         RISK_SNAPSHOT,
         PREDICTIONS,
         REPORTS,
+        LLM_MESSAGES,
     )
 }
 

@@ -158,6 +158,14 @@ def _duckdb_unkeyed_ddl(wh: Warehouse) -> list[str]:
     return out
 
 
+def _llm_sessions_index_ddl(wh: Warehouse) -> list[str]:
+    """List a user's conversations, newest first, without scanning every message."""
+    return [
+        'CREATE INDEX IF NOT EXISTS "llm_messages_user_time" '
+        'ON "ops"."llm_messages" ("user_id", "created_at")',
+    ]
+
+
 # Deliberate changes to existing tables go here (ALTER ... steps), in order, never edited.
 EXTRA_MIGRATIONS: list[Migration] = [
     Migration("0002_quarantine_index", "index ops.quarantine by table and batch", _index_ddl),
@@ -165,6 +173,11 @@ EXTRA_MIGRATIONS: list[Migration] = [
         "0003_duckdb_unkeyed_raw_tables",
         "DuckDB: raw tables without PRIMARY KEY (keys enforced by the write paths)",
         _duckdb_unkeyed_ddl,
+    ),
+    Migration(
+        "0004_llm_sessions_index",
+        "index ops.llm_messages by user and time (conversation list)",
+        _llm_sessions_index_ddl,
     ),
 ]
 

@@ -1,0 +1,69 @@
+"""POST /v1/ask: needs a key, answers through the engine (scripted OpenAI-compatible server),
+stores the conversation under a hash of the key, and resumes it by session_id."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api import create_app
+from api.ask import key_user
+from quant_assets.llm.scripted import ScriptedServer, echo_tool_summaries, tool_call_turn
+from quant_assets.llm.store import ConversationStore
+from quant_assets.settings import Settings
+
+
+@pytest.fixture
+def ask_client(api_wh, tmp_path):
+    with ScriptedServer() as server:
+        conv = f"duckdb:///{tmp_path / 'conversations.duckdb'}"
+        settings = Settings.load(
+            warehouse_url=api_wh.url,
+            api_keys=api_wh.key,
+            llm_provider="openai",
+            llm_base_url=server.base_url,
+            llm_model="scripted",
+            llm_conversations_url=conv,
+        )
+        with TestClient(create_app(settings)) as client:
+            yield client, server, ConversationStore(conv)
+
+
+def test_ask_needs_a_key(ask_client) -> None:
+    client, server, _ = ask_client
+    resp = client.post("/v1/ask", json={"question": "Which model is live?"})
+    assert resp.status_code == 401
+    assert server.requests == []
+
+
+def test_ask_answers_with_tool_calls_and_sources(ask_client, api_wh) -> None:
+    client, server, store = ask_client
+    server.add(tool_call_turn(("model_status", {})), echo_tool_summaries)
+    resp = client.post(
+        "/v1/ask", json={"question": "Which model is live?"}, headers={"X-API-Key": api_wh.key}
+    )
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["status"] == "ok"
+    assert body["text"].startswith("xgb_rank: version v3 scored 3 symbols on 2024-03-28")
+    assert body["tool_calls"][0]["name"] == "model_status"
+    assert body["sources"][0] == {
+        "table": "strategies.predictions",
+        "asset_key": "strategies/predictions",
+        "partition": "2024-03-28",
+    }
+    user = key_user(api_wh.key)
+    assert api_wh.key not in user
+    rows = store.load(user, body["session_id"])
+    assert list(rows["role"]) == ["user", "tool", "assistant"]
+
+
+def test_ask_rejects_a_bad_session_id(ask_client, api_wh) -> None:
+    client, _, _ = ask_client
+    resp = client.post(
+        "/v1/ask",
+        json={"question": "hi", "session_id": "../../etc"},
+        headers={"X-API-Key": api_wh.key},
+    )
+    assert resp.status_code == 422
+    assert "session_id" in resp.text
