@@ -13,6 +13,7 @@ from quant_assets.bus import PartitionLanded
 from quant_assets.defs.raw.partitions import daily_partitions, weekday_partitions
 from quant_assets.defs.resources import PublisherResource, SourcesResource, WarehouseResource
 from quant_assets.ingest import RAW_SPECS, RawSpec, ingest, score_news
+from quant_assets.sources.pools import fetch_pool
 from quant_assets.universe import load_universe
 from quant_assets.warehouse.loading import LoadResult
 
@@ -53,6 +54,7 @@ def _build_raw_asset(spec: RawSpec) -> dg.AssetsDefinition:
         deps=[INSTRUMENTS_KEY],
         description=spec.description,
         kinds={"python", "duckdb"},
+        pool=fetch_pool(spec.domain),  # one Dagster concurrency pool per vendor
     )
     def _raw(
         context: dg.AssetExecutionContext,
