@@ -304,10 +304,10 @@ def main() -> None:
             run_overhead(ray_ex)
         if "montecarlo" in args.cases:
             run_montecarlo(ray_ex)
-        if "sweep" in args.cases:
-            run_sweep(ray_ex, args.sweep_pairs)
         if "training" in args.cases:
             run_training(ray_ex, args.years)
+        if "sweep" in args.cases:  # last: the longest case
+            run_sweep(ray_ex, args.sweep_pairs)
     finally:
         ray.shutdown()
         cluster.shutdown()

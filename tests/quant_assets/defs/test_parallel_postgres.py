@@ -181,11 +181,15 @@ def test_parallel_runs_match_sequential_and_respect_the_vendor_pool(tmp_path):
     from quant_assets.ingest import RAW_SPECS
     from quant_assets.settings import Settings
     from quant_assets.sources.pools import fetch_pool
+    from quant_assets.warehouse import connect
 
     plan = _plan()
     with _databases(3) as (wh_par, wh_seq, dagster_db):
         par = _environment(tmp_path / "par", wh_par, dagster_db)
         seq = _environment(tmp_path / "seq", wh_seq, None)
+        for env in (par, seq):
+            with connect(env["QUANT_WAREHOUSE_URL"]) as wh:
+                wh.migrate()
         for wave in plan:
             _wave(par, wave, parallel=True)
         for wave in plan:
