@@ -257,9 +257,13 @@ def run_training(ray_ex, years: int) -> None:
         outs[engine] = train_many(jobs, t, tracker=tracker)
         record(f"training {len(jobs)} specs", engine, time.perf_counter() - t0, cpu() - c0, t,
                "cv + final fit + MLflow")  # fmt: skip
+    # xgboost fits are bit for bit; BLAS-based fits (the linear baseline) may differ in the
+    # last bits, since Ray sets a task's BLAS threads to its CPUs: tolerance 1e-9 relative.
     for a, b in zip(outs["local"], outs["ray"], strict=True):
-        pd.testing.assert_frame_equal(a.oos, b.oos, check_exact=True)
-    print("  training: OOS predictions identical on both engines: True")
+        diff = float(np.max(np.abs(a.oos["score"].to_numpy() - b.oos["score"].to_numpy())))
+        exact = a.oos.equals(b.oos)
+        print(f"  training {a.name}: OOS identical {exact}, max |score diff| {diff:.1e}")
+        pd.testing.assert_frame_equal(a.oos, b.oos, check_exact=False, rtol=1e-9, atol=1e-12)
 
 
 def projection() -> pd.DataFrame:
@@ -293,8 +297,16 @@ def main() -> None:
     print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     node = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "object_store_memory": 2 * 2**30}
     t0 = time.perf_counter()
-    cluster = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
-    cluster.add_node(**node)
+    for attempt in range(3):  # Ray waits a fixed 30 s for a node: a loaded machine can miss it
+        cluster = Cluster()
+        try:
+            cluster.add_node(**node, include_dashboard=False)
+            cluster.add_node(**node)
+            break
+        except Exception:
+            cluster.shutdown()
+            if attempt == 2:
+                raise
     ray.init(address=cluster.address, logging_level="WARNING")
     cluster.wait_for_nodes()
     print(f"two-node Ray cluster up in {time.perf_counter() - t0:.1f} s", flush=True)

@@ -37,9 +37,17 @@ def cluster():
     from ray.cluster_utils import Cluster
 
     node = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "object_store_memory": 150 * 2**20}
-    c = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
+    for attempt in range(3):  # Ray waits a fixed 30 s for a node: a loaded machine can miss it
+        c = Cluster(shutdown_at_exit=True)
+        try:
+            c.add_node(**node, include_dashboard=False)
+            c.add_node(**node)
+            break
+        except Exception:
+            c.shutdown()
+            if attempt == 2:
+                raise
     try:
-        c.add_node(**node)
         ray.init(address=c.address, logging_level="WARNING")
         c.wait_for_nodes()
         yield c
