@@ -36,7 +36,15 @@ VOLATILE = {"batch_id", "ingested_at", "loaded_at"}  # differ between any two lo
 AS_OF = dt.datetime(2024, 7, 3)  # partitions: the last two before this day
 POOL_SLOTS = 2
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        os.environ.get("QUANT_TEST_PARALLEL_RUNS") != "1",
+        reason="opt-in (QUANT_TEST_PARALLEL_RUNS=1): ~15 fresh step processes, minutes per "
+        "step on a loaded 2-core machine",
+    ),
+]
 
 
 @contextmanager
