@@ -30,7 +30,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3"
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
-RUN_TIMEOUT = 900  # s per wave of runs: a deadlock fails the test instead of hanging it
+RUN_TIMEOUT = 2400  # s per wave of runs: a deadlock fails the test instead of hanging it
 COMPARED_SCHEMAS = ("market_data", "events", "macro", "news", "derived")
 VOLATILE = {"batch_id", "ingested_at", "loaded_at"}  # differ between any two loads
 AS_OF = dt.datetime(2024, 7, 3)  # partitions: the last two before this day
