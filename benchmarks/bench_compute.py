@@ -175,8 +175,11 @@ def run_sweep(ray_ex, n_pairs: int, n_sym: int = 100) -> None:
     got = ma_crossover_sweep_tasks(prices, fast, slow, cfg, executor=t)
     record(f"sweep {n_pairs} pairs", "ray", time.perf_counter() - t0, cpu() - c0, t,
            f"{len(got):,} backtests")  # fmt: skip
-    pd.testing.assert_frame_equal(ref, got, check_exact=True)
-    print("  sweep: local and ray tables identical: True")
+    # Closed-trade statistics may differ in the last bits (see sweep_tasks): 1e-12 relative.
+    same = [c for c in ref.columns if ref[c].equals(got[c])]
+    print(f"  sweep: {len(same)} of {len(ref.columns)} columns bit for bit; "
+          f"others: {sorted(set(ref.columns) - set(same))}")  # fmt: skip
+    pd.testing.assert_frame_equal(ref, got, check_exact=False, rtol=1e-12, atol=0.0)
 
 
 def run_training(ray_ex, years: int) -> None:
