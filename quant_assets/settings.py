@@ -207,6 +207,16 @@ class Settings(BaseSettings):
     def _llm_blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
+    # --- distributed compute (training, sweeps, walk-forward, Monte Carlo) ------------
+    compute: Literal["local", "ray"] = Field(
+        "local", description="engine of heavy domain functions: local (no Ray import) or ray"
+    )
+    compute_workers: int = Field(1, ge=1, description="threads of the local engine")
+    ray_address: str | None = Field(
+        None, description="Ray cluster for QUANT_COMPUTE=ray: host:port, ray://host:10001, auto"
+    )
+    ray_task_cpus: float = Field(1.0, gt=0, description="CPUs each Ray task reserves")
+
     # --- validation ----------------------------------------------------------------
     @field_validator("smtp_recipients", mode="before")
     @classmethod
@@ -328,6 +338,14 @@ class Settings(BaseSettings):
             (SecretStr(k), scopes)
             for k, scopes in map(_key_and_scopes, _split_keys(self.api_keys.get_secret_value()))
         ]
+
+    @field_validator("ray_address", mode="before")
+    @classmethod
+    def _check_ray_address(cls, value: Any, info: Any) -> Any:
+        value = None if isinstance(value, str) and not value.strip() else value
+        if value is None and info.data.get("compute") == "ray":
+            raise ValueError("required when QUANT_COMPUTE=ray (host:port, ray://host:10001, auto)")
+        return value
 
     @field_validator("redis_url")
     @classmethod
