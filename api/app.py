@@ -2,8 +2,9 @@
 
 Unauthenticated: `/health` (for load balancers: 503 when the warehouse cannot be opened)
 and `/metrics` (Prometheus). Everything else lives under `/v1` behind API keys
-(`api.routes`). The app only reads: it opens the warehouse read-only and never imports
-the Dagster layer (`quant_assets.defs`).
+(`api.routes`). The app reads through a read-only connection and never imports the
+Dagster layer (`quant_assets.defs`); its one write route, the approval of a day's order
+set, needs a key with the write scope (`api.approvals`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
 from api import access_log
+from api.approvals import write_router
 from api.ask import router as ask_router
+from api.docs import add_offline_docs
 from api.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from api.params import BadParameter, validation_message
 from api.reader import Reader, TableMissing, WarehouseUnavailable
@@ -48,11 +51,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Quant platform API",
         summary="Read-only access to the warehouse: universe, bars, features, strategy outputs.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by api.docs
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.reader = reader
     app.state.universe = load_universe()
     app.state.api_keys = settings.api_key_list()
+    app.state.write_keys = [k for k, scopes in settings.api_key_scopes() if "write" in scopes]
     app.state.metrics = Metrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     _add_error_handlers(app)
@@ -75,7 +81,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
     )
     app.include_router(router)
+    app.include_router(write_router)
     app.include_router(ask_router)
+    add_offline_docs(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -25,6 +25,8 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` entries documenting `ErrorBody` for each status."""
     what = {
         401: "missing or invalid API key",
+        403: "the API key lacks the scope this route needs",
+        409: "the request conflicts with the stored state",
         404: "the table the request needs is not built yet",
         422: "a query parameter is malformed or unusable",
         503: "the warehouse cannot be opened read-only",

@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Annotated, Any
 
+import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request
 
 from api.auth import require_api_key
@@ -39,6 +40,7 @@ from quant_assets.schemas.tables import (
     STRATEGY_SIGNALS,
     Table,
 )
+from quant_assets.strategy import actions
 from quant_assets.universe import Universe
 from quant_assets.warehouse.strategy_reads import features_panel
 
@@ -154,9 +156,39 @@ def recommendations(
     symbol: str | None = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> dict[str, Any]:
-    """Sized, risk-checked recommendations with their reasons (strategies.recommendations)."""
-    filters = {"strategy": strategy, "symbol": check_symbol(_universe(request), "symbol", symbol)}
-    return _table_page(request, RECOMMENDATIONS, start, end, filters, limit)
+    """Sized, risk-checked recommendations with their reasons (strategies.recommendations).
+
+    `rows` are the table's rows (one per leg; `conditions`, `stats`, `events` and
+    `scenario_pnl` as JSON objects). `recommendations` groups them as the SOD report and
+    the app do (strategy.actions): one per package (a symbol, or every leg of a pair, fly or
+    switch), with the action at the open (enter, exit, reverse, resize, carry) against the
+    previous recommendation day; `actions` counts them per trading day.
+    """
+    symbol = check_symbol(_universe(request), "symbol", symbol)
+    filters = {"strategy": strategy, "symbol": symbol}
+    body = _table_page(request, RECOMMENDATIONS, start, end, filters, limit)
+    frame = pd.DataFrame(body["rows"])
+    if frame.empty:
+        return {**body, "recommendations": [], "actions": {}}
+    body["rows"] = actions.parse_json_columns(frame).to_dict(orient="records")
+    days = sorted({dt.date.fromisoformat(d) for d in frame["date"]})
+    packages, counts = [], {}
+    with _reader(request).open() as wh, reading(wh, RECOMMENDATIONS.fqn):
+        for day in days:
+            acts = actions.read_actions(wh, day)
+            recs = [
+                {"date": day.isoformat(), **p}
+                for p in actions.package_records(acts)
+                if (strategy is None or p["strategy"] == strategy)
+                and (symbol is None or symbol in {leg["symbol"] for leg in p["legs"]})
+            ]
+            packages += recs
+            counts[day.isoformat()] = {
+                "recommendations": len(recs),
+                **actions.counts_by_action(recs),
+                "basis": acts.basis,
+            }
+    return {**body, "recommendations": packages, "actions": counts}
 
 
 @router.get("/backtest-stats")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from execution import approval
 from execution.brokers.base import Broker
 from execution.models import OrderStatus, Position
 from execution.oms import OMS
@@ -59,6 +60,10 @@ def execute_day(
     """Submit the day's `new` orders (kill switch and `checks` applied again), sync, reconcile."""
     oms = OMS(wh)
     pending = sells_first(oms.orders(status=OrderStatus.NEW, trade_date=day))
+    if settings is not None and not getattr(broker, "dry_run", False):
+        # the approval gate (auto in paper, a person's decision in live) on this path too
+        allowed = approval.gate(wh, day, settings).approved
+        pending = [o for o in pending if o.client_order_id in allowed]
     recs = read_recommendations(wh, day)
     entry = dict(zip(recs["symbol"], recs["entry_price"], strict=True))
     ctx = RiskContext(

@@ -24,6 +24,7 @@ import pandas as pd
 
 from execution.models import Order, OrderStatus, Rejection, Side
 from execution.oms import OMS
+from execution.packages import group_legs
 from execution.risk_checks import RiskCheck, RiskContext, first_rejection, with_kill_switch
 from execution.targets import diff_targets, orders_from_targets
 from quant_assets.schemas.tables import EXECUTION_ORDERS, OHLCV_DAILY, RECOMMENDATIONS
@@ -249,6 +250,8 @@ def _revision(order: Order, k: int) -> Order:
                 "time_in_force",
                 "limit_price",
                 "stop_price",
+                "parent_id",
+                "ratio",
             }
         ),
         intent=f"{order.intent}-r{k}",
@@ -309,6 +312,7 @@ def plan_orders(
     kill_switch_on: bool,
     allow_sample: bool,
     crypto: Collection[str] = (),
+    package_kinds: Mapping[str, str] | None = None,
 ) -> OrdersPlan:
     """Recommendations of `day` -> target positions -> checked orders recorded in the OMS (not sent)."""
     oms = OMS(wh)
@@ -333,6 +337,8 @@ def plan_orders(
     skips = diff[diff["skip_reason"].notna() & (diff["skip_reason"] != "no change")]
     skipped = [targets.skipped, skips.rename(columns={"skip_reason": "reason"})[SKIP_COLUMNS]]
     planned = orders_from_targets(sized, book, trade_date=day, **kw)
+    if package_kinds:  # legs of a pair/switch/fly strategy go out as one package
+        planned = group_legs(planned, package_kinds)
     positions = {p.symbol: p.qty for p in broker.positions()}  # type: ignore[attr-defined]
     ctx = RiskContext(positions=positions, last_prices=prices, kill_switch=kill_switch_on)
     checks = with_kill_switch(list(policy.checks))

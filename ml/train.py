@@ -5,12 +5,17 @@ with a model fitted on that fold's purged training rows (optionally plus synthet
 from `ml.augment`), fits the final model on all rows, and logs both to MLflow when a
 `Tracker` is given. `compare_augmentation` runs historical-only and augmented training on
 the same folds so the two are compared on identical test rows.
+
+Walk-forward folds are independent fits, so `oos_predictions` runs them as tasks of an
+`Executor` (`quant_assets.compute`: in-process by default, Ray when configured); each
+fold's model is seeded by the spec's seed, so the engine never changes a prediction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,9 +25,11 @@ from ml.cv import WalkForward
 from ml.evaluate import daily_ic, ic_stats, summary
 from ml.features import Dataset
 from ml.models import Kind, Model, make_model
+from quant_assets.compute.executor import LocalExecutor
 
 if TYPE_CHECKING:
     from ml.tracking import Tracker
+    from quant_assets.compute import Executor
 
 Splitter = Any  # a scikit-learn cross-validator yielding (train rows, test rows)
 AugmentFn = Callable[[Dataset, Dataset], Dataset]
@@ -68,17 +75,26 @@ def oos_predictions(
     augment: AugmentFn | None = None,
     synthetic_weight: float = 1.0,
     folds: Iterable[tuple[np.ndarray, np.ndarray]] | None = None,
+    executor: Executor | None = None,
 ) -> pd.DataFrame:
-    """Each test fold scored by a model fitted on its training rows only."""
-    parts = []
+    """Each test fold scored by a model fitted on its training rows only (one task per fold).
+
+    `make` should be picklable without the dataset (a `functools.partial` of `make_model`),
+    since remote engines ship it once to every fold.
+    """
     splits = folds if folds is not None else splitter.split(ds.frame)
-    for k, (train_rows, test_rows) in enumerate(splits):
-        if len(train_rows) == 0 or len(test_rows) == 0:
-            continue
-        train, test = ds.subset(train_rows), ds.subset(test_rows)
-        model = fit_augmented(make, train, test, augment, synthetic_weight)
-        parts.append(_prediction_frame(model, test, k))
+    tasks = [(k, tr, te) for k, (tr, te) in enumerate(splits) if len(tr) and len(te)]
+    run = executor or LocalExecutor()
+    parts = run.map(_fold_task, tasks, shared=(ds, make, augment, synthetic_weight))
     return pd.concat(parts, ignore_index=True)
+
+
+def _fold_task(shared: tuple, fold: tuple[int, np.ndarray, np.ndarray]) -> pd.DataFrame:
+    ds, make, augment, synthetic_weight = shared
+    k, train_rows, test_rows = fold
+    train, test = ds.subset(train_rows), ds.subset(test_rows)
+    model = fit_augmented(make, train, test, augment, synthetic_weight)
+    return _prediction_frame(model, test, k)
 
 
 def fit_augmented(
@@ -115,16 +131,17 @@ def train(
     register: bool = True,
     seed: int = 0,
     tags: dict[str, str] | None = None,
+    executor: Executor | None = None,
 ) -> TrainResult:
-    """OOS predictions over `splitter` folds, then a final fit on every row of `ds` (plus,
-    with `augment`, synthetic rows from all of them: the fit the folds evaluated)."""
+    """OOS predictions over `splitter` folds (tasks of `executor`), then a final fit on every
+    row of `ds` (plus, with `augment`, synthetic rows from all of them: the fit the folds
+    evaluated)."""
     splitter = splitter or default_splitter()
     name = name or model_name(kind, ds, "_aug" if augment else "")
-
-    def make() -> Model:
-        return make_model(kind, ds.task, params, seed)
-
-    oos = oos_predictions(ds, make, splitter, augment=augment, synthetic_weight=synthetic_weight)
+    make = partial(make_model, kind, ds.task, params, seed)
+    oos = oos_predictions(
+        ds, make, splitter, augment=augment, synthetic_weight=synthetic_weight, executor=executor
+    )
     metrics = summary(oos, ds.task, ds.horizon)
     final = fit_augmented(make, ds, ds.subset(np.empty(0, np.int64)), augment, synthetic_weight)
     run_params = {
@@ -144,20 +161,35 @@ def train(
         "seed": seed,
         **{f"model.{k}": v for k, v in (final.params or {}).items()},  # type: ignore[attr-defined]
     }
-    run_id = version = None
+    result = TrainResult(name, final, oos, metrics, run_params)
     if tracker is not None:
-        rec = tracker.log_fit(
-            final,
-            name=name,
-            params=run_params,
-            metrics=metrics,
-            fold_metrics={"fold_rank_ic": _fold_metrics(oos, ds.horizon)},
-            oos=oos,
-            register=register,
-            tags=tags,
-        )
-        run_id, version = rec.run_id, rec.version
-    return TrainResult(name, final, oos, metrics, run_params, run_id, version)
+        result = log_result(tracker, result, register=register, tags=tags)
+    return result
+
+
+def log_result(
+    tracker: Tracker,
+    result: TrainResult,
+    *,
+    register: bool = True,
+    tags: dict[str, str] | None = None,
+) -> TrainResult:
+    """Log a finished fit to MLflow (params, OOS and per-fold metrics, model); with run id.
+
+    Separate from `train` so fits made elsewhere (Ray workers) are logged by the driver,
+    the one process that talks to the tracking store.
+    """
+    rec = tracker.log_fit(
+        result.model,
+        name=result.name,
+        params=result.params,
+        metrics=result.metrics,
+        fold_metrics={"fold_rank_ic": _fold_metrics(result.oos, int(result.params["horizon"]))},
+        oos=result.oos,
+        register=register,
+        tags=tags,
+    )
+    return replace(result, run_id=rec.run_id, version=rec.version)
 
 
 def compare_augmentation(
@@ -173,9 +205,7 @@ def compare_augmentation(
     """Historical vs historical + synthetic on the same folds: one metrics row per arm."""
     splitter = splitter or default_splitter()
     folds = list(splitter.split(ds.frame))
-
-    def make() -> Model:
-        return make_model(kind, ds.task, params, seed)
+    make = partial(make_model, kind, ds.task, params, seed)
 
     arms = {
         "historical": oos_predictions(ds, make, splitter, folds=folds),

@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="create or upgrade the warehouse schemas and tables")
     sub.add_parser("settings", help="print the effective settings (secrets masked)")
     sub.add_parser("kill-switch", help="on|off|status [--reason ...]: stop or allow every order")
+    sub.add_parser("orders", help="list|approve|reject [--date ...]: the day's order set")
     api = sub.add_parser("api", help="serve the read-only HTTP API (uvicorn)")
     api.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
     api.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
@@ -55,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         from execution.cli_commands import kill_switch_command
 
         return kill_switch_command(argv[1:])
+    if argv[:1] == ["orders"]:
+        from execution.cli_commands import orders_command
+
+        return orders_command(argv[1:])
     args = parser.parse_args(argv)
 
     from quant_assets.settings import SettingsError, get_settings

@@ -13,6 +13,7 @@ from quant_assets.defs.derived.indicators import technical_indicators
 from quant_assets.defs.derived.resources import dbt_resource
 from quant_assets.defs.execution import (
     execution_assets,
+    execution_checks,
     execution_resources,
     execution_sensors,
 )
@@ -74,7 +75,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             session_scores,
             *execution_assets,
         ],
-        asset_checks=[*raw_checks],
+        asset_checks=[*raw_checks, *execution_checks],
         jobs=all_jobs,
         sensors=[*execution_sensors, *automation_sensors],
         schedules=schedules,

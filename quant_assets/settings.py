@@ -168,6 +168,29 @@ class Settings(BaseSettings):
     ibkr_host: str = "127.0.0.1"
     ibkr_port: int = Field(7497, ge=1, le=65535)
     ibkr_client_id: int = 1
+    # Routing by asset class: paper | alpaca | ibkr | ccxt:<exchange id> | none (refused).
+    route_equity: str = Field(
+        "paper", description="broker for stocks (and ETFs unless QUANT_ROUTE_ETF)"
+    )
+    route_etf: str | None = Field(None, description="broker for ETFs; unset: QUANT_ROUTE_EQUITY")
+    route_crypto: str = Field("paper", description="broker for crypto, e.g. ccxt:binance or alpaca")
+    # Approval of the day's order set: auto (dry_run/paper only) or manual (default for live).
+    approval: Literal["auto", "manual"] | None = Field(
+        None, description="unset: auto for dry_run and paper, manual for live"
+    )
+    approval_expiry: dt.time = Field(
+        dt.time(9, 25), description="unapproved orders expire at this time of the next session"
+    )
+    approval_timezone: str = "America/New_York"
+    alpaca_url: str | None = Field(
+        None, description="Alpaca REST base URL override (tests, proxies)"
+    )
+    ccxt_url: str | None = Field(
+        None, description="ccxt exchange REST host override (tests, proxies)"
+    )
+    package_timeout_s: float = Field(
+        30.0, gt=0, description="multi-leg: seconds for every leg to fill"
+    )
 
     # --- HTTP API ------------------------------------------------------------------
     api_keys: SecretStr | None = Field(
@@ -200,6 +223,16 @@ class Settings(BaseSettings):
     @classmethod
     def _llm_blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    # --- distributed compute (training, sweeps, walk-forward, Monte Carlo) ------------
+    compute: Literal["local", "ray"] = Field(
+        "local", description="engine of heavy domain functions: local (no Ray import) or ray"
+    )
+    compute_workers: int = Field(1, ge=1, description="threads of the local engine")
+    ray_address: str | None = Field(
+        None, description="Ray cluster for QUANT_COMPUTE=ray: host:port, ray://host:10001, auto"
+    )
+    ray_task_cpus: float = Field(1.0, gt=0, description="CPUs each Ray task reserves")
 
     # --- validation ----------------------------------------------------------------
     @field_validator("smtp_recipients", mode="before")
@@ -269,7 +302,7 @@ class Settings(BaseSettings):
         # The message never repeats a key: it says which position is wrong and why.
         if value is None:
             return None
-        keys = _split_keys(value.get_secret_value())
+        keys = [_key_and_scopes(k)[0] for k in _split_keys(value.get_secret_value())]
         short = [str(n + 1) for n, key in enumerate(keys) if len(key) < MIN_API_KEY_LENGTH]
         if short:
             raise ValueError(
@@ -277,6 +310,64 @@ class Settings(BaseSettings):
                 "make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
             )
         return value if keys else None
+
+    @field_validator("route_equity", "route_etf", "route_crypto")
+    @classmethod
+    def _check_route(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().lower()
+        kind, _, venue = value.partition(":")
+        if kind in ("paper", "alpaca", "ibkr", "none") and not venue:
+            return value
+        if kind == "ccxt" and venue:
+            return value
+        raise ValueError(
+            "must be paper, alpaca, ibkr, ccxt:<exchange id> (e.g. ccxt:binance) or none"
+        )
+
+    @model_validator(mode="after")
+    def _check_approval(self) -> Settings:
+        if self.broker_mode == "live" and self.approval == "auto":
+            raise ValueError(
+                "approval auto (QUANT_APPROVAL=auto) is allowed only with QUANT_BROKER_MODE=dry_run or paper; "
+                "live orders need QUANT_APPROVAL=manual"
+            )
+        return self
+
+    @property
+    def approval_policy(self) -> Literal["auto", "manual"]:
+        """The approval in force: the setting, else auto for dry_run/paper and manual for live."""
+        if self.approval is not None:
+            return self.approval
+        return "manual" if self.broker_mode == "live" else "auto"
+
+    def route_for(self, asset_class: str) -> str:
+        """The broker route of an asset class (etf falls back to the equity route)."""
+        if asset_class == "crypto":
+            return self.route_crypto
+        if asset_class == "etf" and self.route_etf is not None:
+            return self.route_etf
+        if asset_class in ("stock", "etf"):
+            return self.route_equity
+        return "none"
+
+    def api_key_scopes(self) -> list[tuple[SecretStr, frozenset[str]]]:
+        """Each API key with its scopes: `key` reads; `key:write` (or `key:read+write`) also writes."""
+        if self.api_keys is None:
+            return []
+        return [
+            (SecretStr(k), scopes)
+            for k, scopes in map(_key_and_scopes, _split_keys(self.api_keys.get_secret_value()))
+        ]
+
+    @field_validator("ray_address", mode="before")
+    @classmethod
+    def _check_ray_address(cls, value: Any, info: Any) -> Any:
+        value = None if isinstance(value, str) and not value.strip() else value
+        if value is None and info.data.get("compute") == "ray":
+            raise ValueError("required when QUANT_COMPUTE=ray (host:port, ray://host:10001, auto)")
+        return value
 
     @field_validator("redis_url")
     @classmethod
@@ -341,7 +432,7 @@ class Settings(BaseSettings):
         """The accepted API keys, one SecretStr each (empty: the API refuses every request)."""
         if self.api_keys is None:
             return []
-        return [SecretStr(key) for key in _split_keys(self.api_keys.get_secret_value())]
+        return [key for key, _ in self.api_key_scopes()]
 
     @property
     def smtp_configured(self) -> bool:
@@ -384,6 +475,18 @@ class Settings(BaseSettings):
 
 def _split_keys(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
+
+
+API_SCOPES = frozenset({"read", "write"})
+
+
+def _key_and_scopes(entry: str) -> tuple[str, frozenset[str]]:
+    """`key:write` -> (key, {read, write}); a plain key (or an unknown suffix) reads only."""
+    key, sep, suffix = entry.rpartition(":")
+    scopes = frozenset(suffix.split("+")) if sep else frozenset()
+    if not sep or not scopes or not scopes <= API_SCOPES:
+        return entry, frozenset({"read"})
+    return key, scopes | {"read"}
 
 
 def env_var_name(field_name: str) -> str:

@@ -162,7 +162,37 @@ def json_frame(value: Any) -> pd.DataFrame | None:
 
 
 def _scalar(v: Any) -> Any:
-    return json.dumps(v) if isinstance(v, dict | list) else v
+    """A cell value: nested data flattened to readable text ("a=1, b=2"), never raw JSON."""
+    if isinstance(v, dict):
+        return ", ".join(f"{k}={_scalar(x)}" for k, x in v.items()) or "—"
+    if isinstance(v, list):
+        return ", ".join(str(_scalar(x)) for x in v) or "—"
+    return v
+
+
+def conditions_parts(value: Any) -> dict[str, Any]:
+    """A recommendation's `conditions` as parts to show: the signal text, the fired clauses,
+    today's rule values and a pair's/fly's exit rules (tables; empty parts are None)."""
+    if isinstance(value, list):  # a bare list of fired clauses
+        value = {"fired": value}
+    if not isinstance(value, dict):
+        return {"signal": None if value in (None, "") else str(value), "fired": None,
+                "values": None, "rules": None}  # fmt: skip
+    fired = value.get("fired") or []
+    values = value.get("values") or {}
+    rules = value.get("exits") or {}
+    return {
+        "signal": value.get("signal") or None,
+        "fired": pd.DataFrame([{k: _scalar(v) for k, v in f.items()} for f in fired])
+        if fired
+        else None,
+        "values": pd.DataFrame(list(values.items()), columns=["variable", "value"])
+        if values
+        else None,
+        "rules": pd.DataFrame(list(rules.items()), columns=["rule", "condition"])
+        if rules
+        else None,
+    }
 
 
 _IMG_SRC = re.compile(r"""(<img\b[^>]*?\bsrc\s*=\s*)(["'])([^"']+)\2""", re.IGNORECASE)

@@ -32,6 +32,7 @@ import streamlit as st
 import yaml
 
 from quant_assets.schemas.tables import TABLES, get_table
+from quant_assets.strategy import actions
 from quant_assets.warehouse import Warehouse, WarehouseError
 from quant_assets.warehouse.base import qident, qtable
 from quant_assets.warehouse.snapshot import connect_reader, snapshot_path
@@ -377,6 +378,17 @@ def indicators(url: str, symbol: str, start: dt.date, end: dt.date) -> pd.DataFr
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
+def splits(url: str, symbol: str, end: dt.date) -> pd.DataFrame:
+    """Splits of `symbol` up to `end` (date = ex-date, ratio): to split-adjust its bars."""
+    require(url, "events.security_events")
+    ev = reader(url).read_table(
+        "events.security_events", end=end, where={"symbol": symbol, "event_type": "split"}
+    )
+    ev = ev.drop_duplicates(["event_date"]).sort_values("event_date")
+    return pd.DataFrame({"date": pd.to_datetime(ev["event_date"]), "ratio": ev["value"]})
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
 def security_events(url: str, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
     require(url, "events.security_events")
     return reader(url).read_table(
@@ -589,6 +601,14 @@ def recommendations(url: str, day: dt.date) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL_LIVE, show_spinner=False)
+def recommendation_actions(url: str, day: dt.date) -> actions.Actions:
+    """The day's recommendations as packages with their action at the open (strategy.actions:
+    the same grouping and counts as the SOD report and the API)."""
+    require(url, "strategies.recommendations")
+    return actions.read_actions(reader(url), day)
+
+
+@st.cache_data(ttl=TTL_LIVE, show_spinner=False)
 def reports(url: str) -> pd.DataFrame:
     require(url, "strategies.reports")
     df = reader(url).read_table("strategies.reports")
@@ -649,16 +669,28 @@ def prediction_models(url: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def latest_predictions(url: str, model: str, end: dt.date) -> pd.DataFrame:
-    """The live (champion) scores of `model` on its latest date on or before `end`, best first."""
+    """The live (champion) scores of `model` on its latest full cross-section on or before
+    `end`, best first: the last day scoring as many names as any of its last 10 scored days.
+    A weekend day on which only 24/7 (crypto) names have bars is not a ranking of a model
+    that scores listed names too."""
     require(url, PREDICTIONS)
+    counts = _q(
+        url,
+        "select date, count(*) as n from strategies.predictions "
+        "where model = ? and not (model_version like ?) and date <= ? "
+        "group by date order by date desc limit 10",
+        [model, OOS_LIKE, end],
+        table=PREDICTIONS,
+    )
+    if counts.empty:
+        return pd.DataFrame(columns=["date", "model_version", "symbol", "score"])
+    day = counts.loc[counts["n"] == counts["n"].max(), "date"].max()
     return _q(
         url,
         "select date, model_version, symbol, score from strategies.predictions "
-        "where model = ? and not (model_version like ?) and date = ("
-        "select max(date) from strategies.predictions "
-        "where model = ? and not (model_version like ?) and date <= ?) "
+        "where model = ? and not (model_version like ?) and date = ? "
         "order by score desc, symbol",
-        [model, OOS_LIKE, model, OOS_LIKE, end],
+        [model, OOS_LIKE, _day(day)],
         table=PREDICTIONS,
     )
 

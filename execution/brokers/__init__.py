@@ -77,7 +77,7 @@ def make_broker(
     if kind == "alpaca":
         from execution.brokers.alpaca import AlpacaBroker
 
-        return AlpacaBroker.from_settings(s, live=live)
+        return AlpacaBroker.from_settings(s, live=live, **kw)
     if kind == "ibkr":
         from execution.brokers.ibkr import IBKRBroker
 

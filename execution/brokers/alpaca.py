@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from execution.brokers.base import (
@@ -47,6 +49,14 @@ BUYING_POWER_CODE = (
 )
 
 
+def instrument_symbols(instruments: Iterable[Any]) -> dict[str, str]:
+    """Universe symbol -> Alpaca symbol: stocks and ETFs as listed (BRK.B), crypto as `BTC/USD`."""
+    out = {}
+    for inst in instruments:
+        out[inst.symbol] = f"{inst.symbol}/USD" if inst.asset_class == "crypto" else inst.symbol
+    return out
+
+
 def _f(value: Any) -> float | None:
     return None if value in (None, "") else float(value)
 
@@ -72,6 +82,10 @@ def parse_order(data: dict[str, Any]) -> BrokerOrder:
     )
 
 
+def settings_url(s: Settings) -> str | None:
+    return s.alpaca_url.rstrip("/") if s.alpaca_url else None
+
+
 def _error_body(exc: Any) -> tuple[int | None, int | None, str]:
     status = getattr(exc, "status_code", None)
     try:
@@ -86,16 +100,32 @@ class AlpacaBroker:
 
     dry_run = False
 
-    def __init__(self, client: Any, *, name: str = "alpaca"):
+    def __init__(
+        self, client: Any, *, name: str = "alpaca", symbol_map: Mapping[str, str] | None = None
+    ):
         self.client = client
         self.name = name
+        self.symbol_map = dict(symbol_map or {})
+        # Alpaca spells crypto `BTC/USD` in orders and `BTCUSD` in positions: map both back.
+        self.reverse_map = {v: k for k, v in self.symbol_map.items()}
+        self.reverse_map.update({v.replace("/", ""): k for k, v in self.symbol_map.items()})
         # alpaca-py sleeps and re-sends on 429/504 by default; a re-sent POST is what we avoid.
         if hasattr(client, "_retry"):
             client._retry = 0
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None, *, live: bool = False) -> AlpacaBroker:
-        """Paper endpoint unless `live` and the settings allow live Alpaca trading."""
+    def from_settings(
+        cls,
+        settings: Settings | None = None,
+        *,
+        live: bool = False,
+        instruments: Iterable[Any] = (),
+    ) -> AlpacaBroker:
+        """Paper endpoint unless `live` and the settings allow live Alpaca trading.
+
+        QUANT_ALPACA_URL replaces the endpoint (alpaca-py's `url_override`): a proxy, or a
+        local server in tests. `instruments` (universe entries) give the symbol map.
+        """
         s = settings or get_settings()
         if live and not s.live_trading_allowed("alpaca"):
             raise LiveTradingNotAllowed(
@@ -110,8 +140,9 @@ class AlpacaBroker:
             s.alpaca_secret_key.get_secret_value(),
             paper=not live,
             raw_data=True,
+            url_override=settings_url(s),
         )
-        return cls(client)
+        return cls(client, symbol_map=instrument_symbols(instruments))
 
     # --- calls -----------------------------------------------------------------------------
 
@@ -148,11 +179,15 @@ class AlpacaBroker:
         from alpaca.trading import enums
         from alpaca.trading import requests as areq
 
+        symbol = self.broker_symbol(order.symbol)
+        tif = order.time_in_force.value
+        if "/" in symbol and tif == "day":
+            tif = "gtc"  # Alpaca crypto orders take gtc or ioc, never day
         common = {
-            "symbol": order.symbol,
+            "symbol": symbol,
             "qty": order.qty,
             "side": enums.OrderSide.BUY if order.side is Side.BUY else enums.OrderSide.SELL,
-            "time_in_force": enums.TimeInForce(order.time_in_force.value),
+            "time_in_force": enums.TimeInForce(tif),
             "client_order_id": order.client_order_id,
         }
         if order.order_type is OrderType.MARKET:
@@ -165,11 +200,21 @@ class AlpacaBroker:
             limit_price=order.limit_price, stop_price=order.stop_price, **common
         )
 
+    def broker_symbol(self, symbol: str) -> str:
+        return self.symbol_map.get(symbol, symbol)
+
+    def canonical(self, symbol: str) -> str:
+        return self.reverse_map.get(symbol, symbol)
+
+    def _parse(self, data: dict[str, Any]) -> BrokerOrder:
+        report = parse_order(data)
+        return replace(report, symbol=self.canonical(report.symbol))
+
     # --- protocol --------------------------------------------------------------------------
 
     def submit(self, order: Order) -> BrokerOrder:
         data = self._call(self.client.submit_order, self._request(order), writes=True)
-        return parse_order(data)
+        return self._parse(data)
 
     def get_order_by_client_id(
         self, client_order_id: str, symbol: str | None = None
@@ -180,7 +225,7 @@ class AlpacaBroker:
             if "HTTP 404" in str(exc):
                 return None
             raise
-        return parse_order(data)
+        return self._parse(data)
 
     def cancel(self, client_order_id: str, symbol: str | None = None) -> BrokerOrder | None:
         found = self.get_order_by_client_id(client_order_id)
@@ -194,14 +239,18 @@ class AlpacaBroker:
         from alpaca.trading import requests as areq
 
         req = areq.GetOrdersRequest(status=enums.QueryOrderStatus.OPEN, limit=500)
-        return [parse_order(d) for d in self._call(self.client.get_orders, req)]
+        return [self._parse(d) for d in self._call(self.client.get_orders, req)]
 
     def positions(self) -> list[Position]:
         out = []
         for p in self._call(self.client.get_all_positions):
             qty = abs(float(p["qty"])) * (-1 if p.get("side") == "short" else 1)
             out.append(
-                Position(symbol=p["symbol"], qty=qty, avg_price=_f(p.get("avg_entry_price")))
+                Position(
+                    symbol=self.canonical(p["symbol"]),
+                    qty=qty,
+                    avg_price=_f(p.get("avg_entry_price")),
+                )
             )
         return out
 
@@ -230,7 +279,7 @@ class AlpacaBroker:
                     broker=self.name,
                     fill_id=str(a["id"]),
                     client_order_id=ids[oid],
-                    symbol=a["symbol"],
+                    symbol=self.canonical(a["symbol"]),
                     side=Side("sell" if str(a["side"]).startswith("sell") else "buy"),
                     qty=float(a["qty"]),
                     price=float(a["price"]),
@@ -240,3 +289,56 @@ class AlpacaBroker:
                 )
             )
         return out
+
+
+# --- trade updates (the `trade_updates` stream of wss://.../stream) -------------------------
+
+
+def stream_url(s: Settings) -> str | None:
+    """The stream endpoint for QUANT_ALPACA_URL (http -> ws, path /stream), else alpaca-py's."""
+    base = settings_url(s)
+    if base is None:
+        return None
+    return base.replace("https://", "wss://").replace("http://", "ws://") + "/stream"
+
+
+def parse_trade_update(
+    broker: AlpacaBroker, data: Mapping[str, Any]
+) -> tuple[BrokerOrder, Fill | None]:
+    """One `trade_updates` event -> the order's new state, and the fill it reports (if any)."""
+    report = broker._parse(dict(data["order"]))
+    fill = None
+    if data.get("event") in ("fill", "partial_fill") and data.get("qty") is not None:
+        when = dt.datetime.fromisoformat(str(data["timestamp"]).replace("Z", "+00:00")).astimezone(
+            dt.UTC
+        )
+        fill = Fill(
+            broker=broker.name,
+            fill_id=str(
+                data.get("execution_id") or f"{report.broker_order_id}-{data['timestamp']}"
+            ),
+            client_order_id=report.client_order_id,
+            symbol=report.symbol,
+            side=Side(str(data["order"]["side"])),
+            qty=float(data["qty"]),
+            price=float(data["price"]),
+            fill_time=when,
+            trade_date=when.date(),
+        )
+    return report, fill
+
+
+def apply_trade_update(oms: Any, broker: AlpacaBroker, message: Mapping[str, Any]) -> None:
+    """Move the OMS with one stream message (`{"stream": "trade_updates", "data": {...}}`).
+
+    Orders the OMS does not know (placed outside the platform) are ignored; the REST sync
+    (`reconcile.sync_orders`) remains the catch-all after a missed message.
+    """
+    if message.get("stream") != "trade_updates":
+        return
+    report, fill = parse_trade_update(broker, message["data"])
+    if oms.get(report.client_order_id) is None:
+        return
+    oms.sync(report.client_order_id, report, broker=broker.name)
+    if fill is not None:
+        oms.record_fills([fill])

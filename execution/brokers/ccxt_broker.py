@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from execution.brokers.base import (
     AccountInfo,
@@ -30,6 +31,48 @@ from execution.brokers.base import (
 )
 from execution.models import Fill, Order, OrderStatus, OrderType, Position
 from quant_assets.settings import Settings, get_settings
+
+
+def instrument_symbols(
+    instruments: Iterable[Any], exchange_id: str, *, quote: str = "USDT", markets: Any = None
+) -> dict[str, str]:
+    """Universe symbol -> unified ccxt symbol for the crypto instruments this exchange lists.
+
+    Binance ids come from the universe's `vendor_symbols.binance` (BTCUSDT -> BTC/USDT,
+    through the exchange's markets when loaded); other exchanges use `<symbol>/<quote>`.
+    An instrument the universe gives no id for on this exchange is left out, so routing
+    it here is refused with its name.
+    """
+    by_id = {m["id"]: m["symbol"] for m in (markets or {}).values() if "id" in m}
+    out = {}
+    for inst in instruments:
+        if inst.asset_class != "crypto":
+            continue
+        if exchange_id == "binance":
+            vendor = inst.vendor_symbols.binance
+            if not vendor:
+                continue
+            if vendor in by_id:
+                out[inst.symbol] = by_id[vendor]
+            elif vendor.endswith(quote):
+                out[inst.symbol] = f"{vendor[: -len(quote)]}/{quote}"
+        else:
+            out[inst.symbol] = f"{inst.symbol}/{quote}"
+    return out
+
+
+def override_urls(exchange: Any, base_url: str) -> None:
+    """Point every REST endpoint of `exchange` at `base_url` (scheme and host), keeping paths."""
+    base = urlsplit(base_url)
+    api = exchange.urls.get("api")
+    items = api.items() if isinstance(api, dict) else [("", api)]
+    new = {}
+    for key, url in items:
+        if isinstance(url, str):
+            parts = urlsplit(url)
+            url = urlunsplit((base.scheme, base.netloc, parts.path, parts.query, parts.fragment))
+        new[key] = url
+    exchange.urls["api"] = new if isinstance(api, dict) else new[""]
 
 
 def load_markets_file(exchange: Any, path: str | Path) -> None:
@@ -67,9 +110,16 @@ class CcxtBroker:
         settings: Settings | None = None,
         *,
         live: bool = False,
+        instruments: Iterable[Any] = (),
+        markets_file: str | Path | None = None,
         **kw: Any,
     ) -> CcxtBroker:
-        """Sandbox/testnet unless `live` and the settings allow live ccxt trading."""
+        """Sandbox/testnet unless `live` and the settings allow live ccxt trading.
+
+        QUANT_CCXT_URL points every REST endpoint at another host (ccxt's `urls` override):
+        a proxy, or a local server in tests. `instruments` give the symbol map; markets
+        come from `markets_file` when given, else from the exchange (one exchangeInfo call).
+        """
         s = settings or get_settings()
         if live and not s.live_trading_allowed("ccxt"):
             raise LiveTradingNotAllowed(
@@ -83,10 +133,32 @@ class CcxtBroker:
                 apiKey=s.binance_api_key.get_secret_value(),
                 secret=s.binance_api_secret.get_secret_value(),
             )
+        if exchange_id == "binance":  # spot only: no futures markets, no private currency list
+            config["options"] = {
+                "fetchMarkets": {"types": ["spot"]},
+                "fetchCurrencies": False,
+                "warnOnFetchOpenOrdersWithoutSymbol": False,
+            }
         exchange = getattr(ccxt, exchange_id)(config)
         if not live:
             exchange.set_sandbox_mode(True)
-        return cls(exchange, **kw)
+        if s.ccxt_url:
+            override_urls(exchange, s.ccxt_url)
+        instruments = list(instruments)
+        if markets_file is not None:
+            load_markets_file(exchange, markets_file)
+        elif instruments:
+            try:
+                exchange.load_markets()
+            except ccxt.BaseError as exc:
+                raise BrokerUnavailable(f"ccxt:{exchange_id}: cannot load markets: {exc}") from None
+        quote = kw.pop("quote", "USDT")
+        symbol_map = dict(kw.pop("symbol_map", None) or {})
+        symbol_map = {
+            **instrument_symbols(instruments, exchange_id, quote=quote, markets=exchange.markets),
+            **symbol_map,
+        }
+        return cls(exchange, quote=quote, symbol_map=symbol_map, **kw)
 
     # --- symbols and errors -------------------------------------------------------------------
 
@@ -134,6 +206,12 @@ class CcxtBroker:
                     f"{self.name}: network error, the order may exist: {exc}"
                 ) from None
             raise BrokerUnavailable(f"{self.name}: {exc}") from None
+        except ccxt.OperationFailed as exc:  # Binance -1001 "internal error" on a 5xx
+            if writes:
+                raise BrokerTimeout(
+                    f"{self.name}: server error, the order may exist: {exc}"
+                ) from None
+            raise BrokerUnavailable(f"{self.name}: server error: {exc}") from None
         except ccxt.ExchangeError as exc:
             raise BrokerError(f"{self.name}: {type(exc).__name__}: {exc}") from None
 

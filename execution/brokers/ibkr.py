@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from execution.brokers.base import (
@@ -42,6 +43,35 @@ DISCONNECT_CODES = {502, 504, 1100}  # couldn't connect, not connected, connecti
 PERMISSION_CODES = {203, 321}  # security not allowed for the account, API validation error
 REJECT_CODES = {103, 110, 200, 201, 202, 10147, 10148}
 LIVE_PORTS = (7496, 4001)
+
+
+CRYPTO_VENUE = "PAXOS"  # IBKR's crypto venue for US accounts
+
+
+def instrument_contracts(instruments: Iterable[Any]) -> dict[str, dict[str, str]]:
+    """Universe symbol -> IBKR contract fields: stocks/ETFs on SMART in USD, crypto on PAXOS.
+
+    IBKR writes share classes with a space (BRK.B -> `BRK B`).
+    """
+    out = {}
+    for inst in instruments:
+        if inst.asset_class == "crypto":
+            out[inst.symbol] = {"secType": "CRYPTO", "symbol": inst.symbol,
+                                "exchange": CRYPTO_VENUE, "currency": "USD"}  # fmt: skip
+        else:
+            out[inst.symbol] = {"secType": "STK", "symbol": inst.symbol.replace(".", " "),
+                                "exchange": "SMART", "currency": "USD"}  # fmt: skip
+    return out
+
+
+def combo_units(ratios: Sequence[float]) -> tuple[float, list[int]]:
+    """(units, integer leg ratios) with units x ratio = each leg's quantity (1:-2:1 x 100)."""
+    qtys = [abs(r) for r in ratios]
+    if any(abs(q - round(q)) > 1e-9 for q in qtys):
+        raise ValueError(f"IBKR combo legs need whole quantities, got {qtys}")
+    whole = [round(q) for q in qtys]
+    g = math.gcd(*whole)
+    return float(g), [q // g for q in whole]
 
 
 def _last_error(trade: Any) -> tuple[int | None, str]:
@@ -77,7 +107,7 @@ def parse_trade(trade: Any) -> BrokerOrder:
     return BrokerOrder(
         client_order_id=str(order.orderRef),
         broker_order_id=str(getattr(order, "permId", 0) or getattr(order, "orderId", "")) or None,
-        symbol=str(trade.contract.symbol),
+        symbol=str(trade.contract.symbol).replace(" ", "."),
         side="buy" if order.action == "BUY" else "sell",
         qty=qty,
         status=status,
@@ -100,12 +130,15 @@ class IBKRBroker:
         contract: Callable[[str], Any] | None = None,
         ack_wait: float = 2.0,
         name: str = "ibkr",
+        contracts: Mapping[str, Mapping[str, str]] | None = None,
     ):
         self.ib = ib
         self._api = api
         self._contract = contract
         self.ack_wait = ack_wait
         self.name = name
+        self.symbol_map = {k: dict(v) for k, v in (contracts or {}).items()}
+        self.reverse_map = {v["symbol"]: k for k, v in self.symbol_map.items()}
 
     @property
     def api(self) -> Any:
@@ -130,7 +163,8 @@ class IBKRBroker:
             raise LiveTradingNotAllowed(
                 f"QUANT_IBKR_PORT={s.ibkr_port} is a live port; paper is 7497 (TWS) or 4002"
             )
-        broker = cls(None, **kw)
+        instruments = kw.pop("instruments", ())
+        broker = cls(None, contracts=instrument_contracts(instruments), **kw)
         ib = broker.api.IB()
         try:
             ib.connect(s.ibkr_host, s.ibkr_port, clientId=s.ibkr_client_id)
@@ -163,7 +197,90 @@ class IBKRBroker:
     def _make_contract(self, symbol: str) -> Any:
         if self._contract is not None:
             return self._contract(symbol)
-        return self.api.Stock(symbol, "SMART", "USD")
+        spec = self.symbol_map.get(symbol)
+        if spec is None:
+            return self.api.Stock(symbol.replace(".", " "), "SMART", "USD")
+        if spec["secType"] == "CRYPTO":
+            return self.api.Crypto(spec["symbol"], spec["exchange"], spec["currency"])
+        return self.api.Stock(spec["symbol"], spec["exchange"], spec["currency"])
+
+    def combo_order(self, legs: Sequence[Order], con_ids: Mapping[str, int]) -> tuple[Any, Any]:
+        """(BAG contract, Order) for legs traded as one IBKR combo (all fill or none).
+
+        The combo buys `units` of the ratio package; each leg's action is its own side and
+        its ratio the whole number of units it trades per package unit. The parent id is
+        the combo order's orderRef, so a lookup finds it like any other order.
+        """
+        units, ratios = combo_units([leg.qty for leg in legs])
+        first = self._make_contract(legs[0].symbol)
+        combo_legs = [
+            self.api.ComboLeg(
+                conId=int(con_ids[leg.symbol]),
+                ratio=r,
+                action="BUY" if leg.side is Side.BUY else "SELL",
+                exchange=first.exchange,
+            )
+            for leg, r in zip(legs, ratios, strict=True)
+        ]
+        bag = self.api.Contract(
+            secType="BAG",
+            symbol=",".join(self._make_contract(leg.symbol).symbol for leg in legs),
+            exchange=first.exchange,
+            currency=first.currency,
+            comboLegs=combo_legs,
+        )
+        o = legs[0]
+        fields: dict[str, Any] = {
+            "action": "BUY",
+            "totalQuantity": units,
+            "orderType": _ORDER_TYPES[o.order_type],
+            "tif": o.time_in_force.value.upper(),
+            "orderRef": o.parent_id or o.client_order_id,
+            # non-guaranteed: IB may leg the combo itself; guaranteed combos only on some venues
+            "smartComboRoutingParams": [self.api.TagValue("NonGuaranteed", "0")],
+        }
+        return bag, self.api.Order(**fields)
+
+    def submit_combo(self, legs: Sequence[Order]) -> list[BrokerOrder]:
+        """Send the legs as one BAG order; each leg's report is the combo's state x its ratio."""
+        self._require_connection()
+        contracts = [self._make_contract(leg.symbol) for leg in legs]
+        qualified = self.ib.qualifyContracts(*contracts)
+        con_ids = {leg.symbol: c.conId for leg, c in zip(legs, qualified, strict=True)}
+        if any(not c for c in con_ids.values()):
+            raise OrderRejected(
+                f"IBKR: no contract id for {sorted(k for k, v in con_ids.items() if not v)}"
+            )
+        bag, order = self.combo_order(legs, con_ids)
+        trade = self.ib.placeOrder(bag, order)
+        self.ib.sleep(self.ack_wait)
+        code, message = _last_error(trade)
+        text = f"IB error {code}: {message}"
+        if code in RATE_LIMIT_CODES:
+            raise RateLimited(text)
+        if code in PERMISSION_CODES:
+            raise AuthError(text)
+        if code in DISCONNECT_CODES:
+            raise BrokerTimeout(text + "; the combo may have reached IB")
+        combo = parse_trade(trade)
+        units = float(order.totalQuantity)
+        out = []
+        for leg in legs:
+            per_unit = leg.qty / units
+            out.append(
+                BrokerOrder(
+                    client_order_id=leg.client_order_id,
+                    broker_order_id=combo.broker_order_id,
+                    symbol=leg.symbol,
+                    side=leg.side.value,
+                    qty=leg.qty,
+                    status=combo.status,
+                    filled_qty=combo.filled_qty * per_unit,
+                    avg_fill_price=None,  # a combo reports the package price, not the legs'
+                    reason=combo.reason,
+                )
+            )
+        return out
 
     def _all_trades(self) -> list[Any]:
         self._require_connection()
@@ -218,7 +335,11 @@ class IBKRBroker:
     def positions(self) -> list[Position]:
         self._require_connection()
         return [
-            Position(symbol=p.contract.symbol, qty=float(p.position), avg_price=float(p.avgCost))
+            Position(
+                symbol=self.reverse_map.get(p.contract.symbol, p.contract.symbol),
+                qty=float(p.position),
+                avg_price=float(p.avgCost),
+            )
             for p in self.ib.positions()
             if float(p.position) != 0
         ]
@@ -254,7 +375,7 @@ class IBKRBroker:
                     broker=self.name,
                     fill_id=str(ex.execId),
                     client_order_id=str(ex.orderRef),
-                    symbol=str(f.contract.symbol),
+                    symbol=self.reverse_map.get(str(f.contract.symbol), str(f.contract.symbol)),
                     side=Side.BUY if ex.side == "BOT" else Side.SELL,
                     qty=float(ex.shares),
                     price=float(ex.price),

@@ -56,8 +56,9 @@ def _session_partitions() -> dg.TimeWindowPartitionsDefinition:
         start=_START.isoformat(),
         fmt="%Y-%m-%d",
         timezone="UTC",
-        # the session after today always exists, so the next open can be planned any time
-        end_offset=1,
+        # a weekday window ends at the next weekday, so on a weekend the latest window is
+        # Friday's: two more keep the next session (Monday) a partition whatever the day
+        end_offset=2,
         exclusions=list(nyse_holidays(_START, horizon)),
     )
 

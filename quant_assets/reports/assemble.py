@@ -25,13 +25,16 @@ strategy, group and position; the parts add up to the total.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from execution import eod as execution_eod
 from quant_assets.reports.model import (
     Change,
     Condition,
@@ -50,10 +53,15 @@ from quant_assets.reports.model import (
     ScenarioPnL,
     Sizing,
     SODReport,
+    SpreadTerms,
     StrategyStats,
     VarRow,
+    na,
 )
 from quant_assets.risk.attribution import attribute
+from quant_assets.sim.scenarios import load_scenarios
+from quant_assets.strategy.actions import Actions, classify, order_text, read_actions
+from quant_assets.strategy.indicators import split_adjust
 from quant_assets.warehouse import Warehouse
 from quant_assets.warehouse.strategy_reads import bars_with_tr_index, daily_returns
 
@@ -67,8 +75,6 @@ EXECUTION = "execution/fills"
 STATES = {0: "normal", 1: "derisk", 2: "halt"}
 SIDE = {"buy": "long", "sell": "short", "close": "flat", "hold": "flat"}
 PORTFOLIO = "portfolio"
-# Leg order of the multi-leg kinds (strategy.config LEGS): the first live leg gives the side.
-LEG_ORDER = {"y": 0, "x": 1, "wing1": 0, "body": 1, "wing2": 2, "first": 0, "second": 1}
 
 
 def _num(x: Any) -> float | None:
@@ -108,6 +114,7 @@ def risk_budget(
 ) -> RiskBudget:
     """Book exposure, VaR rows, drawdown state, group exposure, scenario PnL, MC fan, correlation."""
     snap = snapshot(wh, as_of)
+    equity = _get(snap, "equity")
     var_rows = []
     for method, label in (("hist", "historical"), ("normal", "normal")):
         for level in (95, 99):
@@ -115,9 +122,10 @@ def risk_budget(
             if v is not None:
                 var_rows.append(
                     VarRow(
-                        method=label, level=level / 100, horizon_days=1, var=v, cvar=c, source=MC
+                        method=label, level=level / 100, horizon_days=1, var=v, cvar=c, source=MC,
+                        var_money=_money(v, equity), cvar_money=_money(c, equity),
                     )
-                )
+                )  # fmt: skip
     models = sorted({str(m).split("_")[1] for m, _ in snap.index if str(m).startswith("mc_")})
     for model in models:
         h = _get(snap, f"mc_{model}_horizon_days")
@@ -132,20 +140,24 @@ def risk_budget(
                         var=v,
                         cvar=c,
                         source=MC,
+                        var_money=_money(v, equity),
+                        cvar_money=_money(c, equity),
                     )
                 )
     drawdown = None
     if _get(snap, "drawdown") is not None:
+        paper, peak = book_equity(wh, as_of, equity)
         drawdown = DrawdownState(
             source=BOOK,
             state=STATES[int(_get(snap, "drawdown_state_code") or 0)],
-            drawdown=_get(snap, "drawdown"),
-            equity=_get(snap, "equity"),
-            peak_equity=_get(snap, "peak_equity"),
+            drawdown=paper / peak - 1.0 if paper is not None and peak else na(
+                "no paper equity curve of the book stored (strategies.equity_curves)"),
+            equity=paper if paper is not None else na("no paper equity curve of the book"),
+            peak_equity=peak if peak is not None else na("no paper equity curve of the book"),
             derisk_at=_get(snap, "derisk_at"),
             halt_at=_get(snap, "halt_at"),
             scale=_get(snap, "drawdown_scale"),
-        )
+        )  # fmt: skip
     groups = sorted({str(s) for m, s in snap.index if m == "gross_exposure" and s != PORTFOLIO})
     exposure = [
         ExposureRow(source=BOOK, group=g, gross=_get(snap, "gross_exposure", g),
@@ -154,12 +166,16 @@ def risk_budget(
     ]  # fmt: skip
     scen = wh.read_table("strategies.scenario_results", start=as_of, end=as_of)
     totals = scen.groupby("scenario", sort=True)["pnl"].sum() if len(scen) else pd.Series()
-    scenarios = [ScenarioPnL(source=SCENARIOS, scenario=str(k), pnl=float(v))
-                 for k, v in totals.items()]  # fmt: skip
+    kinds = scenario_kinds()
+    scenarios = [
+        ScenarioPnL(source=SCENARIOS, scenario=str(k), kind=kinds.get(str(k), "not in the scenario file"), pnl=float(v),
+                    pnl_pct=float(v) / equity if equity else na("no book equity stored"))
+        for k, v in totals.items()
+    ]  # fmt: skip
     fan, note = mc_fan(wh, as_of)
     return RiskBudget(
         source=BOOK,
-        equity=_get(snap, "equity"),
+        equity=equity,
         gross_exposure=_get(snap, "gross_exposure"),
         net_exposure=_get(snap, "net_exposure"),
         gross_limit=_get(snap, "gross_limit"),
@@ -172,6 +188,44 @@ def risk_budget(
         mc_fan=fan,
         mc_note=note,
     )
+
+
+def _money(fraction: float | None, equity: float | None) -> float | Any:
+    """A loss fraction of the book in money (fraction x equity), or n/a and why."""
+    if fraction is None:
+        return None
+    if not equity:
+        return na("no book equity in strategies.risk_snapshot")
+    return fraction * equity
+
+
+@functools.cache
+def scenario_kinds() -> dict[str, str]:
+    """Scenario name -> kind (historical, replay, hypothetical) from the scenario file."""
+    return {name: sc.kind for name, sc in load_scenarios().scenarios.items()}
+
+
+def book_equity(
+    wh: Warehouse, as_of: dt.date, capital: float | None
+) -> tuple[float | None, float | None]:
+    """The book's own paper equity on as_of and its peak so far (strategies.equity_curves,
+    strategy 'portfolio'; the starting capital seeds the peak, as risk.limits does)."""
+    curve = wh.read_table(
+        "strategies.equity_curves", where={"strategy": PORTFOLIO}, columns=["date", "equity"]
+    )
+    curve = curve[pd.to_datetime(curve["date"]) <= pd.Timestamp(as_of)] if len(curve) else curve
+    eq = (
+        pd.Series(
+            pd.to_numeric(curve["equity"], errors="coerce").to_numpy(float),
+            index=pd.to_datetime(curve["date"]),
+        )
+        .dropna()
+        .sort_index()
+    )
+    if eq.empty:
+        return None, None
+    peak = float(max(eq.max(), capital or -np.inf))
+    return float(eq.iloc[-1]), peak
 
 
 def mc_fan(
@@ -245,13 +299,17 @@ def _stats(row: Mapping[str, Any], period: str | None) -> StrategyStats:
 def _conditions(row: Mapping[str, Any]) -> list[Condition]:
     c = _loads(row["conditions"], {})
     out = []
+    text_only = "not a comparison: see the detail"
     for f in c.get("fired", []):
+        compare = f.get("op") is not None
         out.append(
             Condition(
                 name=f.get("name", "?"),
-                value=f.get("value"),
+                value=f.get("value") if compare or f.get("value") is not None else na(text_only),
                 op=f.get("op"),
-                threshold=f.get("threshold"),
+                threshold=f.get("threshold")
+                if compare or f.get("threshold") is not None
+                else na(text_only),
                 detail=f.get("detail"),
             )
         )
@@ -273,62 +331,154 @@ def _events(rows: Sequence[Mapping[str, Any]]) -> list[PositionEvent]:
     return sorted(out, key=lambda p: (p.date, p.kind, p.name))
 
 
-def _scenarios(rows: Sequence[Mapping[str, Any]]) -> list[ScenarioPnL]:
+def _scenarios(rows: Sequence[Mapping[str, Any]], gross: float | None = None) -> list[ScenarioPnL]:
+    """Scenario PnL of a package: the sum over its legs; PnL % of its gross notional."""
     total: dict[str, float] = {}
     for row in rows:
         for k, v in _loads(row["scenario_pnl"], {}).items():
             if v is not None:
                 total[k] = total.get(k, 0.0) + float(v)
-    return [ScenarioPnL(scenario=k, pnl=v, source=SCENARIOS) for k, v in sorted(total.items())]
+    kinds = scenario_kinds()
+    return [
+        ScenarioPnL(
+            scenario=k, kind=kinds.get(k, "not in the scenario file"), pnl=v, source=SCENARIOS,
+            pnl_pct=v / gross if gross else na("no gross notional (flat package)"),
+        )
+        for k, v in sorted(total.items())
+    ]  # fmt: skip
 
 
 def history(wh: Warehouse, symbol: str, as_of: dt.date, days: int = 400) -> pd.DataFrame | None:
-    bars = bars_with_tr_index(wh, [symbol], as_of - dt.timedelta(days=days), as_of)
+    """Split-adjusted closes for the price chart (a split is not a crash under its SMAs);
+    `attrs["splits"]` lists the split ex-dates and ratios inside the window, for markers."""
+    start = as_of - dt.timedelta(days=days)
+    bars = bars_with_tr_index(wh, [symbol], start, as_of)
     if bars.empty:
         return None
-    return bars.set_index(pd.to_datetime(bars["date"]))[["close"]].rename_axis("date")
+    ev = wh.read_table(
+        "events.security_events", end=as_of, where={"symbol": [symbol], "event_type": ["split"]}
+    ).drop_duplicates(["event_date"])
+    splits = pd.DataFrame({"date": pd.to_datetime(ev["event_date"]), "ratio": ev["value"]})
+    adjusted = split_adjust(bars, splits)
+    frame = adjusted.set_index(pd.to_datetime(adjusted["date"]))[["close"]].rename_axis("date")
+    inside = splits[splits["date"] > pd.Timestamp(start)]
+    frame.attrs["splits"] = list(zip(inside["date"], inside["ratio"].astype(float), strict=True))
+    return frame
+
+
+_CLAUSE = re.compile(r"(?P<name>[A-Za-z_]\w*)\s*(?P<op><=|>=|<|>)\s*(?P<thr>[-+]?\d+(?:\.\d*)?)")
+
+
+def _rule_level(rule: str | None, variable: str) -> float | None:
+    """The threshold of the first comparison of `variable` in a rule text ("fly_z > 0")."""
+    for m in _CLAUSE.finditer(rule or ""):
+        if m["name"] == variable:
+            return float(m["thr"])
+    return None
+
+
+def spread_terms(conditions: Mapping[str, Any], side: str) -> SpreadTerms | None:
+    """Entry (the fired value), target and stop of a pair/fly in its spread variable."""
+    exits = conditions.get("exits") or {}
+    if not exits:
+        return None
+    d = "long" if side == "long" else "short"
+    entry_rule, exit_rule = exits.get(f"entry_{d}"), exits.get(f"exit_{d}")
+    fired = [f for f in conditions.get("fired", []) if f.get("value") is not None]
+    variable = fired[0]["name"] if fired else None
+    if variable is None:
+        m = _CLAUSE.search(entry_rule or exit_rule or "")
+        variable = m["name"] if m else "spread"
+    entry = fired[0]["value"] if fired else na("no fired condition with a value stored")
+    target = _rule_level(exit_rule, variable)
+    return SpreadTerms(
+        source=RECS,
+        variable=variable,
+        entry=entry,
+        target=target if target is not None else na(f"exit rule has no level: {exit_rule!r}"),
+        stop=na("no stop level: the package exits on its spread rule"),
+        entry_rule=entry_rule,
+        target_rule=exit_rule,
+    )
+
+
+def _leg_qty(value: float) -> float:
+    return abs(value)
 
 
 def recommendations_for_report(
     recs: pd.DataFrame, wh: Warehouse | None = None, as_of: dt.date | None = None,
     *, charts: bool = True, stats_period: Mapping[str, str] | None = None,
+    actions: Actions | None = None,
 ) -> list[Recommendation]:  # fmt: skip
-    """Report rows from strategies.recommendations rows (order and grouping: module doc)."""
+    """Report rows, one per recommendation package (strategy.actions), in the actions' order:
+    enter, exit, reverse, resize, carry. Without `actions`, against a flat book."""
+    acts = actions if actions is not None else classify(recs)
     out: list[Recommendation] = []
     period = stats_period or {}
-    for strategy, g in recs.groupby("strategy", sort=True):
-        rows = g.sort_values(["symbol", "leg"]).to_dict("records")
-        if all(r["leg"] == "main" for r in rows):
-            for r in rows:
-                hist = history(wh, r["symbol"], as_of) if charts and wh is not None else None
-                out.append(
-                    Recommendation(
-                        source=RECS, strategy=strategy, symbol=r["symbol"],
-                        side=SIDE[r["side"]], qty=r["quantity"], weight=r["target_weight"],
-                        notional=r["notional"], entry=r["entry_price"], stop=r["stop_price"],
-                        target=r["target_price"], rationale=_loads(r["conditions"], {}).get("signal"),
-                        conditions=_conditions(r), stats=_stats(r, period.get(strategy)),
-                        sizing=Sizing(rule=r["sizing_rule"], detail=r["sizing_reason"]),
-                        events=_events([r]), scenarios=_scenarios([r]), history=hist,
-                    )
-                )  # fmt: skip
-            continue
-        rows = sorted(rows, key=lambda r: LEG_ORDER.get(r["leg"], 99))
+    legs_all = acts.legs
+    for p in acts.packages.to_dict("records"):
+        rows = legs_all[legs_all["package"] == p["package"]].to_dict("records")
+        strategy = p["strategy"]
         live = [r for r in rows if r["side"] in ("buy", "sell")]
         first = live[0] if live else rows[0]
+        stored = [r for r in rows if isinstance(r.get("conditions"), str)]
+        info = stored[0] if stored else None  # a package that vanished has no row today
+        cond = _loads(info["conditions"], {}) if info else {}
+        common = dict(
+            source=RECS, strategy=strategy, action=p["action"], order=p["orders"],
+            gross_notional=p["gross_notional"],
+            rationale=cond.get("signal") if info else "no recommendation today: exit the "
+            "position held on the previous recommendation day",
+            conditions=_conditions(info) if info else [],
+            stats=_stats(info, period.get(strategy)) if info else None,
+            sizing=Sizing(rule=info["sizing_rule"], detail=info["sizing_reason"]) if info else None,
+            events=_events(stored), scenarios=_scenarios(stored, p["gross_notional"]),
+        )  # fmt: skip
+        if not p["multi_leg"]:
+            r = rows[0]
+            hist = history(wh, r["symbol"], as_of) if charts and wh is not None else None
+            flat = r["side"] not in ("buy", "sell")
+            why = "exit: no stop or target on a closing order"
+            out.append(
+                Recommendation(
+                    **common, symbol=r["symbol"], side=SIDE.get(r["side"], "flat"),
+                    qty=_leg_qty(r["qty_signed"]), prev_qty=r["prev_qty"],
+                    trade_qty=r["trade_qty"], weight=r.get("target_weight"),
+                    notional=r.get("notional"), entry=r.get("entry_price"),
+                    stop=na(why) if flat else (r.get("stop_price") if _num(r.get("stop_price"))
+                                               is not None else na("no stop rule stored")),
+                    target=na(why) if flat else (r.get("target_price")
+                                                 if _num(r.get("target_price")) is not None
+                                                 else na("no target rule stored")),
+                    history=hist,
+                )
+            )  # fmt: skip
+            continue
         legs = [
-            Leg(symbol=r["symbol"], side=SIDE[r["side"]], qty=r["quantity"],
-                weight=r["target_weight"], notional=r["notional"], price=r["entry_price"])
+            Leg(symbol=r["symbol"], leg=r["leg"], side=SIDE.get(r["side"], "flat"),
+                qty=_leg_qty(r["qty_signed"]), prev_qty=r["prev_qty"], trade_qty=r["trade_qty"],
+                order=order_text(r["symbol"], r["trade_qty"]), weight=r.get("target_weight"),
+                notional=r.get("notional"), price=r.get("entry_price"))
             for r in rows
         ]  # fmt: skip
+        side = SIDE.get(first["side"], "flat")
+        spread = spread_terms(cond, side) if side != "flat" else None
+        single = len(live) == 1 and spread is None  # a switch: one leg held, price terms
+        price_terms = live[0] if single else None
+        multi_na = "a package: see its legs and its spread terms"
         out.append(
             Recommendation(
-                source=RECS, strategy=strategy, symbol="/".join(r["symbol"] for r in rows),
-                side=SIDE[first["side"]], legs=legs,
-                rationale=_loads(first["conditions"], {}).get("signal"),
-                conditions=_conditions(first), stats=_stats(first, period.get(strategy)),
-                sizing=Sizing(rule=first["sizing_rule"], detail=first["sizing_reason"]),
-                events=_events(rows), scenarios=_scenarios(rows),
+                **common, symbol=p["symbol"], side=side, legs=legs,
+                weight=p["net_weight"], notional=p["net_notional"],
+                qty=na(multi_na), trade_qty=na(multi_na), prev_qty=na(multi_na),
+                entry=price_terms.get("entry_price") if price_terms else (
+                    spread.entry if spread else na("flat package")),
+                stop=price_terms.get("stop_price") if price_terms else (
+                    spread.stop if spread else na("flat package")),
+                target=price_terms.get("target_price") if price_terms else (
+                    spread.target if spread else na("flat package")),
+                spread=spread,
             )
         )  # fmt: skip
     return out
@@ -361,6 +511,7 @@ def build_sod(
     symbols = sorted(set(recs["symbol"]))
     book = recs[recs["side"] != "close"]
     is_sample = bool(recs["is_sample"].any()) if len(recs) else _features_sample(wh, as_of)
+    acts = read_actions(wh, trade_date, recs)
     return SODReport(
         as_of=trade_date,
         generated_at=generated_at,
@@ -368,8 +519,16 @@ def build_sod(
         title=f"Start of day report {trade_date.isoformat()} (data as of {as_of.isoformat()})",
         notes=list(notes),
         recommendations=recommendations_for_report(
-            recs, wh, as_of, charts=charts, stats_period=stats_periods(wh, list(recs["strategy"]))
+            recs,
+            wh,
+            as_of,
+            charts=charts,
+            actions=acts,
+            stats_period=stats_periods(wh, list(recs["strategy"])),
         ),
+        action_counts=acts.counts(),
+        action_summary=acts.summary(),
+        action_basis=acts.basis,
         events_today=economic_events(wh, trade_date, trade_date),
         position_events=security_events(
             wh, symbols, as_of + dt.timedelta(days=1), trade_date + dt.timedelta(days=events_days)
@@ -397,9 +556,14 @@ def _portfolio_dates(wh: Warehouse, through: dt.date) -> list[dt.date]:
 
 
 def paper_pnl(
-    wh: Warehouse, as_of: dt.date, groups: Mapping[str, str], equity: float
+    wh: Warehouse,
+    as_of: dt.date,
+    groups: Mapping[str, str],
+    equity: float,
+    by_leg: dict[tuple[str, str], float] | None = None,
 ) -> tuple[PnLAttribution, list[str]]:
-    """PnL of the previous stored target book over as_of's bar (module doc)."""
+    """PnL of the previous stored target book over as_of's bar (module doc); `by_leg`, when
+    given, is filled with the PnL per (strategy, symbol)."""
     notes = []
     dates = _portfolio_dates(wh, as_of)
     prev = [d for d in dates if d < as_of]
@@ -419,6 +583,13 @@ def paper_pnl(
         columns=pd.MultiIndex.from_arrays([strategy, book["symbol"]], names=["strategy", "symbol"]),
     )
     total = float(pnl.sum(axis=1).iloc[0])
+    if by_leg is not None:
+        by_leg.update(
+            {
+                (str(k[0]), str(k[1])): float(v)
+                for k, v in pnl.T.groupby(level=[0, 1]).sum()[0].items()
+            }
+        )
 
     def rows(frame: pd.DataFrame) -> list[PnLRow]:
         s = frame.iloc[0]
@@ -444,6 +615,7 @@ def _fills(wh: Warehouse, day: dt.date) -> list[Fill]:
     return [
         Fill(source=EXECUTION, time=pd.Timestamp(r["fill_time"]).to_pydatetime(), symbol=r["symbol"],
              side=r["side"], qty=r["qty"], price=r["price"], fee=r["commission"],
+             notional=float(r["qty"]) * float(r["price"]),
              order_id=r["client_order_id"])
         for r in f.to_dict("records")
     ]  # fmt: skip
@@ -498,18 +670,29 @@ def build_eod(
     snap = snapshot(wh, as_of)
     equity = _get(snap, "equity") or 0.0
     fills = _fills(wh, as_of)
-    pnl, notes = paper_pnl(wh, as_of, groups, equity) if equity else (
+    day_pnl: dict[tuple[str, str], float] = {}
+    pnl, notes = paper_pnl(wh, as_of, groups, equity, day_pnl) if equity else (
         PnLAttribution(total=0.0, source=BOOK), ["no book equity in strategies.risk_snapshot"]
     )  # fmt: skip
     if not fills:
         notes.append("no execution fills recorded for the day: positions are the target book")
+    # packages, not loose legs: their fills are summed up in one line per package
+    packaged = execution_eod.packaged_order_ids(wh, [f.order_id for f in fills])
+    fills = [f for f in fills if f.order_id not in packaged]
+    notes += execution_eod.package_lines(wh, as_of) + execution_eod.break_lines(wh, as_of)
     recs = wh.read_table("strategies.recommendations", start=trade_date, end=trade_date)
     live = recs[recs["side"].isin(["buy", "sell"])]
+    no_fill = "no execution fills: a target-book position has no cost basis"
+    filled = {f.symbol for f in fills}
     positions = [
         Position(source=RECS, symbol=r["symbol"], strategy=r["strategy"],
                  group=groups.get(r["symbol"]),
                  qty=r["quantity"] if r["side"] == "buy" else -r["quantity"],
-                 last_price=r["entry_price"], market_value=r["notional"], weight=r["target_weight"])
+                 last_price=r["entry_price"], market_value=r["notional"], weight=r["target_weight"],
+                 avg_price=None if r["symbol"] in filled else na(no_fill),
+                 unrealized_pnl=None if r["symbol"] in filled else na(no_fill),
+                 day_pnl=day_pnl.get((r["strategy"], r["symbol"]), na(
+                     "not in the previous target book: no PnL held over the day")))
         for r in live.to_dict("records")
     ]  # fmt: skip
     risk = risk_budget(wh, as_of, sorted(set(live["symbol"])))

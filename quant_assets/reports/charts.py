@@ -11,7 +11,7 @@ import functools
 import io
 import re
 from collections.abc import Callable, Sequence
-from typing import ParamSpec
+from typing import Any, ParamSpec
 
 import matplotlib as mpl
 import numpy as np
@@ -124,6 +124,7 @@ def price_chart(
     sma: Sequence[int] = (20, 50),
     bollinger: tuple[int, float] = (20, 2.0),
     lookback: int = 180,
+    splits: Sequence[tuple[Any, float]] = (),
 ) -> bytes:
     """Close with SMAs and Bollinger bands over the last `lookback` bars, plus trade levels.
 
@@ -145,6 +146,12 @@ def price_chart(
     )
     for col, color in zip(sma_cols, ("#bf8700", "#8250df", "#1b7c83"), strict=False):
         ax.plot(x, frame[col], color=color, lw=0.9, label=col.upper().replace("_", " "))
+    for day, ratio in splits:  # prices are split-adjusted: mark where each split happened
+        if len(x) and x[0] <= pd.Timestamp(day) <= x[-1]:
+            ax.axvline(pd.Timestamp(day), color=NEUTRAL, lw=0.8, ls=":")
+            ax.annotate(f"split {ratio:g}:1", xy=(pd.Timestamp(day), 1.0),
+                        xycoords=("data", "axes fraction"), fontsize=7, color=NEUTRAL,
+                        ha="left", va="top")  # fmt: skip
     for level, label, color in (
         (entry, "entry", NEUTRAL),
         (stop, "stop", LOSS),

@@ -14,6 +14,7 @@ from typing import Literal
 
 NumKind = Literal["money", "pnl", "price", "qty", "pct", "pct_chg", "bps", "ratio", "int", "number"]
 MISSING = "—"
+NA = "n/a"  # a number that cannot be computed, printed with its reason beside it
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 
 

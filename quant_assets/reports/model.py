@@ -50,6 +50,7 @@ class Num(BaseModel):
 
     value: float | None = None
     source: str | None = None
+    na: str | None = None  # why the value is missing: printed as "n/a", the reason kept
     _path: str = PrivateAttr("")
     _kind: str = PrivateAttr("number")
 
@@ -74,6 +75,11 @@ class Fmt:
     """Field metadata: how a Num field is displayed; "unit" means "the row's `unit`"."""
 
     kind: str
+
+
+def na(reason: str, source: str | None = None) -> Num:
+    """A number that cannot be computed here, and why (printed "n/a")."""
+    return Num(value=None, source=source, na=reason)
 
 
 def _to_num(value: Any) -> Any:
@@ -147,9 +153,11 @@ class Limit(_Row):
 
 
 class ScenarioPnL(_Row):
-    """PnL of a position or the book under a stress scenario (historical or hypothetical)."""
+    """PnL of a position or the book under a stress scenario; `pnl_pct` is the PnL over the
+    scenario's base (book: equity; a recommendation: its gross notional)."""
 
     scenario: str
+    kind: str | None = None  # historical (real crisis moves), replay, hypothetical
     pnl: Pnl
     pnl_pct: PctChg | None = None
 
@@ -234,11 +242,16 @@ class RiskBudget(_Row):
 
 
 class Leg(_Row):
-    """One instrument of a multi-leg recommendation (pairs, spreads)."""
+    """One instrument of a multi-leg recommendation (pairs, spreads); `trade_qty` is what to
+    trade at the open (signed: + buy, - sell), `prev_qty` the signed quantity held before."""
 
     symbol: str
     side: Side
+    leg: str | None = None
     qty: Qty | None = None
+    prev_qty: Qty | None = None
+    trade_qty: Qty | None = None
+    order: str | None = None
     weight: Pct | None = None
     notional: Money | None = None
     price: Price | None = None
@@ -275,19 +288,42 @@ class Sizing(_Row):
     limits: list[Limit] = Field(default_factory=list)
 
 
+class SpreadTerms(_Row):
+    """Entry, stop and target of a multi-leg package in the terms of its spread variable
+    (e.g. fly_z): entry is the value that fired the position, target/stop the exit rules."""
+
+    variable: str
+    entry: Number | None = None
+    target: Number | None = None
+    stop: Number | None = None
+    entry_rule: str | None = None
+    target_rule: str | None = None
+    stop_rule: str | None = None
+
+
+Action = Literal["enter", "exit", "reverse", "resize", "carry"]
+
+
 class Recommendation(_Row):
-    """A risk-checked trade idea for today."""
+    """A risk-checked trade idea for today: one package (a symbol, or every leg of a
+    multi-leg strategy) and the action it asks for at the open (strategy.actions)."""
 
     strategy: str
     symbol: str  # the instrument, or a label for a multi-leg trade ("KO/PEP")
     side: Side
+    action: Action | None = None
+    order: str | None = None  # "BUY 144 BRK.B"; "" when nothing trades
     legs: list[Leg] = Field(default_factory=list)
     qty: Qty | None = None
+    prev_qty: Qty | None = None
+    trade_qty: Qty | None = None
     weight: Pct | None = None
-    notional: Money | None = None
+    notional: Money | None = None  # net notional (signed; a package: the sum over its legs)
+    gross_notional: Money | None = None  # sum of |leg notional| (derived when not given)
     entry: Price | None = None
     stop: Price | None = None
     target: Price | None = None
+    spread: SpreadTerms | None = None
     horizon: str | None = None
     rationale: str | None = None
     conditions: list[Condition] = Field(default_factory=list)
@@ -296,6 +332,15 @@ class Recommendation(_Row):
     events: list[PositionEvent] = Field(default_factory=list)
     scenarios: list[ScenarioPnL] = Field(default_factory=list)
     history: pd.DataFrame | None = Field(None, exclude=True)  # price chart input
+
+    @model_validator(mode="after")
+    def _gross(self) -> Self:
+        if self.gross_notional is None:
+            parts = [g.notional for g in self.legs] if self.legs else [self.notional]
+            values = [p.value for p in parts if p is not None and p.value is not None]
+            if values:
+                self.gross_notional = Num(value=sum(abs(v) for v in values))
+        return self
 
     @property
     def symbols(self) -> list[str]:
@@ -318,10 +363,14 @@ class _Report(_Row):
 
 
 class SODReport(_Report):
-    """Start of day: today's recommendations, the calendar and the risk budget."""
+    """Start of day: what to do at the open, today's recommendations, the calendar and the
+    risk budget. `action_counts` counts recommendations (packages) per action."""
 
     kind: Literal["sod"] = "sod"
     recommendations: list[Recommendation] = Field(default_factory=list)
+    action_counts: dict[str, int] = Field(default_factory=dict)
+    action_summary: str | None = None
+    action_basis: str | None = None
     events_today: list[EconomicEvent] = Field(default_factory=list)
     position_events: list[PositionEvent] = Field(default_factory=list)
     risk: RiskBudget | None = None

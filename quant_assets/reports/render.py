@@ -29,7 +29,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
 from markupsafe import Markup
 
 from quant_assets.reports import charts
-from quant_assets.reports.formatting import MISSING, fmt
+from quant_assets.reports.formatting import MISSING, NA, fmt
 from quant_assets.reports.model import EODReport, Num, Report, SODReport, bind
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -100,6 +100,8 @@ def text_number(num: Num | None, currency: str = "USD") -> str:
     """The formatted number as printed in both renderings."""
     if num is None:
         return MISSING
+    if num.value is None and num.na:
+        return NA
     return fmt(num.value, num.kind, currency)
 
 
@@ -107,6 +109,11 @@ def html_number(num: Num | None, currency: str = "USD") -> Markup:
     """A number as a span carrying its field path, exact value, kind and source."""
     if num is None:
         return Markup('<span class="num missing">{}</span>').format(MISSING)
+    if num.value is None and num.na:
+        return Markup(
+            '<span class="num na" data-field="{}" data-kind="{}" data-source="{}" '
+            'data-na="{}" title="{}">{}</span>'
+        ).format(num.path, num.kind, num.source or "", num.na, num.na, NA)
     classes = "num"
     if num.kind in SIGNED_KINDS and num.value:
         classes += " pos" if num.value > 0 else " neg"
@@ -122,7 +129,7 @@ def html_number(num: Num | None, currency: str = "USD") -> Markup:
     )
 
 
-_NUMERIC_CELL = re.compile(r"^(—|[-+]?∞|[-+]?[$€£¥]?\d[\d,]*(\.\d+)?(%| bp| [A-Z]{3})?)$")
+_NUMERIC_CELL = re.compile(r"^(—|n/a|[-+]?∞|[-+]?[$€£¥]?\d[\d,]*(\.\d+)?(%| bp| [A-Z]{3})?)$")
 
 
 def text_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], indent: int = 0) -> str:
@@ -143,6 +150,27 @@ def text_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], indent: in
     return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])])
 
 
+ACTION_WORDS = {
+    "enter": "new entry",
+    "exit": "exit",
+    "reverse": "reverse",
+    "resize": "resize",
+    "carry": "carried",
+}
+
+
+def _quantity(t: Callable[[Num | None], str], r: Any) -> str:
+    """A package's leg quantities ("IWM 57 · SPY 114"), or the single quantity."""
+    if r.legs:
+        return " · ".join(f"{g.symbol} {t(g.qty)}" for g in r.legs)
+    return t(r.qty)
+
+
+def _level(t: Callable[[Num | None], str], r: Any, num: Num | None) -> str:
+    """Entry/stop/target: in the spread variable's terms for a pair or fly."""
+    return f"{r.spread.variable} {t(num)}" if r.spread else t(num)
+
+
 def _row_filters() -> dict[str, Callable[..., list[Any]]]:
     """Template filters turning one model row into the cells of its text-table row."""
 
@@ -160,26 +188,46 @@ def _row_filters() -> dict[str, Callable[..., list[Any]]]:
         )
 
     specs: dict[str, Callable[[Callable[[Num | None], str], Any], list[Any]]] = {
+        "action_row": lambda t, r: [
+            ACTION_WORDS.get(r.action, ""),
+            r.order or "no trade: hold as is",
+            r.strategy,
+            r.symbol,
+            _quantity(t, r),
+            t(r.gross_notional),
+            t(r.notional),
+        ],
         "rec_row": lambda t, r: [
+            ACTION_WORDS.get(r.action, ""),
             r.strategy,
             r.symbol,
             r.side,
-            t(r.qty),
+            _quantity(t, r),
             t(r.weight),
+            t(r.gross_notional),
             t(r.notional),
-            t(r.entry),
-            t(r.stop),
-            t(r.target),
+            _level(t, r, r.entry),
+            _level(t, r, r.stop),
+            _level(t, r, r.target),
         ],
         "leg_row": lambda t, g: [
-            g.symbol,
+            f"{g.symbol} ({g.leg})" if g.leg else g.symbol,
             g.side,
             t(g.qty),
+            t(g.prev_qty),
+            t(g.trade_qty),
+            g.order or "no trade",
             t(g.weight),
             t(g.notional),
             t(g.price),
         ],
-        "condition_row": lambda t, c: [c.name, t(c.value), c.op, t(c.threshold), c.detail],
+        "condition_row": lambda t, c: [
+            c.name,
+            t(c.value),
+            c.op or "text rule",
+            t(c.threshold),
+            c.detail,
+        ],
         "limit_row": lambda t, lim: [
             lim.name,
             t(lim.value),
@@ -187,7 +235,7 @@ def _row_filters() -> dict[str, Callable[..., list[Any]]]:
             "binding" if lim.binding else "",
         ],
         "event_row": lambda t, e: [e.date.isoformat(), e.symbol, e.name, e.kind, e.detail],
-        "scenario_row": lambda t, s: [s.scenario, t(s.pnl), t(s.pnl_pct)],
+        "scenario_row": lambda t, s: [s.scenario, s.kind or "", t(s.pnl), t(s.pnl_pct)],
         "calendar_row": lambda t, e: [
             event_time(e),
             f"{e.event_code} · {e.name}",
@@ -329,6 +377,7 @@ def sod_charts(
             entry=rec.entry.value if rec.entry else None,
             stop=rec.stop.value if rec.stop else None,
             target=rec.target.value if rec.target else None,
+            splits=rec.history.attrs.get("splits", ()),
         )
         image = _chart(
             f"sod_price_{i + 1}_{_slug(rec.symbol)}", f"{rec.symbol} price", png, report.as_of

@@ -436,6 +436,56 @@ EXECUTION_KILL_SWITCH = Table(
     doc="Every toggle of the kill switch; the latest row is the state.",
 )
 
+EXECUTION_APPROVALS = Table(
+    "execution",
+    "approvals",
+    (
+        _c("decision_id", "text"),
+        _c("trade_date", "date", doc="decision date of the order set"),
+        _c("decision", "text", doc="approved | rejected | expired"),
+        _c("decided_by", "text", doc="login, API key label, 'auto' or 'system' (expiry)"),
+        _c("decided_at", "timestamp"),
+        _c("channel", "text", doc="cli | api | streamlit | auto | system"),
+        _c("order_ids", "text", doc="JSON list of the client order ids the decision covers"),
+        _c("n_orders", "bigint"),
+        _c("reason", "text", nullable=True),
+    ),
+    primary_key=("decision_id",),
+    date_column="trade_date",
+    doc="Every approval decision on a day's order set: who, when, which orders.",
+)
+
+EXECUTION_PACKAGES = Table(
+    "execution",
+    "packages",
+    (
+        _c("parent_id", "text", doc="parent id shared by the legs in execution.orders"),
+        _c("kind", "text", doc="pair | switch | fly"),
+        _c("strategy", "text"),
+        _c("trade_date", "date"),
+        _c("broker", "text", doc="route(s) the legs went to, comma-separated"),
+        _c("legs", "text", doc="SYMBOL*ratio per leg, slash-separated"),
+        _c(
+            "status", "text", doc="working | filled | flattened | flattening | cancelled | rejected"
+        ),
+        _c("mode", "text", doc="combo (one broker order) | legs (coordinated single orders)"),
+        _c("reference_prices", "text", doc="JSON symbol -> price at decision"),
+        _c(
+            "legging_cost",
+            "double",
+            nullable=True,
+            doc="money lost vs reference prices, unwinds and commission included",
+        ),
+        _c("reason", "text", nullable=True, doc="why the package broke"),
+        _c("first_fill_at", "timestamp", nullable=True, doc="legging risk starts here"),
+        _c("created_at", "timestamp"),
+        _c("updated_at", "timestamp"),
+    ),
+    primary_key=("parent_id",),
+    date_column="trade_date",
+    doc="Multi-leg packages: their state and legging cost (legs in execution.orders).",
+)
+
 # --- outputs of simulation, strategy, ml and reports (schema `strategies`) ----------------
 
 _AS_OF = _c("as_of", "date", doc="the day the output was computed for")
@@ -645,6 +695,8 @@ TABLES: dict[str, Table] = {
         EXECUTION_ACCOUNTS,
         EXECUTION_RECONCILIATION_BREAKS,
         EXECUTION_KILL_SWITCH,
+        EXECUTION_APPROVALS,
+        EXECUTION_PACKAGES,
         STRATEGY_SIGNALS,
         RECOMMENDATIONS,
         BACKTEST_STATS,

@@ -1,4 +1,4 @@
-"""Stress scenarios: replays of historical windows and hypothetical factor shocks, as portfolio PnL.
+"""Stress scenarios: named crises with their real market moves, factor shocks and replays, as PnL.
 
 Scenarios live in YAML (scenarios.yaml beside this module, extended by a user file) and are
 validated strictly: a typo is a load error naming the scenario and the field.
@@ -6,12 +6,12 @@ validated strictly: a typo is a load error naming the scenario and the field.
 Conventions:
 - Returns are simple daily returns (dates x symbols). For covariances the panel is put on
   the market symbol's calendar (24/7 assets compound weekends into Monday).
-- Historical replay: an asset's return over a window is prod(1 + r) - 1 over its returns
-  dated start < date <= end (close of start to close of end). An asset "has data" when its
-  returns reach within COVERAGE_SLACK_DAYS calendar days of both ends. Others are proxied:
-  beta x (equal-weight window return of the group members with data), beta by OLS of the
-  asset on its group's leave-one-out equal-weight daily return over its history; without
-  such a group, beta x the market symbol's window return. Too little history: beta = 1.
+- Historical (crisis) scenarios carry the real moves of their window as data (`moves`:
+  index returns, the 10-year yield change in bp, oil, gold, dollar, bitcoin, VIX) and are
+  applied like hypothetical shocks: every asset moves by E[r | moved factors = moves],
+  conditioning on the moved factors that have proxy data in the estimation window (the
+  others are left out and named in the result's notes). A crisis name therefore never
+  replays whatever prices the warehouse happens to hold (sample data included).
 - Hypothetical shocks: factor f's daily series is proxy return / scale (scale = beta for
   return factors, -duration / 10000 for yield factors in bp), unless a factor series is
   given. An asset's move is E[r | shocked factors = s] = Sigma_af Sigma_ff^-1 s (covariances
@@ -20,6 +20,14 @@ Conventions:
   correlation); `others: zero` also holds every unshocked factor at 0. Assets without
   enough data take their group's mean move, else the market symbol's. Moves are floored
   at -100%.
+- Replay (kind `replay`): an asset's return over a window is prod(1 + r) - 1 over its
+  returns dated start < date <= end (close of start to close of end); the window is given,
+  or is the market symbol's worst `worst_sessions`-session window before as_of. An asset
+  "has data" when its returns reach within COVERAGE_SLACK_DAYS calendar days of both ends.
+  Others are proxied: beta x (equal-weight window return of the group members with data),
+  beta by OLS of the asset on its group's leave-one-out equal-weight daily return over its
+  history; without such a group, beta x the market symbol's window return. Too little
+  history: beta = 1.
 - PnL of a position = market value x return (shorts have negative value); the total is
   the sum of the position PnLs, so positions and groups add up to it.
 """
@@ -101,15 +109,57 @@ class FactorSpec(_Strict):
         return 1.0 if proxy.beta is None else float(proxy.beta)
 
 
+def _check_finite(value: dict[str, float]) -> dict[str, float]:
+    for name, x in value.items():
+        if not math.isfinite(x):
+            raise ValueError(f"move for {name!r} must be finite, got {x}")
+    return value
+
+
 class HistoricalScenario(_Strict):
+    """A named crisis: its window and the real market moves over it (factor -> move)."""
+
     kind: Literal["historical"]
     description: str = ""
     start: dt.date
     end: dt.date
+    moves: dict[str, StrictFloat] = Field(min_length=1)
+
+    @field_validator("moves")
+    @classmethod
+    def _finite(cls, value: dict[str, float]) -> dict[str, float]:
+        return _check_finite(value)
 
     @model_validator(mode="after")
     def _ordered(self) -> HistoricalScenario:
         if self.end <= self.start:
+            raise ValueError(f"end: {self.end} is not after start {self.start}")
+        return self
+
+    @property
+    def shocks(self) -> dict[str, float]:
+        return dict(self.moves)
+
+
+class ReplayScenario(_Strict):
+    """The warehouse's own returns over a window: given, or the market's worst N sessions."""
+
+    kind: Literal["replay"]
+    description: str = ""
+    start: dt.date | None = None
+    end: dt.date | None = None
+    worst_sessions: int | None = Field(default=None, ge=2)
+
+    @model_validator(mode="after")
+    def _window(self) -> ReplayScenario:
+        dated = self.start is not None or self.end is not None
+        if dated and self.worst_sessions is not None:
+            raise ValueError("worst_sessions: give either start/end or worst_sessions, not both")
+        if not dated and self.worst_sessions is None:
+            raise ValueError("start: a replay needs start and end, or worst_sessions")
+        if dated and (self.start is None or self.end is None):
+            raise ValueError("end: a dated replay needs both start and end")
+        if dated and self.end <= self.start:
             raise ValueError(f"end: {self.end} is not after start {self.start}")
         return self
 
@@ -123,13 +173,13 @@ class HypotheticalScenario(_Strict):
     @field_validator("shocks")
     @classmethod
     def _finite(cls, value: dict[str, float]) -> dict[str, float]:
-        for name, x in value.items():
-            if not math.isfinite(x):
-                raise ValueError(f"shock for {name!r} must be finite, got {x}")
-        return value
+        return _check_finite(value)
 
 
-Scenario = Annotated[HistoricalScenario | HypotheticalScenario, Field(discriminator="kind")]
+Scenario = Annotated[
+    HistoricalScenario | ReplayScenario | HypotheticalScenario, Field(discriminator="kind")
+]
+AnyScenario = HistoricalScenario | ReplayScenario | HypotheticalScenario
 
 
 class EstimationSpec(_Strict):
@@ -152,14 +202,14 @@ class ScenarioSet:
     market: str
     estimation: EstimationSpec
     factors: dict[str, FactorSpec]
-    scenarios: dict[str, HistoricalScenario | HypotheticalScenario]
+    scenarios: dict[str, AnyScenario]
     sources: list[Path] = field(default_factory=list)
 
     @property
     def names(self) -> list[str]:
         return list(self.scenarios)
 
-    def __getitem__(self, name: str) -> HistoricalScenario | HypotheticalScenario:
+    def __getitem__(self, name: str) -> AnyScenario:
         try:
             return self.scenarios[name]
         except KeyError:
@@ -192,7 +242,11 @@ def _explain(path: Path, exc: ValidationError) -> str:
         if len(loc) >= 2 and loc[0] in ("scenarios", "factors"):
             where = f"{loc[0][:-1]} {loc[1]!r}"
             rest = loc[2:]
-            if loc[0] == "scenarios" and rest and rest[0] in ("historical", "hypothetical"):
+            if (
+                loc[0] == "scenarios"
+                and rest
+                and rest[0] in ("historical", "replay", "hypothetical")
+            ):
                 rest = rest[1:]  # the union tag pydantic puts in the path
             fld = ".".join(rest)
             if err["type"].startswith("union_tag"):
@@ -217,7 +271,7 @@ def load_scenarios(*paths: str | Path, include_default: bool = True) -> Scenario
     files = ([DEFAULT_PATH] if include_default else []) + [Path(p) for p in paths]
     market, estimation = None, EstimationSpec()
     factors: dict[str, FactorSpec] = {}
-    scenarios: dict[str, HistoricalScenario | HypotheticalScenario] = {}
+    scenarios: dict[str, AnyScenario] = {}
     origin: dict[str, Path] = {}
     for path in files:
         parsed = _read(path)
@@ -228,18 +282,19 @@ def load_scenarios(*paths: str | Path, include_default: bool = True) -> Scenario
         origin.update(dict.fromkeys(parsed.scenarios, path))
     problems = []
     for name, sc in scenarios.items():
-        if not isinstance(sc, HypotheticalScenario):
+        if isinstance(sc, ReplayScenario):
             continue
+        what = "moves" if isinstance(sc, HistoricalScenario) else "shocks"
         for f, x in sc.shocks.items():
             if f not in factors:
                 problems.append(
-                    f"{origin[name]}: scenario {name!r}: field 'shocks.{f}': unknown factor {f!r}; "
-                    f"declared: {', '.join(factors) or 'none'}"
+                    f"{origin[name]}: scenario {name!r}: field '{what}.{f}': unknown factor "
+                    f"{f!r}; declared: {', '.join(factors) or 'none'}"
                 )
             elif factors[f].kind == "return" and x <= -1.0:
                 problems.append(
-                    f"{origin[name]}: scenario {name!r}: field 'shocks.{f}': a return shock must be "
-                    f"above -1 (-100%), got {x}"
+                    f"{origin[name]}: scenario {name!r}: field '{what}.{f}': a return move must "
+                    f"be above -1 (-100%), got {x}"
                 )
     if market is None:
         problems.append("no file names the market symbol (field 'market')")
@@ -448,13 +503,30 @@ class ScenarioEngine:
                     break
         return pd.DataFrame(cols, index=panel.index), used
 
-    def shock_moves(self, scenario: HypotheticalScenario, symbols: Sequence[str]) -> pd.DataFrame:
-        """Return per symbol under the factor shocks, with the method used."""
-        names = list(self.scenarios.factors) if scenario.others == "zero" else list(scenario.shocks)
+    def shock_moves(
+        self, scenario: HypotheticalScenario | HistoricalScenario, symbols: Sequence[str]
+    ) -> pd.DataFrame:
+        """Return per symbol under the scenario's factor shocks (or a crisis's real moves)."""
+        return self._conditional_moves(scenario, symbols)[0]
+
+    def _factor_names(self, scenario: HypotheticalScenario | HistoricalScenario) -> list[str]:
+        if isinstance(scenario, HypotheticalScenario) and scenario.others == "zero":
+            return list(self.scenarios.factors)
+        return list(scenario.shocks)
+
+    def _conditional_moves(
+        self, scenario: HypotheticalScenario | HistoricalScenario, symbols: Sequence[str]
+    ) -> tuple[pd.DataFrame, dict[str, str], list[str]]:
+        """Moves, the factor -> proxy used, and the factors left out for lack of data.
+
+        A hypothetical scenario needs every shocked factor; a crisis uses the moves it has
+        data for (at least one), since its moves are facts, not a choice of shocks.
+        """
+        names = self._factor_names(scenario)
         F, used = self.factor_frame(names)
         lacking = [f for f in scenario.shocks if f not in used]
-        if lacking:
-            proxies = {f: [p.symbol for p in self.scenarios.factors[f].proxies] for f in lacking}
+        proxies = {f: [p.symbol for p in self.scenarios.factors[f].proxies] for f in lacking}
+        if lacking and (isinstance(scenario, HypotheticalScenario) or len(lacking) == len(names)):
             raise ScenarioError(f"factor(s) without data in the estimation window: {proxies}")
         shock = {f: float(scenario.shocks.get(f, 0.0)) for f in names if f in used}
         panel = self.estimation_panel()
@@ -481,7 +553,23 @@ class ScenarioEngine:
             move[still] = move[self.market]
             method[still] = f"proxy_market:{self.market}"
         frame = pd.DataFrame({"return": move.clip(lower=-1.0), "method": method, "beta": np.nan})
-        return frame.loc[list(symbols)].rename_axis("symbol")
+        skipped = [f for f in names if f not in used]
+        return frame.loc[list(symbols)].rename_axis("symbol"), used, skipped
+
+    def worst_window(self, sessions: int) -> tuple[dt.date, dt.date]:
+        """(start, end) of the market symbol's worst compounded `sessions`-session return."""
+        if self.market not in self.aligned:
+            raise ScenarioError(f"no returns of the market symbol {self.market} to find a window")
+        m = self.aligned[self.market].dropna()
+        if len(m) < sessions + 1:
+            raise ScenarioError(
+                f"{len(m)} sessions of {self.market} returns: fewer than worst_sessions + 1 "
+                f"({sessions + 1})"
+            )
+        level = np.log1p(m.to_numpy(np.float64)).cumsum()
+        change = level[sessions:] - level[:-sessions]  # close of i to close of i + sessions
+        i = int(np.argmin(change))
+        return m.index[i].date(), m.index[i + sessions].date()
 
     # ---- portfolio
 
@@ -493,14 +581,17 @@ class ScenarioEngine:
         symbols = list(pos.index)
         notes: list[str] = []
         used: dict[str, str] = {}
-        if isinstance(sc, HistoricalScenario):
-            moves = self.replay(sc.start, sc.end, symbols)
+        if isinstance(sc, ReplayScenario):
+            start, end = (
+                (sc.start, sc.end) if sc.start is not None else self.worst_window(sc.worst_sessions)
+            )
+            moves = self.replay(start, end, symbols)
+            notes.append(f"replayed window {start.isoformat()}..{end.isoformat()}")
         else:
-            moves = self.shock_moves(sc, symbols)
-            names = list(self.scenarios.factors) if sc.others == "zero" else list(sc.shocks)
-            used = self.factor_frame(names)[1]
-            skipped = [f for f in names if f not in used]
-            if skipped:
+            moves, used, skipped = self._conditional_moves(sc, symbols)
+            if skipped and isinstance(sc, HistoricalScenario):
+                notes.append(f"moves without proxy data, not applied: {', '.join(skipped)}")
+            elif skipped:
                 notes.append(f"unshocked factors without data left free: {', '.join(skipped)}")
         proxied = moves.index[moves["method"].str.startswith("proxy")]
         if len(proxied):
@@ -550,7 +641,9 @@ def describe(scenarios: ScenarioSet) -> pd.DataFrame:
     for name, sc in scenarios.scenarios.items():
         row: dict[str, Any] = {"scenario": name, "kind": sc.kind, "description": sc.description}
         if isinstance(sc, HistoricalScenario):
-            row.update(start=sc.start, end=sc.end)
+            row.update(start=sc.start, end=sc.end, shocks=dict(sc.moves))
+        elif isinstance(sc, ReplayScenario):
+            row.update(start=sc.start, end=sc.end, worst_sessions=sc.worst_sessions)
         else:
             row.update(shocks=dict(sc.shocks), others=sc.others)
         rows.append(row)

@@ -8,7 +8,9 @@ Reproducibility: paths are generated in fixed blocks of PATH_BLOCK paths, block 
 from its own stream SeedSequence(seed, spawn_key=(b,)). The draw depends on (model, seed,
 n_paths, n_days, dtype) and never on how the caller chunks the run: the same seed gives
 identical arrays, and `simulate_chunks` concatenated equals `simulate`. Blocks are
-independent, so they run on a thread pool (numpy releases the GIL while drawing and in BLAS).
+independent, so they run on a thread pool (numpy releases the GIL while drawing and in BLAS),
+or, given an `Executor` (`quant_assets.compute`), as tasks of consecutive blocks on any
+engine: a task draws its blocks from the same streams, so local and Ray runs are identical.
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal, Self
+from typing import TYPE_CHECKING, Literal, Self
 
 import numpy as np
 import pandas as pd
 
 from quant_assets.sim import _kernels as k
 from quant_assets.sim.risk_measures import portfolio_log_returns
+
+if TYPE_CHECKING:
+    from quant_assets.compute import Executor
 
 PATH_BLOCK = 256  # paths per random stream; part of the reproducibility contract
 WORKERS = min(os.cpu_count() or 1, 4)
@@ -72,6 +77,42 @@ class StochasticModel(ABC):
         if not hasattr(self, "symbols"):
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit(returns) first")
 
+    def _check_run(self, n_paths: int, n_days: int, seed: int) -> None:
+        """What every draw checks first (subclasses add model-specific conditions)."""
+        self._check_fitted()
+        if not isinstance(seed, int | np.integer):
+            raise TypeError("seed must be an integer: it names the random streams")
+        if n_paths <= 0 or n_days <= 0:
+            raise ValueError("n_paths and n_days must be positive")
+
+    def block_tasks(
+        self, n_paths: int, executor: Executor, blocks_per_task: int | None = None
+    ) -> list[tuple[int, int]]:
+        """Consecutive block ranges [b0, b1), a few per worker of `executor` by default."""
+        from quant_assets.compute.executor import default_tasks, split_range
+
+        n_blocks = -(-n_paths // PATH_BLOCK)
+        if blocks_per_task is None:
+            return split_range(n_blocks, default_tasks(executor))
+        if blocks_per_task < 1:
+            raise ValueError(f"blocks_per_task must be >= 1, got {blocks_per_task}")
+        return [
+            (b, min(b + blocks_per_task, n_blocks)) for b in range(0, n_blocks, blocks_per_task)
+        ]
+
+    def draw_blocks(
+        self, n_paths: int, n_days: int, seed: int, blocks: tuple[int, int], dtype: np.dtype
+    ) -> np.ndarray:
+        """Paths of blocks [b0, b1) of the run (n_paths, n_days, seed): one task's share."""
+        b0, b1 = blocks
+        first, last = b0 * PATH_BLOCK, min(b1 * PATH_BLOCK, n_paths)
+        out = np.empty((last - first, n_days, self.n_assets), dtype=dtype)
+        for b in range(b0, b1):
+            lo = b * PATH_BLOCK - first
+            rows = min(PATH_BLOCK, n_paths - b * PATH_BLOCK)
+            self._fill_block(_block_rng(seed, b), out[lo : lo + rows])
+        return out
+
     def simulate_chunks(
         self,
         n_paths: int,
@@ -86,11 +127,7 @@ class StochasticModel(ABC):
         Memory stays at one chunk plus a few blocks, so callers can reduce paths to a
         portfolio or a risk number without holding all paths at once.
         """
-        self._check_fitted()
-        if not isinstance(seed, int | np.integer):
-            raise TypeError("seed must be an integer: it names the random streams")
-        if n_paths <= 0 or n_days <= 0:
-            raise ValueError("n_paths and n_days must be positive")
+        self._check_run(n_paths, n_days, seed)
         dtype = np.dtype(dtype)
         chunk = n_paths if chunk_size is None else int(chunk_size)
         if chunk <= 0:
@@ -138,8 +175,20 @@ class StochasticModel(ABC):
         *,
         chunk_size: int | None = None,
         dtype: type | np.dtype = np.float32,
+        executor: Executor | None = None,
+        blocks_per_task: int | None = None,
     ) -> np.ndarray:
-        """(n_paths, n_days, n_assets) daily log returns; identical for any chunk_size."""
+        """(n_paths, n_days, n_assets) daily log returns; identical for any chunk_size, and
+        with an `executor` (blocks drawn as its tasks, `blocks_per_task` each) on any engine."""
+        if executor is not None:
+            if chunk_size is not None:
+                raise ValueError("chunk_size and executor exclude each other: tasks are the chunks")
+            self._check_run(n_paths, n_days, seed)
+            tasks = self.block_tasks(n_paths, executor, blocks_per_task)
+            parts = executor.map(
+                _draw_task, tasks, shared=(self, n_paths, n_days, int(seed), np.dtype(dtype))
+            )
+            return np.concatenate(parts, axis=0)
         chunks = self.simulate_chunks(n_paths, n_days, seed, chunk_size=chunk_size, dtype=dtype)
         if chunk_size is None or chunk_size >= n_paths:
             return next(chunks)
@@ -375,10 +424,10 @@ class GARCHModel(StochasticModel):
         self._z_hist = self.std_resid_.to_numpy()
         return self
 
-    def simulate_chunks(self, *args, **kwargs) -> Iterator[np.ndarray]:
+    def _check_run(self, n_paths: int, n_days: int, seed: int) -> None:
+        super()._check_run(n_paths, n_days, seed)
         if self.start == "unconditional" and np.isnan(self._start_var["unconditional"]).any():
             raise ValueError("alpha + beta >= 1 for some asset: no unconditional variance")
-        return super().simulate_chunks(*args, **kwargs)
 
     def _fill_block(self, rng, out):
         n_paths, n_days, n_assets = out.shape
@@ -491,10 +540,29 @@ def simulate_portfolio(
     chunk_size: int = 2048,
     rebalance: Literal["daily", "buy_and_hold"] = "daily",
     dtype: type | np.dtype = np.float32,
+    executor: Executor | None = None,
+    blocks_per_task: int | None = None,
 ) -> np.ndarray:
-    """(n_paths, n_days) portfolio log returns, streamed so asset paths never all sit in memory."""
+    """(n_paths, n_days) portfolio log returns, streamed so asset paths never all sit in memory.
+
+    With an `executor`, each task draws its blocks and reduces them to portfolio returns
+    where it runs, so only (paths, days) returns travel back, never the asset paths.
+    """
     if isinstance(weights, pd.Series):
         weights = weights.reindex(model.symbols).fillna(0.0).to_numpy()
+    if executor is not None:
+        model._check_run(n_paths, n_days, seed)
+        tasks = model.block_tasks(n_paths, executor, blocks_per_task)
+        shared = (
+            model,
+            n_paths,
+            n_days,
+            int(seed),
+            np.dtype(dtype),
+            np.asarray(weights),
+            rebalance,
+        )
+        return np.concatenate(executor.map(_portfolio_task, tasks, shared=shared), axis=0)
     parts = [
         portfolio_log_returns(chunk, weights, rebalance=rebalance)
         for chunk in model.simulate_chunks(
@@ -502,3 +570,14 @@ def simulate_portfolio(
         )
     ]
     return np.concatenate(parts, axis=0)
+
+
+def _draw_task(shared: tuple, blocks: tuple[int, int]) -> np.ndarray:
+    model, n_paths, n_days, seed, dtype = shared
+    return model.draw_blocks(n_paths, n_days, seed, blocks, dtype)
+
+
+def _portfolio_task(shared: tuple, blocks: tuple[int, int]) -> np.ndarray:
+    model, n_paths, n_days, seed, dtype, weights, rebalance = shared
+    paths = model.draw_blocks(n_paths, n_days, seed, blocks, dtype)
+    return portfolio_log_returns(paths, weights, rebalance=rebalance)

@@ -179,3 +179,48 @@ def rescale_to_total_return(bars: pd.DataFrame) -> pd.DataFrame:
     for column in ("open", "high", "low", "close"):
         out[column] = bars[column] * scale
     return out
+
+
+# --- price scale for charts ---------------------------------------------------------------
+#
+# derived.technical_indicators is computed on the total-return index (splits and dividends
+# reinvested, no look-ahead): the scale for signals. A chart of unadjusted bars needs its
+# indicators on the bars' own (split-adjusted) price scale instead; these are computed at
+# read time for display only and never stored under the table's names.
+
+PRICE_COLUMNS = ("open", "high", "low", "close")
+
+
+def split_adjust(bars: pd.DataFrame, splits: pd.DataFrame) -> pd.DataFrame:
+    """Bars backward-adjusted for splits: prices / factor, volume x factor, where a bar's
+    factor is the product of the ratios of the splits dated after it (a 3-for-1 split on
+    its ex-date d divides every earlier price by 3). Adds `split_factor`.
+
+    bars: date, open, high, low, close[, volume]; splits: date (ex-date), ratio (> 0).
+    """
+    out = bars.copy()
+    dates = pd.to_datetime(out["date"]).to_numpy()
+    factor = np.ones(len(out))
+    for d, ratio in zip(pd.to_datetime(splits["date"]), splits["ratio"], strict=True):
+        r = float(ratio)
+        if not (np.isfinite(r) and r > 0):
+            raise ValueError(f"splits.ratio: must be a positive number, got {ratio!r} on {d}")
+        factor[dates < np.datetime64(d)] *= r
+    for c in PRICE_COLUMNS:
+        if c in out:
+            out[c] = out[c].astype(float) / factor
+    if "volume" in out:
+        out["volume"] = out["volume"].astype(float) * factor
+    out["split_factor"] = factor
+    return out
+
+
+def price_scale_indicators(bars: pd.DataFrame) -> pd.DataFrame:
+    """TA-Lib indicators of one symbol's (split-adjusted) bars, on their price scale: for
+    charts. Columns: date and the indicator names (the same definitions as the table)."""
+    b = bars.sort_values("date")
+    arrays = indicator_arrays(
+        b["high"].to_numpy(float), b["low"].to_numpy(float), b["close"].to_numpy(float),
+        b["volume"].to_numpy(float) if "volume" in b else np.zeros(len(b)),
+    )  # fmt: skip
+    return pd.DataFrame({"date": b["date"].to_numpy(), **arrays})

@@ -1,12 +1,23 @@
-"""Instrument: candles with volume, indicators, event and news markers, sentiment, key stats."""
+"""Instrument: candles with volume, indicators, event and news markers, sentiment, key stats.
+
+Candles, overlays and key stats are split-adjusted (every price before a split divided by
+its ratio, so a 3-for-1 split is not a -67% day); each split has a marker. Indicators are
+computed on these bars (the price scale); derived.technical_indicators holds the
+total-return scale that signals use, and is not drawn over prices.
+"""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
+from quant_assets.strategy.indicators import price_scale_indicators, split_adjust
 from streamlit_app import charts, data, ui
+
+WARMUP_DAYS = 120  # calendar days of bars before the range, so indicators start warm
 
 ctx = ui.setup("Instrument", ":material/candlestick_chart:")
 
@@ -34,6 +45,10 @@ if len(sources) > 1:
     chosen = st.radio("Source", sources, horizontal=True, key="instrument_source")
     bars = bars[bars["source"] == chosen]
 bars = bars.sort_values("date").reset_index(drop=True)
+splits = ui.fetch(data.splits, ctx.url, symbol, ctx.end, what="splits")
+splits = splits if splits is not None else pd.DataFrame(columns=["date", "ratio"])
+raw_first = float(bars["close"].iloc[0])
+bars = split_adjust(bars, splits)
 
 c1, c2, c3 = st.columns([3, 3, 2])
 overlays = c1.multiselect(
@@ -52,13 +67,15 @@ with c3:
 
 ind = pd.DataFrame(columns=["date"])
 if overlays or oscillators:
-    got = ui.fetch(
-        data.indicators, ctx.url, symbol, ctx.start, ctx.end, what="technical indicators"
-    )
-    if got is not None:
-        ind = got.astype({c: "float64" for c in got.columns if c not in ("symbol", "date")})
-        if ind.empty:
-            ui.empty(f"no indicators of {symbol} in the range")
+    warm = ui.fetch(
+        data.bars, ctx.url, symbol, ctx.start - dt.timedelta(days=WARMUP_DAYS), ctx.end,
+        what=f"bars of {symbol}",
+    )  # fmt: skip
+    if warm is not None and len(warm):
+        if "source" in warm and bars["source"].nunique() == 1:
+            warm = warm[warm["source"] == bars["source"].iloc[0]]
+        full = price_scale_indicators(split_adjust(warm.sort_values("date"), splits))
+        ind = full[pd.to_datetime(full["date"]) >= pd.Timestamp(ctx.start)]
 sec = ui.fetch(data.security_events, ctx.url, symbol, ctx.start, ctx.end, what="security events")
 econ = (
     ui.fetch(data.economic_events, ctx.url, ctx.start, ctx.end, what="economic events")
@@ -101,8 +118,18 @@ stats = {
 cols = st.columns(len(stats))
 for col, (label, value) in zip(cols, stats.items(), strict=True):
     col.metric(label, value)
+in_range = splits[pd.to_datetime(splits["date"]) > pd.Timestamp(bars["date"].iloc[0])]
+split_note = (
+    "; splits in the range: "
+    + ", ".join(f"{pd.Timestamp(d).date()} {r:g}-for-1" for d, r in zip(
+        in_range["date"], in_range["ratio"], strict=True))
+    + f" (first close {raw_first:,.2f} as traded)"
+    if len(in_range)
+    else ""
+)  # fmt: skip
 st.caption(
-    f"Unadjusted prices as delivered ({', '.join(sources)}); last bar {close.index[-1].date()}."
+    f"Split-adjusted prices ({', '.join(sources)}; every price before a split divided by its "
+    f"ratio), indicators on the same scale; last bar {close.index[-1].date()}{split_note}."
 )
 
 left, right = st.columns(2)

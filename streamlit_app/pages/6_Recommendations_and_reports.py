@@ -11,24 +11,48 @@ from streamlit_app import analytics, data, ui
 
 ctx = ui.setup("Recommendations & reports", ":material/lightbulb:")
 
-SIDE_ICON = {
-    "buy": ":material/trending_up:",
-    "sell": ":material/trending_down:",
-    "close": ":material/close:",
-    "hold": ":material/pause:",
+ACTION_ICON = {
+    "enter": ":material/add_circle:",
+    "exit": ":material/cancel:",
+    "reverse": ":material/swap_horiz:",
+    "resize": ":material/tune:",
+    "carry": ":material/pause_circle:",
 }
+ACTION_WORD = {
+    "enter": "NEW ENTRY",
+    "exit": "EXIT",
+    "reverse": "REVERSE",
+    "resize": "RESIZE",
+    "carry": "CARRIED",
+}
+MONEY = st.column_config.NumberColumn(format="dollar")
 
 
-def _show_json(label: str, raw: object) -> None:
-    value = analytics.parse_json(raw)
-    if value in (None, "", [], {}):
+def _table(label: str, frame: pd.DataFrame | None, **config) -> None:
+    if frame is None or frame.empty:
         return
     st.markdown(f"**{label}**")
-    frame = analytics.json_frame(value)
-    if frame is not None:
-        st.dataframe(frame, hide_index=True)
-    else:
-        st.write(value)
+    st.dataframe(frame, hide_index=True, column_config=config or None)
+
+
+def _show_conditions(raw: object) -> None:
+    parts = analytics.conditions_parts(analytics.parse_json(raw))
+    if parts["signal"]:
+        st.markdown(f"**Signal** — {parts['signal']}")
+    _table("Conditions that fired", parts["fired"])
+    _table("Today's rule values", parts["values"])
+    _table("Exit rules of the package", parts["rules"])
+
+
+def _show_mapping(label: str, raw: object, value_name: str, **config) -> None:
+    value = analytics.parse_json(raw)
+    if isinstance(value, dict) and value:
+        frame = pd.DataFrame(
+            [(k, v) for k, v in value.items() if v is not None], columns=["name", value_name]
+        )
+        _table(label, frame, **config)
+    elif isinstance(value, list) and value:
+        _table(label, analytics.json_frame(value))
 
 
 # --- recommendations ---------------------------------------------------------------------------
@@ -45,61 +69,102 @@ if dates is not None:
             "Trading day", dates, index=dates.index(default), key="rec_day", format_func=str
         )
         recs = ui.fetch(data.recommendations, ctx.url, day, what="recommendations")
+        acts = ui.fetch(data.recommendation_actions, ctx.url, day, what="recommendations")
         if recs is not None and recs.empty:
             ui.empty(f"no recommendations for {day}")
-        elif recs is not None:
+        elif recs is not None and acts is not None:
             if recs["is_sample"].any():
                 st.caption("Built from SAMPLE DATA.")
-            c1, c2, c3, c4 = st.columns(4)
-            c1.metric("Recommendations", len(recs))
-            c2.metric("Strategies", recs["strategy"].nunique())
-            c3.metric("Gross notional", f"{recs['notional'].abs().sum():,.0f}")
-            c4.metric("Net notional", f"{recs['notional'].sum():,.0f}")
-            summary = recs[
-                [
-                    "strategy",
-                    "symbol",
-                    "leg",
-                    "side",
-                    "target_weight",
-                    "quantity",
-                    "notional",
-                    "entry_price",
-                    "stop_price",
-                    "target_price",
-                    "sizing_rule",
-                ]
-            ]
+            counts = acts.counts()
+            c1, c2, c3, c4, c5 = st.columns(5)
+            c1.metric("Recommendations", len(acts.packages))
+            c2.metric("New entries", counts["enter"])
+            c3.metric("Exits", counts["exit"])
+            c4.metric("Size changes", counts["resize"] + counts["reverse"])
+            c5.metric("Carried", counts["carry"])
+            st.markdown(f"**{acts.summary()}** ({acts.basis}).")
+            pk = acts.packages
+            st.markdown("**At the open**")
             st.dataframe(
-                summary,
+                pd.DataFrame(
+                    {
+                        "action": pk["action"].map(ACTION_WORD),
+                        "orders": pk["orders"].where(pk["orders"] != "", "no trade: hold as is"),
+                        "strategy": pk["strategy"],
+                        "symbol": pk["symbol"],
+                        "legs": pk["n_legs"],
+                        "gross_notional": pk["gross_notional"],
+                        "net_notional": pk["net_notional"],
+                        "net_weight": pk["net_weight"],
+                    }
+                ),
                 hide_index=True,
                 column_config={
-                    "target_weight": st.column_config.NumberColumn("weight", format="percent"),
-                    "notional": st.column_config.NumberColumn(format="dollar"),
+                    "gross_notional": MONEY,
+                    "net_notional": MONEY,
+                    "net_weight": st.column_config.NumberColumn(format="percent"),
                 },
-                key="recs_table",
+                key="actions_table",
             )
             st.markdown("**Why each one**")
-            for _, r in recs.iterrows():
-                title = (
-                    f"{str(r['side']).upper()} {r['quantity']:,.4g} {r['symbol']} · "
-                    f"{r['strategy']} ({r['leg']})"
-                )
-                with st.expander(title, icon=SIDE_ICON.get(str(r["side"]).lower())):
-                    k1, k2, k3, k4 = st.columns(4)
-                    k1.metric("Entry", f"{r['entry_price']:,.2f}")
-                    k2.metric(
-                        "Stop", "—" if pd.isna(r["stop_price"]) else f"{r['stop_price']:,.2f}"
+            legs = acts.legs
+            for p in pk.to_dict("records"):
+                mine = legs[legs["package"] == p["package"]]
+                orders = p["orders"] or "no trade: hold as is"
+                title = f"{ACTION_WORD[p['action']]} · {orders} · {p['strategy']} ({p['symbol']})"
+                with st.expander(title, icon=ACTION_ICON.get(p["action"])):
+                    k1, k2, k3 = st.columns(3)
+                    k1.metric("Gross notional", f"${p['gross_notional']:,.2f}")
+                    k2.metric("Net notional", f"${p['net_notional']:,.2f}")
+                    k3.metric("Net weight", f"{p['net_weight']:+.2%}")
+                    view = pd.DataFrame(
+                        {
+                            "symbol": mine["symbol"],
+                            "leg": mine["leg"],
+                            "side": mine["side"],
+                            "quantity": mine["qty_signed"].abs(),
+                            "previous": mine["prev_qty"].abs(),
+                            "trade": mine["trade_qty"],
+                            "entry": mine["entry_price"],
+                            "stop": mine["stop_price"],
+                            "target": mine["target_price"],
+                            "weight": mine["target_weight"],
+                            "notional": mine["notional"],
+                        }
                     )
-                    k3.metric(
-                        "Target", "—" if pd.isna(r["target_price"]) else f"{r['target_price']:,.2f}"
+                    st.dataframe(
+                        view,
+                        hide_index=True,
+                        column_config={
+                            "weight": st.column_config.NumberColumn(format="percent"),
+                            "notional": MONEY,
+                        },
                     )
-                    k4.metric("Weight", f"{r['target_weight']:+.2%}")
-                    _show_json("Conditions that fired", r["conditions"])
-                    st.markdown(f"**Sizing** — `{r['sizing_rule']}`: {r['sizing_reason']}")
-                    _show_json("Strategy stats", r["stats"])
-                    _show_json("Upcoming events", r["events"])
-                    _show_json("Scenario PnL", r["scenario_pnl"])
+                    stored = mine[mine["conditions"].notna()]
+                    if stored.empty:
+                        st.caption("No row today: the position of the previous day is exited.")
+                        continue
+                    r = stored.iloc[0]
+                    _show_conditions(r["conditions"])
+                    st.markdown(f"**Sizing** — {r['sizing_rule']}: {r['sizing_reason']}")
+                    _show_mapping("Strategy stats", r["stats"], "value")
+                    _show_mapping("Upcoming events", r["events"], "value")
+                    pnl = {}
+                    for raw in stored["scenario_pnl"]:
+                        for k, v in (analytics.parse_json(raw) or {}).items():
+                            if v is not None:
+                                pnl[k] = pnl.get(k, 0.0) + float(v)
+                    if pnl:
+                        frame = pd.DataFrame(sorted(pnl.items()), columns=["scenario", "pnl"])
+                        frame["pnl_pct_of_gross"] = (
+                            frame["pnl"] / p["gross_notional"] if p["gross_notional"] else None
+                        )
+                        _table(
+                            "Scenario PnL",
+                            frame,
+                            pnl=MONEY,
+                            pnl_pct_of_gross=st.column_config.NumberColumn(format="percent"),
+                        )
 
 # --- report archive ---------------------------------------------------------------------------------
 

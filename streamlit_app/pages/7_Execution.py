@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import getpass
+import json
+
 import pandas as pd
 import streamlit as st
 
-from execution import kill_switch
+from execution import approval, kill_switch
+from quant_assets.warehouse import connect
 from streamlit_app import data, ui
 
 ctx = ui.setup("Execution", ":material/swap_horiz:")
@@ -38,6 +42,66 @@ ks = ui.fetch(data.execution_table, ctx.url, "execution.kill_switch", what="kill
 if ks is not None and len(ks):
     with st.expander("Kill-switch history (as copied to the warehouse)"):
         st.dataframe(ks.sort_values("changed_at", ascending=False), hide_index=True)
+
+# --- approval ----------------------------------------------------------------------------------
+
+st.subheader("Approval")
+st.caption(
+    f"Policy: {ctx.settings.approval_policy} (QUANT_APPROVAL; auto only in dry_run and paper). "
+    "Only approved orders are sent; every decision is recorded with who and when."
+)
+pending = ui.fetch(
+    data.execution_table, ctx.url, "execution.orders", what="orders awaiting a decision"
+)
+decided = ui.fetch(data.execution_table, ctx.url, "execution.approvals", what="approval decisions")
+if pending is not None and decided is not None:
+    approved_ids = set()
+    for ids in decided.loc[decided["decision"] == "approved", "order_ids"] if len(decided) else ():
+        approved_ids.update(json.loads(ids))
+    waiting = pending[(pending["status"] == "new") & ~pending["client_order_id"].isin(approved_ids)]
+    if waiting.empty:
+        st.success("No orders await a decision.", icon=":material/check_circle:")
+    else:
+        day = pd.Timestamp(waiting["trade_date"].max()).date()
+        todo = waiting[pd.to_datetime(waiting["trade_date"]).dt.date == day]
+        st.warning(
+            f"{len(todo)} order(s) of {day} await a decision; unapproved orders expire "
+            f"{approval.expires_at(day, ctx.settings):%Y-%m-%d %H:%M %Z}.",
+            icon=":material/gavel:",
+        )
+        st.dataframe(
+            todo[["client_order_id", "strategy", "symbol", "side", "qty", "parent_id", "leg"]],
+            hide_index=True,
+            key="approval_table",
+        )
+        who = st.text_input("Decided by", value=getpass.getuser(), key="approval_by")
+        why = st.text_input("Reason (optional)", key="approval_reason")
+        c1, c2 = st.columns(2)
+        choice = None
+        if c1.button("Approve all", type="primary", key="approve_all"):
+            choice = approval.approve
+        if c2.button("Reject all", key="reject_all"):
+            choice = approval.reject
+        if choice is not None:
+            # DuckDB allows one configuration per file in a process: drop the read-only
+            # connection before the short write of the decision.
+            data.reader(ctx.url).close()
+            try:
+                with connect(ctx.settings.warehouse_url) as wh:
+                    rec = choice(wh, day, by=who, channel="streamlit", reason=why or None,
+                                 order_ids=list(todo["client_order_id"]))  # fmt: skip
+            except approval.ApprovalError as exc:
+                st.error(str(exc))
+            except Exception as exc:  # the pipeline holds the writer's lock: say so, retry
+                st.error(f"Could not record the decision now ({type(exc).__name__}); retry.")
+            else:
+                st.cache_data.clear()
+                st.success(
+                    f"{rec['decision']} {rec['n_orders']} order(s) of {day} by {rec['decided_by']}."
+                )
+    if len(decided):
+        with st.expander("Decisions"):
+            st.dataframe(decided.sort_values("decided_at", ascending=False), hide_index=True)
 
 # --- orders ------------------------------------------------------------------------------------
 

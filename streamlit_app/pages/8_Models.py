@@ -276,16 +276,21 @@ if models is not None:
             c2.metric("Version", f"v{ranks['model_version'].iloc[0]}")
             c3.metric("Names scored", len(ranks))
             n = st.slider("Names at each end", 3, 25, 10, key="pred_top_n")
+            each = min(n, len(ranks) // 2)  # top and bottom never show the same name
+            if each < n:
+                st.caption(
+                    f"{len(ranks)} names scored: {each} at each end, so no name is in both lists."
+                )
             cols = ["rank", "symbol", "name", "score"]
             config = {"score": st.column_config.NumberColumn(format="%.4f")}
             top, bottom = st.columns(2)
-            top.markdown(f"Top {min(n, len(ranks))} (highest score)")
+            top.markdown(f"Top {each} (highest score)")
             top.dataframe(
-                ranks[cols].head(n), hide_index=True, column_config=config, key="pred_top"
+                ranks[cols].head(each), hide_index=True, column_config=config, key="pred_top"
             )
-            bottom.markdown(f"Bottom {min(n, len(ranks))} (lowest score)")
+            bottom.markdown(f"Bottom {each} (lowest score)")
             bottom.dataframe(
-                ranks[cols].tail(n).iloc[::-1],
+                ranks[cols].tail(each).iloc[::-1],
                 hide_index=True,
                 column_config=config,
                 key="pred_bottom",

@@ -217,7 +217,11 @@ def _strategy_rows(wh, last: dt.date, prev: dt.date, reports_dir: Path) -> int:
             "stop_price": price * 0.95,
             "target_price": None,
             "conditions": json.dumps(
-                [{"name": "ma_fast > ma_slow", "value": 1.8, "threshold": 0.0}]
+                {
+                    "signal": "entry_long: ma_fast > ma_slow",
+                    "fired": [{"name": "ma_fast > ma_slow", "value": 1.8, "threshold": 0.0}],
+                    "values": {"ma_fast": 512.5, "ma_slow": 498.0},
+                }
             ),
             "sizing_rule": "vol_target",
             "sizing_reason": "10% vol target / 18% realised vol, capped by max_name 20%",

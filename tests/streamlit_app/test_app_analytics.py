@@ -114,8 +114,21 @@ def test_json_fields_render_as_tables():
     )
     assert list(conditions.columns) == ["name", "value"] and conditions["value"][0] == 27.4
     stats = analytics.json_frame(analytics.parse_json('{"sharpe": 1.2, "nested": {"a": 1}}'))
-    assert stats.set_index("field")["value"].to_dict() == {"sharpe": 1.2, "nested": '{"a": 1}'}
+    assert stats.set_index("field")["value"].to_dict() == {"sharpe": 1.2, "nested": "a=1"}
     assert analytics.parse_json("plain words") == "plain words"
+    parts = analytics.conditions_parts(
+        analytics.parse_json(
+            '{"signal": "hold; last fired 2026-11-20: fly_z=-2.3 < -2", "values": {},'
+            ' "fired": [{"name": "fly_z", "value": -2.3, "op": "<", "threshold": -2}],'
+            ' "exits": {"exit_long": "fly_z > 0"}}'
+        )
+    )
+    assert parts["signal"].startswith("hold; last fired")
+    assert parts["fired"].to_dict("records") == [
+        {"name": "fly_z", "value": -2.3, "op": "<", "threshold": -2}
+    ]
+    assert parts["values"] is None  # an empty mapping is not shown as "{}"
+    assert parts["rules"].to_dict("records") == [{"rule": "exit_long", "condition": "fly_z > 0"}]
     assert analytics.json_frame(analytics.parse_json(None)) is None
 
 

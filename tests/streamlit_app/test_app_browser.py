@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -38,6 +39,8 @@ PAGES = {  # url path -> title, whether the page draws plotly charts on the samp
     "Models": ("Models & predictions", True),  # champion importance + rank IC (ml_store)
     "Ask": ("Ask", False),  # the conversation page, before any question
 }
+BAD_WORDS = re.compile(r"(?<![\w/])(None|nan|NaN|inf|-inf|null|undefined)(?![\w/])")
+RAW_JSON = re.compile(r"^\s*[\[{].*[\]}]\s*$")
 START_TIMEOUT = 90
 PAGE_TIMEOUT = 60
 
@@ -199,6 +202,10 @@ def test_page_renders_in_chromium(path, app_url, browser):
     (SHOTS / f"{path or 'Overview'}.png").write_bytes(png)
     assert not exceptions, [e.text for e in exceptions]
     assert not errors, [e.text for e in errors]
+    # what a reader sees: no "None"/"nan"/"inf" and no raw JSON anywhere on the page
+    seen = browser.find_element(By.TAG_NAME, "body").text
+    bad = [line for line in seen.splitlines() if BAD_WORDS.search(line) or RAW_JSON.match(line)]
+    assert not bad, bad
     if has_charts:
         assert browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")
     if path == "":

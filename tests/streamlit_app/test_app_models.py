@@ -267,3 +267,28 @@ def test_store_paths():
     assert mlflow_store_path("/srv/mlruns") == Path("/srv/mlruns")
     assert mlflow_store_path("http://mlflow.internal:5000") is None
     assert mlflow_store_path("postgresql://u@db/mlflow") is None
+
+
+def test_latest_ranking_is_the_last_full_cross_section(tmp_path):
+    """A Saturday on which only crypto has bars is not the ranking of a model that scores
+    listed names: the latest ranking is the last day scoring the full cross-section."""
+    import datetime as dt
+
+    from quant_assets.warehouse import connect
+    from streamlit_app import data
+
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    fri, sat = dt.date(2026, 12, 4), dt.date(2026, 12, 5)
+    listed = [f"S{i:02d}" for i in range(12)]
+    rows = [(pd.Timestamp(fri), "m", "1", s, float(i)) for i, s in enumerate(listed)]
+    rows += [(pd.Timestamp(sat), "m", "1", s, float(i)) for i, s in enumerate(["BTC", "ETH"])]
+    with connect(url) as wh:
+        wh.migrate()
+        wh.bulk_load(
+            "strategies.predictions",
+            pd.DataFrame(rows, columns=["date", "model", "model_version", "symbol", "score"]),
+        )
+    got = data.latest_predictions(url, "m", sat)
+    data.reader(url).close()
+    assert {pd.Timestamp(d).date() for d in got["date"]} == {fri}
+    assert sorted(got["symbol"]) == listed

@@ -141,6 +141,10 @@ def test_instrument_chart_has_every_bar_and_indicator(on_sample):
     names = {t.get("name") for t in traces}
     assert {"sma_20", "sma_50", "RSI 14", "volume"} <= names
     assert metric(at, "Last close") == f"{arr(candle['close'])[-1]:,.2f}"
+    # overlays sit on the candles' price scale (not the total-return index's)
+    sma = next(t for t in traces if t.get("name") == "sma_20")
+    last_sma = arr(sma["y"]).astype(float)[-1]
+    assert abs(last_sma / arr(candle["close"]).astype(float)[-1] - 1) < 0.15, last_sma
 
 
 def test_macro_calendar_and_event_study(on_sample):
@@ -206,14 +210,23 @@ def test_recommendations_for_the_day_and_report(on_sample):
     at = run("Recommendations & reports")
     no_errors(at)
     assert at.selectbox(key="rec_day").value == on_sample.rec_date
+    # one recommendation = one package with its action at the open (as the report and API)
     assert metric(at, "Recommendations") == str(on_sample.n_recs)
-    assert len(frame_with(at, "strategy", "symbol", "side", "quantity")) == on_sample.n_recs
-    reasons = [e for e in at.expander if " · " in e.label and e.label.split()[0] in ("BUY", "SELL")]
+    assert (metric(at, "New entries"), metric(at, "Size changes"), metric(at, "Carried")) == (
+        "2", "1", "0")  # fmt: skip
+    table = frame_with(at, "action", "orders", "strategy", "symbol")
+    assert len(table) == on_sample.n_recs
+    assert dict(zip(table["symbol"], table["orders"], strict=True)) == {
+        "NVDA": "BUY 10 NVDA", "QQQ": "SELL 25 QQQ", "SPY": "BUY 2 SPY"}  # fmt: skip
+    reasons = [e for e in at.expander if e.label.split(" · ")[0] in ("NEW ENTRY", "RESIZE")]
     assert len(reasons) == on_sample.n_recs
-    # conditions, stats and scenario JSON are shown as tables, not raw JSON text
+    # conditions, stats and scenario JSON are shown as tables, never raw JSON text
     assert any("ma_fast > ma_slow" in d.value.to_string() for d in at.dataframe)
-    frames = [d.value for d in at.dataframe if "field" in d.value.columns]
-    assert any(set(f["field"]) == {"sharpe", "hit_rate", "n_trades"} for f in frames)
+    frames = [d.value for d in at.dataframe if "name" in d.value.columns]
+    assert any(set(f["name"]) == {"sharpe", "hit_rate", "n_trades"} for f in frames)
+    for d in at.dataframe:
+        for cell in d.value.astype(str).to_numpy().ravel():
+            assert not cell.lstrip().startswith(("{", "[")), cell
     iframe = at.get("iframe")[0].proto
     assert "SOD report" in iframe.srcdoc and "data:image/png;base64," in iframe.srcdoc
     # the previous day has its own recommendations

@@ -1,6 +1,7 @@
 """The Dagster layer of execution: orders, fills and positions assets and the sensor between them."""
 
 from quant_assets.defs.execution.assets import execution_assets
+from quant_assets.defs.execution.checks import execution_checks
 from quant_assets.defs.execution.resources import (
     BrokerResource,
     ExecutionPolicyResource,
@@ -12,6 +13,7 @@ __all__ = [
     "BrokerResource",
     "ExecutionPolicyResource",
     "execution_assets",
+    "execution_checks",
     "execution_resources",
     "execution_sensors",
 ]

@@ -1,19 +1,26 @@
-"""Execution resources: which broker orders go to, and the pre-trade limits they must pass.
+"""Execution resources: which brokers orders go to, and the pre-trade limits they must pass.
 
-The broker comes from settings (QUANT_BROKER_MODE: dry_run by default, paper, or live
-with the per-broker QUANT_LIVE_* flag). A resource may narrow the mode (live -> paper or
+The brokers come from settings: QUANT_BROKER_MODE (dry_run by default, paper, or live with
+the per-broker QUANT_LIVE_* flag) and the routes by asset class (QUANT_ROUTE_EQUITY,
+QUANT_ROUTE_ETF, QUANT_ROUTE_CRYPTO). A resource may narrow the mode (live -> paper or
 dry_run) but never widen it: `mode="live"` is refused unless the settings say live too.
-Tests subclass `BrokerResource` and override `build` to hand the assets a fake broker.
+Broker credentials reach the resource as `dg.EnvVar`s (never plain config, which Dagster
+shows). Tests subclass `BrokerResource` and override `build`/`router` to hand in fakes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import dagster as dg
+from pydantic import SecretStr
 
 from execution.brokers import Broker, make_broker
 from execution.planning import Policy
 from execution.risk_checks import MaxOrderNotional, MaxPosition, RestrictedList, RiskCheck
-from quant_assets.settings import Settings, get_settings
+from execution.routing import Router
+from quant_assets.settings import Settings, env_var_name, get_settings
 from quant_assets.warehouse import Warehouse
 
 MODES = ("dry_run", "paper", "live")
@@ -28,10 +35,32 @@ class BrokerResource(dg.ConfigurableResource):
     paper_account: str = "paper"
     paper_fill: str = "next_open"  # or same_close
     paper_initial_cash: float = 100_000.0
+    route_equity: str | None = None  # None: QUANT_ROUTE_EQUITY
+    route_etf: str | None = None
+    route_crypto: str | None = None
+    alpaca_api_key: str | None = None  # set as dg.EnvVar("APCA_API_KEY_ID")
+    alpaca_secret_key: str | None = None
+    binance_api_key: str | None = None
+    binance_api_secret: str | None = None
 
     def effective_settings(self) -> Settings:
-        """Settings with this resource's mode; live only if the settings are live already."""
+        """Settings with this resource's mode, routes and keys; live only if the settings say live."""
         settings = get_settings()
+        update: dict[str, Any] = {
+            name: getattr(self, name)
+            for name in ("route_equity", "route_etf", "route_crypto")
+            if getattr(self, name) is not None
+        }
+        for name in (
+            "alpaca_api_key",
+            "alpaca_secret_key",
+            "binance_api_key",
+            "binance_api_secret",
+        ):
+            if getattr(self, name):
+                update[name] = SecretStr(getattr(self, name))
+        if update:
+            settings = settings.model_copy(update=update)
         if self.mode is None:
             return settings
         if self.mode not in MODES:
@@ -55,6 +84,17 @@ class BrokerResource(dg.ConfigurableResource):
                 "initial_cash": self.paper_initial_cash,
             }
         return make_broker(self.kind, warehouse=wh, settings=self.effective_settings(), **kw)  # type: ignore[arg-type]
+
+    def router(self, wh: Warehouse, instruments: Iterable[Any]) -> Router:
+        """One broker per asset-class route the settings name, bound to this warehouse."""
+        paper = {
+            "account": self.paper_account,
+            "fill": self.paper_fill,
+            "initial_cash": self.paper_initial_cash,
+        }
+        return Router.from_settings(
+            self.effective_settings(), warehouse=wh, instruments=instruments, **paper
+        )
 
 
 class ExecutionPolicyResource(dg.ConfigurableResource):
@@ -97,7 +137,19 @@ def execution_resources(
 ) -> dict[str, dg.ConfigurableResource]:
     """The execution layer's resources for `build_resources`: broker from settings, default limits."""
     settings = settings or get_settings()
+    keys = {  # only keys that are set: an EnvVar of an unset variable fails the resource
+        name: dg.EnvVar(env_var_name(name))
+        for name in ("alpaca_api_key", "alpaca_secret_key", "binance_api_key", "binance_api_secret")
+        if getattr(settings, name) is not None
+    }
     return {
-        "broker": BrokerResource(kind=kind, mode=settings.broker_mode),
+        "broker": BrokerResource(
+            kind=kind,
+            mode=settings.broker_mode,
+            route_equity=settings.route_equity,
+            route_etf=settings.route_etf,
+            route_crypto=settings.route_crypto,
+            **keys,
+        ),
         "execution_policy": ExecutionPolicyResource(),
     }

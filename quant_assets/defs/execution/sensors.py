@@ -11,6 +11,7 @@ it ignores materializations made by backfills: history is never sent to a broker
 import dagster as dg
 
 from quant_assets.defs.execution.assets import ORDERS_KEY
+from quant_assets.defs.resources import WarehouseResource
 
 BACKFILL_TAG = "dagster/backfill"
 BATCH = 200
@@ -63,4 +64,42 @@ def execution_on_new_orders(context: dg.SensorEvaluationContext):
     return dg.SensorResult(run_requests=list(requests.values()), cursor=cursor)
 
 
-execution_sensors = [execution_on_new_orders]
+APPROVALS_TABLE = "execution.approvals"
+
+
+@dg.sensor(
+    name="execution_on_approval",
+    job_name="execution_job",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Launches execution_job for a date when a person approves its orders "
+    "(quant orders approve, the Execution page or the API).",
+)
+def execution_on_approval(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
+    """One run per human approval (run key = the decision id), so a tick seen twice sends once."""
+    from execution.approval import decisions
+
+    try:
+        with warehouse.session(read_only=True) as wh:
+            df = decisions(wh)
+    except Exception as exc:  # a busy (DuckDB writer) or missing warehouse only delays the tick
+        return dg.SensorResult(skip_reason=f"warehouse not readable now: {type(exc).__name__}")
+    if df.empty:
+        return dg.SensorResult(skip_reason="no approval decision yet")
+    human = df[(df["decision"] == "approved") & ~df["channel"].isin(["auto", "system"])]
+    seen = context.cursor or ""
+    new = human[human["decided_at"].astype(str) > seen]
+    if new.empty:
+        return dg.SensorResult(skip_reason="no new approval")
+    requests = [
+        dg.RunRequest(
+            run_key=f"approved:{row.decision_id}",
+            partition_key=str(row.trade_date)[:10],
+            tags={"execution/approved_by": str(row.decided_by)},
+        )
+        for row in new.itertuples()
+    ]
+    return dg.SensorResult(run_requests=requests, cursor=str(new["decided_at"].astype(str).max()))
+
+
+execution_sensors = [execution_on_new_orders, execution_on_approval]

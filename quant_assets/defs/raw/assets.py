@@ -18,6 +18,7 @@ from quant_assets.calendars import CRYPTO_CALENDAR, last_complete_day, sessions
 from quant_assets.defs.partitions import history_partitions
 from quant_assets.defs.resources import PublisherResource, SourcesResource, WarehouseResource
 from quant_assets.ingest import RAW_SPECS, RawSpec, ingest, score_news
+from quant_assets.sources.pools import fetch_pool
 from quant_assets.universe import load_universe
 from quant_assets.warehouse.loading import LoadResult
 
@@ -77,6 +78,7 @@ def _build_raw_asset(spec: RawSpec) -> dg.AssetsDefinition:
         deps=[INSTRUMENTS_KEY],
         description=spec.description,
         kinds={"python", "duckdb"},
+        pool=fetch_pool(spec.domain),  # one Dagster concurrency pool per vendor
     )
     def _raw(
         context: dg.AssetExecutionContext,

@@ -191,7 +191,7 @@ def test_definitions_load_with_the_lead_resources(env):
     for key in (ORDERS_KEY, FILLS_KEY, POSITIONS_KEY):
         assert graph.get(key).partitions_def == session_partitions
     assert graph.get(FILLS_KEY).parent_keys >= {ORDERS_KEY}
-    assert {s.name for s in defs.sensors} == {"execution_on_new_orders"}
+    assert {s.name for s in defs.sensors} == {"execution_on_new_orders", "execution_on_approval"}
     assert defs.resolve_job_def("execution_job").asset_layer.selected_asset_keys == {
         FILLS_KEY,
         POSITIONS_KEY,

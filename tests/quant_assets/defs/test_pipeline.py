@@ -77,6 +77,9 @@ def runs(tmp_path_factory):
     )
     out["sod_d"] = (data / "reports" / "2024-06-28" / "sod.html").read_text()
     out["again"] = _main(data, "--through", D.isoformat())
+    # the same state, to replay the next day under the schedules instead of `quant main`
+    out["replay"] = data.parent / "replay"
+    shutil.copytree(data, out["replay"])
     out["next"] = _main(data, "--through", D1.isoformat())
     assert out["next"][0].returncode == 0, out["next"][0].stdout + out["next"][0].stderr
     saved = os.environ.get("DAGSTER_HOME")
@@ -214,3 +217,47 @@ def test_the_sod_partition_lists_its_report_in_metadata(runs):
     assert meta["report_date"].value == "2024-07-01"
     assert Path(meta["html"].value).exists()
     assert meta["recommendations"].value >= 0
+
+
+def test_the_schedules_replaying_the_next_day_give_the_same_tables(runs):
+    """The daemon path at a fixed clock: each schedule's tick for D+1 names its run, which
+    runs as the daemon would run it; the tables equal what `quant main --through D+1` wrote."""
+    from zoneinfo import ZoneInfo
+
+    from quant_assets.definitions import build_definitions
+    from quant_assets.defs.schedules import (
+        daily_after_midnight,
+        listed_after_close,
+        sod_before_open,
+    )
+    from quant_assets.settings import Settings
+
+    replay = runs["replay"]
+    instance = _instance(replay)
+    settings = Settings.load(data_dir=replay, sample_start=START, source_mode="sample")
+    defs = build_definitions(settings)
+    ny = ZoneInfo("America/New_York")
+    ticks = [
+        (listed_after_close, "listed_close_job", dt.datetime(2024, 6, 28, 18, 30, tzinfo=ny)),
+        (daily_after_midnight, "overnight_job", dt.datetime(2024, 6, 29, 0, 30, tzinfo=dt.UTC)),
+        (sod_before_open, "decision_job", dt.datetime(2024, 7, 1, 8, 0, tzinfo=ny)),
+    ]
+    for schedule, job, when in ticks:
+        request = schedule(dg.build_schedule_context(scheduled_execution_time=when))
+        assert isinstance(request, dg.RunRequest), (job, request)
+        result = defs.resolve_job_def(job).execute_in_process(
+            instance=instance, partition_key=request.partition_key, tags=request.tags
+        )
+        assert result.success, job
+    volatile = ["loaded_at", "batch_id", "created_at", "html_path", "text_path"]
+    for table, order in (
+        ("market_data.ohlcv_daily", "symbol, date, source"),
+        ("derived.fct_features_daily", "symbol, date"),
+        ("strategies.recommendations", "date, strategy, symbol, leg"),
+        ("strategies.signals", "date, strategy, symbol, leg"),
+    ):
+        sql = f"select * from {table} order by {order}"
+        main, daemon = _read(runs["data"], sql), _read(replay, sql)
+        main = main.drop(columns=[c for c in volatile if c in main])
+        daemon = daemon.drop(columns=[c for c in volatile if c in daemon])
+        pd.testing.assert_frame_equal(daemon, main, rtol=1e-9, check_dtype=False, obj=table)

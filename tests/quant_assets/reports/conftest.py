@@ -116,6 +116,8 @@ def make_sod(is_sample: bool = True) -> SODReport:
         strategy="trend_sma",
         symbol="SPY",
         side="long",
+        action="enter",
+        order="BUY 120 SPY",
         qty=120,
         weight=0.0641,
         notional=64_080.0,
@@ -159,6 +161,8 @@ def make_sod(is_sample: bool = True) -> SODReport:
         strategy="pairs_meanrev",
         symbol="KO/PEP",
         side="long",
+        action="resize",
+        order="BUY 20 KO; SELL 10 PEP",
         legs=[
             Leg(symbol="KO", side="long", qty=500, weight=0.031, notional=31_000.0, price=62.0),
             Leg(
@@ -178,6 +182,7 @@ def make_sod(is_sample: bool = True) -> SODReport:
         strategy="breakout",
         symbol="BTC-USD",
         side="short",
+        action="carry",
         qty=0.35,
         notional=-33_512.75,
         entry=95_750.75,

@@ -158,18 +158,23 @@ def test_text_has_every_number(kind, build):
 
 def test_text_rows_keep_numbers_with_their_symbol(sod_report, eod_report):
     sod = render(sod_report, with_charts=False).text
-    row = next(line for line in sod.splitlines() if line.startswith("trend_sma"))
+    row = next(line for line in sod.splitlines() if line.startswith("new entry  trend_sma"))
     assert row.split() == [
+        "new",
+        "entry",
         "trend_sma",
         "SPY",
         "long",
         "120",
         "6.41%",
         "$64,080.00",
+        "$64,080.00",
         "534.00",
         "521.37",
         "560.25",
     ]
+    action = next(line for line in sod.splitlines() if line.startswith("new entry  BUY 120 SPY"))
+    assert action.split()[-3:] == ["120", "$64,080.00", "$64,080.00"]
     assert sod.startswith("Start of day report 2026-11-20\n")
     assert "*** SAMPLE DATA ***" in sod
     eod = render(eod_report, with_charts=False).text

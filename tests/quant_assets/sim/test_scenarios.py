@@ -1,4 +1,4 @@
-"""Scenario engine: file validation, conditional expectations, historical replay, portfolio PnL.
+"""Scenario engine: file validation, conditional expectations, crisis moves, replays, portfolio PnL.
 
 References: the conditional mean of a Gaussian vector (Sigma_af Sigma_ff^-1 s, with sample
 covariances it is the OLS slope times the shock, checked against numpy.polyfit and
@@ -13,10 +13,13 @@ import textwrap
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from quant_assets.sim.scenarios import (
     HistoricalScenario,
     HypotheticalScenario,
+    ReplayScenario,
     ScenarioEngine,
     ScenarioError,
     conditional_expectation,
@@ -82,7 +85,23 @@ def test_default_file_has_the_named_windows():
         assert (sc.start.isoformat(), sc.end.isoformat()) == (start, end)
     assert {"q4_selloff_2018", "china_deval_2015"} <= set(s.names)
     assert s["rates_up_100bp"].shocks == {"rates": 100.0}
-    assert set(s.factors) == {"equities", "rates", "oil", "crypto"}
+    assert {"equities", "nasdaq100", "small_caps", "rates", "oil", "gold", "dollar", "crypto",
+            "vix"} == set(s.factors)  # fmt: skip
+    # every crisis carries the real moves of its window: index returns, 10y yield, oil, gold,
+    # dollar and VIX; bitcoin only where it traded (from 2010)
+    for name in ("gfc_2008", "euro_debt_2011", "china_deval_2015", "volmageddon_2018",
+                 "q4_selloff_2018", "covid_crash_2020", "rate_shock_2022"):  # fmt: skip
+        sc = s[name]
+        assert isinstance(sc, HistoricalScenario)
+        need = {"equities", "nasdaq100", "small_caps", "rates", "oil", "gold", "dollar", "vix"}
+        assert need <= set(sc.moves), name
+        assert ("crypto" in sc.moves) == (sc.start.year >= 2010), name
+        assert sc.moves["equities"] < 0 and sc.moves["vix"] > 0, name
+    # published S&P 500 closes: GFC 1,282.83 -> 676.53, 2022 4,796.56 -> 3,577.03
+    assert s["gfc_2008"].moves["equities"] == pytest.approx(676.53 / 1282.83 - 1, abs=1e-3)
+    assert s["rate_shock_2022"].moves["equities"] == pytest.approx(3577.03 / 4796.56 - 1, abs=1e-3)
+    assert s["rate_shock_2022"].moves["rates"] > 200  # 10y 1.63% -> 3.90%
+    assert isinstance(s["replay"], ReplayScenario) and s["replay"].worst_sessions == 63
 
 
 def test_user_file_extends_and_overrides(tmp_path):
@@ -93,7 +112,8 @@ def test_user_file_extends_and_overrides(tmp_path):
           gold: {kind: return, proxies: [{symbol: GLD}]}
         scenarios:
           gold_spike: {kind: hypothetical, shocks: {gold: 0.25}}
-          covid_crash_2020: {kind: historical, start: 2020-02-20, end: 2020-03-20}
+          covid_crash_2020: {kind: historical, start: 2020-02-20, end: 2020-03-20,
+                             moves: {equities: -0.3, gold: 0.01}}
         """,
     )
     s = load_scenarios(path)
@@ -110,8 +130,16 @@ def test_user_file_extends_and_overrides(tmp_path):
             ["'bad'", "shocks.equites", "unknown factor"],
         ),
         (
-            "bad: {kind: historical, start: 2020-03-01, end: 2020-02-01}",
+            "bad: {kind: historical, start: 2020-03-01, end: 2020-02-01, moves: {equities: -0.1}}",
             ["'bad'", "'end'", "not after start"],
+        ),
+        (
+            "bad: {kind: historical, start: 2020-01-01, end: 2020-02-01}",
+            ["'bad'", "'moves'", "required"],
+        ),
+        (
+            "bad: {kind: historical, start: 2020-01-01, end: 2020-02-01, moves: {sp500: -0.1}}",
+            ["'bad'", "moves.sp500", "unknown factor"],
         ),
         (
             "bad: {kind: hypothetical, shocks: {equities: -20%}}",
@@ -129,7 +157,12 @@ def test_user_file_extends_and_overrides(tmp_path):
             "bad: {kind: hypothetical, shocks: {crypto: -1.5}}",
             ["'bad'", "shocks.crypto", "above -1"],
         ),
-        ("bad: {kind: replay, start: 2020-01-01, end: 2020-02-01}", ["'bad'", "'kind'"]),
+        ("bad: {kind: rerun, start: 2020-01-01, end: 2020-02-01}", ["'bad'", "'kind'"]),
+        ("bad: {kind: replay, start: 2020-01-01}", ["'bad'", "'end'", "both start and end"]),
+        (
+            "bad: {kind: replay, start: 2020-01-01, end: 2020-02-01, worst_sessions: 5}",
+            ["'bad'", "'worst_sessions'", "not both"],
+        ),
     ],
 )
 def test_invalid_scenarios_fail_at_load_naming_scenario_and_field(tmp_path, body, fragments):
@@ -272,7 +305,9 @@ def test_portfolio_pnl_adds_up(panel):
     positions = pd.Series(
         {"SPY": 1e6, "AGG": 4e5, "XLE": -2.5e5, "BTC": 1e5, "NEWCO": 3e5, "MSFT": -1.5e5}
     )
-    summary, results = eng.run_all(positions, names=["gfc_2008", "covid_crash_2020", "risk_off"])
+    names = ["gfc_2008", "covid_crash_2020", "risk_off", "replay"]
+    summary, results = eng.run_all(positions, names=names)
+    assert list(results) == names
     for name, res in results.items():
         bp = res.by_position
         np.testing.assert_array_equal(bp["pnl"], bp["market_value"] * bp["return"])
@@ -281,24 +316,141 @@ def test_portfolio_pnl_adds_up(panel):
         assert set(res.by_group.index) == {GROUPS[s] for s in positions.index}
         assert summary.loc[name, "pnl"] == res.total
     gfc = results["gfc_2008"]
-    assert "NEWCO" in gfc.notes[-1] and gfc.by_position.loc["SPY", "method"] == "replay"
-    # a short loses when its asset rises: XLE is short and fell in the GFC window
+    assert gfc.by_position.loc["SPY", "method"] == "conditional"
+    # a short loses when its asset rises: XLE is short and oil fell 59% in the GFC window
     assert gfc.by_position.loc["XLE", "return"] < 0 < gfc.by_position.loc["XLE", "pnl"]
+    assert results["replay"].by_position.loc["SPY", "method"] == "replay"
 
 
-def test_as_of_and_missing_data_errors(panel):
-    eng = ScenarioEngine(panel, groups=GROUPS, as_of="2019-12-31")
+def test_crisis_moves_through_factor_betas(panel):
+    """A crisis moves each factor proxy by its real move and every asset by its betas."""
+    eng = ScenarioEngine(panel, groups=GROUPS)
+    sc = load_scenarios()["gfc_2008"]
+    res = eng.run("gfc_2008", {"SPY": 1.0, "AGG": 1.0, "XLE": 1.0, "AAPL": 1.0, "BTC": 1.0})
+    r = res.by_position["return"]
+    assert r["SPY"] == pytest.approx(sc.moves["equities"], abs=1e-12)
+    assert r["AGG"] == pytest.approx(-6.0 * sc.moves["rates"] / 1e4, abs=1e-12)  # duration 6
+    assert r["XLE"] == pytest.approx(0.5 * sc.moves["oil"], abs=1e-12)  # proxy beta 0.5
+    assert res.factors_used == {"equities": "SPY", "rates": "AGG", "oil": "XLE"}
+    assert "not applied: nasdaq100, small_caps, gold, dollar, vix" in res.notes[0]
+    # AAPL: OLS (with intercept) on the three factor series over the estimation window
+    window = eng.estimation_panel()
+    F = np.column_stack([window["SPY"], window["AGG"] / -6e-4, window["XLE"] / 0.5])
+    X = np.column_stack([np.ones(len(F)), F])
+    for sym in ("AAPL", "BTC"):
+        ok = window[sym].notna().to_numpy()
+        coef = np.linalg.lstsq(X[ok], window[sym].to_numpy()[ok], rcond=None)[0][1:]
+        shock = np.array([sc.moves["equities"], sc.moves["rates"], sc.moves["oil"]])
+        assert r[sym] == pytest.approx(float(coef @ shock), rel=1e-8)
+    # the crisis does not depend on the warehouse holding prices of its window
+    late = ScenarioEngine(panel.loc["2019":], groups=GROUPS)
+    assert late.run("gfc_2008", {"SPY": 1.0}).total == pytest.approx(sc.moves["equities"])
+
+
+@pytest.fixture(scope="module")
+def broad() -> pd.DataFrame:
+    """Three years of a market factor with growth, size, rates, oil, gold and crypto factors."""
+    rng = np.random.default_rng(5)
+    dates = pd.bdate_range("2021-01-04", "2023-12-29")
+    T = len(dates)
+    m, g, sz, y, o, au, c = (rng.normal(0, s, T) for s in (0.01, 0.005, 0.006, 0.0035, 0.02,
+                                                           0.009, 0.035))  # fmt: skip
+    e = lambda s: rng.normal(0, s, T)  # noqa: E731
+    cols = {
+        "SPY": m + e(0.0005), "QQQ": 1.15 * m + g, "IWM": 1.1 * m + sz, "AGG": y - 0.05 * m,
+        "XLE": 0.8 * m + 0.5 * o, "GLD": 0.05 * m + au, "BTC": 0.5 * m + c,
+        "AAPL": 1.2 * m + 0.5 * g + e(0.012), "MSFT": 1.1 * m + 0.4 * g + e(0.01),
+        "BRK.B": 0.85 * m + e(0.008), "JPM": 1.1 * m + 0.2 * sz + e(0.012),
+        "XOM": 0.7 * m + 0.6 * o + e(0.01),
+    }  # fmt: skip
+    return pd.DataFrame(cols, index=dates)
+
+
+CRISES = ["gfc_2008", "euro_debt_2011", "china_deval_2015", "volmageddon_2018",
+          "q4_selloff_2018", "covid_crash_2020", "rate_shock_2022"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", CRISES)
+def test_crisis_sign_and_size_on_a_broad_long_book(broad, name):
+    """A long equity book loses about what the S&P 500 lost in each crisis."""
+    sc = load_scenarios()[name]
+    names = ["SPY", "QQQ", "IWM", "AAPL", "MSFT", "BRK.B", "JPM", "XOM"]
+    book = pd.Series(100_000.0, index=names)
+    res = ScenarioEngine(broad, groups={}).run(name, book)
+    spx = sc.moves["equities"]
+    assert res.by_position.loc["SPY", "return"] == pytest.approx(spx, abs=1e-9)
+    assert res.by_position.loc["QQQ", "return"] == pytest.approx(sc.moves["nasdaq100"], abs=1e-9)
+    assert res.by_position.loc["IWM", "return"] == pytest.approx(sc.moves["small_caps"], abs=1e-9)
+    ret = res.total / book.sum()
+    assert ret < 0
+    assert 0.6 * abs(spx) < abs(ret) < 1.6 * abs(spx), (name, ret, spx)
+    # every position but the oil producer falls (oil rose in 2022: XOM may too, as it did);
+    # a broad book's members stay within 2x of the index move
+    equities = res.by_position["return"]
+    assert (equities.drop("XOM") < 0).all(), equities
+    assert (equities.abs() < 2.0 * abs(spx)).all(), equities
+
+
+def test_replay_worst_window(panel):
+    eng = ScenarioEngine(panel, groups=GROUPS, as_of="2015-12-31")
+    start, end = eng.worst_window(63)
+    m = eng.aligned["SPY"].dropna()
+    level = np.log1p(m).cumsum()
+    worst = min(level.iloc[i + 63] - level.iloc[i] for i in range(len(m) - 63))
+    assert level[pd.Timestamp(end)] - level[pd.Timestamp(start)] == pytest.approx(worst)
+    res = eng.run("replay", {"SPY": 1.0})
+    assert res.total == pytest.approx(np.expm1(worst), rel=1e-10)
+    assert res.notes[0] == f"replayed window {start}..{end}"
+    assert pd.Timestamp(end) <= pd.Timestamp("2015-12-31")  # no look-ahead past as_of
+
+
+def test_as_of_and_missing_data_errors(panel, tmp_path):
+    dated = write(tmp_path, "scenarios:\n  covid_replay: {kind: replay, start: 2020-02-19, "
+                            "end: 2020-03-23}\n")  # fmt: skip
+    eng = ScenarioEngine(panel, load_scenarios(dated), groups=GROUPS, as_of="2019-12-31")
     with pytest.raises(ScenarioError, match="no rows"):
-        eng.run("covid_crash_2020", {"SPY": 1.0})
+        eng.run("covid_replay", {"SPY": 1.0})
     no_crypto = ScenarioEngine(panel.drop(columns=["BTC"]), groups=GROUPS)
     with pytest.raises(ScenarioError, match="crypto"):
         no_crypto.run("crypto_down_50", {"SPY": 1.0})
     assert isinstance(load_scenarios()["risk_off"], HypotheticalScenario)
     # run_all reports a scenario the data cannot serve and carries on with the others
-    summary, results = eng.run_all({"SPY": 1.0}, names=["covid_crash_2020", "gfc_2008"])
-    assert "no rows" in summary.loc["covid_crash_2020", "error"] and np.isnan(
-        summary.loc["covid_crash_2020", "pnl"]
+    summary, results = eng.run_all({"SPY": 1.0}, names=["covid_replay", "gfc_2008"])
+    assert "no rows" in summary.loc["covid_replay", "error"] and np.isnan(
+        summary.loc["covid_replay", "pnl"]
     )
     assert summary.loc["gfc_2008", "pnl"] == results["gfc_2008"].total and list(results) == [
         "gfc_2008"
     ]
+    # a crisis none of whose moved factors has data cannot be applied
+    bare = ScenarioEngine(panel[["AAPL", "MSFT"]], groups=GROUPS)
+    with pytest.raises(ScenarioError, match="without data"):
+        bare.run("gfc_2008", {"AAPL": 1.0})
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(list(GROUPS)),
+        st.floats(-1e6, 1e6, allow_nan=False).filter(lambda x: abs(x) > 1.0),
+        min_size=1,
+    ),
+    st.sampled_from(["gfc_2008", "rate_shock_2022", "risk_off", "stagflation", "replay"]),
+)
+def test_scenario_pnl_sums_over_positions_to_the_book(panel, positions, name):
+    """Property: position PnLs sum to the book total, groups to the same total, and the
+    book PnL is linear in the positions (twice the book, twice the PnL)."""
+    eng = _engine(panel)
+    res = eng.run(name, positions)
+    assert res.by_position["pnl"].sum() == pytest.approx(res.total, rel=1e-12, abs=1e-9)
+    assert res.by_group.sum() == pytest.approx(res.total, rel=1e-9, abs=1e-6)
+    assert np.isfinite(res.by_position["pnl"]).all()
+    double = eng.run(name, {k: 2 * v for k, v in positions.items()})
+    assert double.total == pytest.approx(2 * res.total, rel=1e-9, abs=1e-6)
+
+
+_ENGINES: dict[int, ScenarioEngine] = {}
+
+
+def _engine(panel: pd.DataFrame) -> ScenarioEngine:
+    return _ENGINES.setdefault(id(panel), ScenarioEngine(panel, groups=GROUPS))

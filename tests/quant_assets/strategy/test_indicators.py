@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import talib
 from talib import abstract
 
 from quant_assets.schemas.tables import get_table
@@ -358,3 +359,26 @@ def test_indicator_errors_name_the_problem(goog) -> None:
         indicator("MFI", goog.drop(columns=["volume"]))
     with pytest.raises(ValueError, match="reads"):
         indicator("ATR", goog["close"])
+
+
+def test_split_adjust_and_price_scale_indicators():
+    """A 3-for-1 split: earlier prices / 3 and volume x 3, so the adjusted close is flat
+    where the traded close fell by two thirds; price-scale SMAs are TA-Lib's of those bars."""
+    from quant_assets.strategy.indicators import price_scale_indicators, split_adjust
+
+    dates = pd.bdate_range("2026-01-01", periods=80)
+    close = np.where(dates < pd.Timestamp("2026-02-06"), 300.0, 100.0)
+    bars = pd.DataFrame({"date": dates, "open": close, "high": close * 1.01,
+                         "low": close * 0.99, "close": close, "volume": 1_000.0})  # fmt: skip
+    splits = pd.DataFrame({"date": [pd.Timestamp("2026-02-06")], "ratio": [3.0]})
+    adj = split_adjust(bars, splits)
+    np.testing.assert_allclose(adj["close"], 100.0)
+    assert adj.loc[dates < "2026-02-06", "volume"].eq(3_000.0).all()
+    assert adj.loc[dates >= "2026-02-06", "split_factor"].eq(1.0).all()
+    ind = price_scale_indicators(adj)
+    np.testing.assert_allclose(ind["sma_50"].dropna(), 100.0)
+    np.testing.assert_allclose(
+        ind["sma_20"].to_numpy(), talib.SMA(adj["close"].to_numpy(float), 20), equal_nan=True
+    )
+    with pytest.raises(ValueError, match=r"splits\.ratio"):
+        split_adjust(bars, splits.assign(ratio=[0.0]))
