@@ -26,9 +26,11 @@ from quant_assets.defs.raw.checks import raw_checks
 from quant_assets.defs.reports.assets import report_assets
 from quant_assets.defs.reports.resources import reports_resource
 from quant_assets.defs.resources import PublisherResource, SourcesResource, WarehouseResource
+from quant_assets.defs.run_health import run_health_sensors
 from quant_assets.defs.schedules import automation_sensors, schedules
 from quant_assets.defs.secrets import warehouse_url_config
 from quant_assets.defs.simulation.assets import simulation_assets
+from quant_assets.defs.snapshot import snapshot_sensors
 from quant_assets.defs.strategy.assets import strategy_assets
 from quant_assets.defs.strategy.resources import BookResource
 from quant_assets.settings import Settings, get_settings
@@ -77,7 +79,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         ],
         asset_checks=[*raw_checks, *execution_checks],
         jobs=all_jobs,
-        sensors=[*execution_sensors, *automation_sensors],
+        sensors=[*execution_sensors, *automation_sensors, *run_health_sensors, *snapshot_sensors],
         schedules=schedules,
         resources=build_resources(settings),
         executor=build_executor(settings),

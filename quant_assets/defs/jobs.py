@@ -21,6 +21,7 @@ from quant_assets.defs.ml.assets import ml_job
 from quant_assets.defs.ml.session_scores import SESSION_SCORES_KEY
 from quant_assets.defs.raw.assets import DAILY_KEYS, LISTED_KEYS, instruments
 from quant_assets.defs.reports.assets import EOD_KEY, SOD_KEY
+from quant_assets.defs.run_health import RETRY_SAFE_TAGS
 
 RAW = dg.AssetSelection.assets(instruments, *LISTED_KEYS, *DAILY_KEYS)
 DERIVED = dg.AssetSelection.assets(*derived_assets, technical_indicators)
@@ -30,23 +31,27 @@ DECISION = dg.AssetSelection.keys(
 
 history_job = dg.define_asset_job(
     "history_job",
+    tags=RETRY_SAFE_TAGS,  # idempotent slice replaces: safe to retry after a crash
     selection=RAW | DERIVED,
     description="Raw feeds, dbt models and indicators for a range of years, in one run.",
 )
 listed_close_job = dg.define_asset_job(
     "listed_close_job",
+    tags=RETRY_SAFE_TAGS,  # idempotent slice replaces: safe to retry after a crash
     selection=dg.AssetSelection.assets(instruments, *LISTED_KEYS) | DERIVED,
     description="Listed bars and security events for a year (to the last NYSE close), then "
     "the derived layer of that year.",
 )
 overnight_job = dg.define_asset_job(
     "overnight_job",
+    tags=RETRY_SAFE_TAGS,  # idempotent slice replaces: safe to retry after a crash
     selection=dg.AssetSelection.assets(instruments, *DAILY_KEYS) | DERIVED,
     description="Crypto, events, macro, news and sentiment for a year (to the last UTC day), "
     "then the derived layer of that year.",
 )
 derived_job = dg.define_asset_job(
     "derived_job",
+    tags=RETRY_SAFE_TAGS,  # idempotent slice replaces: safe to retry after a crash
     selection=DERIVED,
     description="The dbt models and indicators for a range of years (incremental by window).",
 )
