@@ -1,11 +1,9 @@
 """Ingestion: which source feeds which raw table, and one function that loads a range.
 
-The raw Dagster assets call `ingest` for their partition range; `seed_history` calls the
-same function once over years of history. A long backfill through Dagster costs about
-16 ms of event-log bookkeeping per asset and partition (planned + materialized events),
-which is ~15 minutes for 20 years of the whole raw layer on SQLite storage; the domain
-path loads the same rows in about a minute. Both write identical rows (same source, same
-slices), so a later Dagster re-materialization of any day replaces it exactly.
+The raw Dagster assets call `ingest` for their partition range (a range of years, in one
+call per feed). `bulk_load` calls the same function for every feed at once: tests and
+benchmarks use it to seed a throwaway warehouse without a Dagster instance; the platform
+itself loads history only through the raw assets, so every row belongs to a partition.
 """
 
 from __future__ import annotations
