@@ -184,9 +184,20 @@ def parse_specs(raw: Any, where: str = "specs") -> dict[str, ModelSpec]:
     return out
 
 
+def configured_specs_path() -> Path:
+    """The user's specs (setting QUANT_MODEL_SPECS) or else the packaged ml/specs.yaml."""
+    from quant_assets.settings import get_settings
+
+    return get_settings().model_specs_path or SPECS_PATH
+
+
+def load_specs(path: Path | None = None) -> dict[str, ModelSpec]:
+    """The model specs of `path` (default: QUANT_MODEL_SPECS, else ml/specs.yaml) by name."""
+    return _load_specs(Path(path) if path is not None else configured_specs_path())
+
+
 @cache
-def load_specs(path: Path = SPECS_PATH) -> dict[str, ModelSpec]:
-    """The model specs of `path` (default: ml/specs.yaml) by name, in file order."""
+def _load_specs(path: Path) -> dict[str, ModelSpec]:
     try:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:

@@ -154,6 +154,23 @@ class Settings(BaseSettings):
         None, description="comma-separated keys accepted in the X-API-Key header"
     )
 
+    # --- the user's own configuration files (the packaged ones are the default) --------
+    universe_path: Path | None = Field(
+        None,
+        validation_alias=AliasChoices(f"{ENV_PREFIX}UNIVERSE", "universe_path"),
+        description="the user's universe.yaml (default: the packaged one)",
+    )
+    strategies_dir: Path | None = Field(
+        None,
+        validation_alias=AliasChoices(f"{ENV_PREFIX}STRATEGIES", "strategies_dir"),
+        description="folder of the user's strategy *.yaml files (default: the packaged library)",
+    )
+    model_specs_path: Path | None = Field(
+        None,
+        validation_alias=AliasChoices(f"{ENV_PREFIX}MODEL_SPECS", "model_specs_path"),
+        description="the user's model specs YAML (default: the packaged ml/specs.yaml)",
+    )
+
     # --- validation ----------------------------------------------------------------
     @field_validator("smtp_recipients", mode="before")
     @classmethod
@@ -189,7 +206,16 @@ class Settings(BaseSettings):
         # `FOO_API_KEY=` in a .env template means "not set", not "the empty key".
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("redis_url", "smtp_host", "smtp_sender", "smtp_username", mode="before")
+    @field_validator(
+        "redis_url",
+        "smtp_host",
+        "smtp_sender",
+        "smtp_username",
+        "universe_path",
+        "strategies_dir",
+        "model_specs_path",
+        mode="before",
+    )
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -225,6 +251,28 @@ class Settings(BaseSettings):
                 "make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
             )
         return value if keys else None
+
+    @field_validator("universe_path", "model_specs_path", mode="after")
+    @classmethod
+    def _existing_file(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        path = value.expanduser().resolve()
+        if not path.is_file():
+            raise ValueError(f"no such file: {path} (`quant init DIR` writes a starter set)")
+        return path
+
+    @field_validator("strategies_dir", mode="after")
+    @classmethod
+    def _existing_dir(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        path = value.expanduser().resolve()
+        if not path.is_dir():
+            raise ValueError(f"no such folder: {path} (`quant init DIR` writes a starter set)")
+        if not any(path.glob("*.yaml")):
+            raise ValueError(f"{path} holds no strategy *.yaml file")
+        return path
 
     @field_validator("redis_url")
     @classmethod

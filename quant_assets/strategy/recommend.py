@@ -129,6 +129,12 @@ def to_json(value: Any) -> str:
 # --- 1. the library ---------------------------------------------------------------------
 
 
+LATEST_COLUMNS = [
+    "strategy", "symbol", "leg", "date", "target_weight", "prev_weight", "reason", "fired",
+    "fired_date",
+]  # fmt: skip
+
+
 @dataclass(frozen=True)
 class LibraryRun:
     as_of: dt.date
@@ -178,7 +184,8 @@ def run_library(
     first = pd.Timestamp(as_of - dt.timedelta(days=signal_days))
     sig_rows, latest_rows, stat_rows, eq_rows = [], [], [], []
     returns: dict[str, pd.Series] = {}
-    skipped: dict[str, str] = {}
+    # Strategies the library already set aside (symbols outside the universe) keep their reason.
+    skipped: dict[str, str] = dict(getattr(specs, "skipped", {}))
     for name, spec in specs.items():
         preds = None
         if isinstance(spec, MlSignalStrategy):
@@ -252,21 +259,9 @@ def run_library(
         else pd.DataFrame(columns=["date", "strategy", "symbol", "leg", "target_weight", "reason"])
     )
     latest = (
-        pd.concat(latest_rows, ignore_index=True)[
-            [
-                "strategy",
-                "symbol",
-                "leg",
-                "date",
-                "target_weight",
-                "prev_weight",
-                "reason",
-                "fired",
-                "fired_date",
-            ]
-        ]
+        pd.concat(latest_rows, ignore_index=True)[LATEST_COLUMNS]
         if latest_rows
-        else pd.DataFrame()
+        else pd.DataFrame(columns=LATEST_COLUMNS)
     )
     stats = pd.DataFrame(stat_rows, columns=["strategy", "as_of", "metric", "value"])
     equity = (
