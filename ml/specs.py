@@ -8,6 +8,7 @@ when the file loads, so a typo never trains the wrong model.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -203,3 +204,35 @@ def _load_specs(path: Path) -> dict[str, ModelSpec]:
     except (OSError, yaml.YAMLError) as exc:
         raise SpecError(f"{path}: cannot read: {exc}") from exc
     return parse_specs(raw, str(path))
+
+
+# A walk-forward fold's out-of-sample block needs enough dates for its IC and AUC to mean
+# something; with the first 40% of dates as the initial training window and 4 folds that
+# is 20 * 4 / 0.6 = 134 dates of labelled history.
+MIN_TEST_DATES_PER_FOLD = 20
+
+
+def spec_skip_reason(spec: ModelSpec, library: Mapping[str, Any]) -> str | None:
+    """Why a spec cannot run with this strategy library (None: it can).
+
+    A meta-labelling spec needs its strategy; a user's universe may leave it out (the
+    library then lists it under `skipped`), which skips the spec instead of failing it."""
+    if spec.strategy is None:
+        return None
+    skipped = getattr(library, "skipped", {})
+    if spec.strategy in skipped:
+        return f"its strategy {spec.strategy!r} is skipped: {skipped[spec.strategy]}"
+    if spec.strategy not in library:
+        return f"its strategy {spec.strategy!r} is not in the strategy library"
+    return None
+
+
+def history_skip_reason(n_dates: int, *, n_splits: int = 4, min_train: float = 0.4) -> str | None:
+    """Why a dataset of `n_dates` labelled dates is too short to fit and score (None: fine)."""
+    need = math.ceil(MIN_TEST_DATES_PER_FOLD * n_splits / (1.0 - min_train))
+    if n_dates >= need:
+        return None
+    return (
+        f"too little history: {n_dates} labelled dates, {need} needed for {n_splits} "
+        f"walk-forward folds of {MIN_TEST_DATES_PER_FOLD}+ out-of-sample dates each"
+    )

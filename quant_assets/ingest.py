@@ -121,6 +121,9 @@ def ingest(
 ) -> LoadResult:
     """Fetch `spec`'s domain for start..end in one call and replace that slice of its table."""
     frame = spec.fetch(source, universe, start, end)
+    # The files source accounts for every file it read (loaded, quarantined, skipped).
+    take_report = getattr(source, "take_report", None)
+    report = take_report() if callable(take_report) else None
     where: dict[str, object] = {"source": source.name}
     if spec.symbols is not None:
         where["symbol"] = spec.symbols(universe)
@@ -133,6 +136,8 @@ def ingest(
         end=end,
         where=where,
         partition_key=partition_key or f"{start.isoformat()}..{end.isoformat()}",
+        refused=report.rejects if report is not None else None,
+        files=report.metadata() if report is not None else None,
     )
 
 
@@ -167,9 +172,12 @@ def bulk_label(spec_name: str, start: dt.date, end: dt.date) -> str:
 
 def bulk_loaded_through(wh: Warehouse, spec_name: str) -> dt.date | None:
     """The last day a bulk (non-Dagster) load of this feed covered, from ops.ingestion_log."""
+    # A files load that found no rows does not count as done: once the user fixes the
+    # mapping or adds the files, the next run loads the history instead of skipping it.
     frame = wh.query(
-        "select partition_key from ops.ingestion_log where partition_key like ?",
-        [f"bulk:{spec_name}:%"],
+        "select partition_key from ops.ingestion_log where partition_key like ? "
+        "and (rows_loaded > 0 or source is null or source <> ?)",
+        [f"bulk:{spec_name}:%", "files"],
     )
     if frame.empty:
         return None

@@ -850,6 +850,7 @@ def _file_reject(name: str, reason: str) -> pd.DataFrame:
 
 
 MAX_DAILY_GAP_DAYS = 4  # a daily series' median gap is 1 day (24/7) or 1-3 (weekdays)
+MIN_BARS_FOR_FREQUENCY = 6  # fewer bars say too little about their frequency
 
 
 def _check_daily(symbols: pd.Series, stamps: pd.Series, usable: pd.Series) -> None:
@@ -874,7 +875,7 @@ def _check_daily(symbols: pd.Series, stamps: pd.Series, usable: pd.Series) -> No
         )
     for symbol, g in frame.groupby("symbol"):
         days = sorted(g["day"])
-        if len(days) < 3:
+        if len(days) < MIN_BARS_FOR_FREQUENCY:
             continue
         gap = float(np.median(np.diff([d.toordinal() for d in days])))
         if gap > MAX_DAILY_GAP_DAYS:

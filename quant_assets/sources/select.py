@@ -42,10 +42,12 @@ def source_for(domain: Domain, mode: str, *, seed: int = 7, files_dir: str | Non
         return _sample(seed)
     if mode == "files":
         from quant_assets.sources.files import FilesSource
+        from quant_assets.universe import load_universe
 
         if not files_dir:
             raise ValueError("source mode 'files' needs QUANT_FILES_DIR")
-        return FilesSource(files_dir)
+        # With the universe's symbols, a file of another symbol is reported as outside it.
+        return FilesSource(files_dir, universe_symbols=load_universe().symbols)
     if mode == "vendor":
         from quant_assets.sources.registry import vendor_source_for
 

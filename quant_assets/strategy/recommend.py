@@ -211,6 +211,12 @@ def run_library(
         sig = val.signals.assign(date=pd.to_datetime(val.signals["date"]))
         sig = _carry_reasons(sig[sig["date"] <= pd.Timestamp(as_of)])
         last = sig["date"].max()
+        if pd.isna(last) or last < first:
+            # Its bars stop before the signal window (a symbol whose data ended): no signal
+            # of today can come from it, and its rows would fall outside the stored slice.
+            ended = "no bars" if pd.isna(last) else f"its last bar is {last.date()}"
+            skipped[name] = f"no signal in the last {signal_days} days: {ended}"
+            continue
         dates = sorted(sig["date"].unique())
         prev = dates[-2] if len(dates) > 1 else None
         today = sig[sig["date"] == last].copy()

@@ -31,7 +31,7 @@ from ml.evaluate import (
 from ml.features import SENTIMENT_FEATURES, Dataset, build_dataset, periods_per_year
 from ml.features import features_from_mart as _features_from_mart
 from ml.meta import meta_dataset, strategy_entries
-from ml.specs import ModelSpec, load_specs
+from ml.specs import ModelSpec, history_skip_reason, load_specs, spec_skip_reason
 from ml.tracking import ApprovalError, Tracker
 from ml.train import default_splitter, train
 from quant_assets.defs.metadata import md_table
@@ -150,7 +150,7 @@ def strategy_entries_until(
 ) -> pd.DataFrame:
     """New trades (date, symbol, side) of library strategy `name` over the lookback, from
     its signals recomputed on the stored features (what meta-labelling labels)."""
-    from quant_assets.strategy.config import load_library, resolve_symbols
+    from quant_assets.strategy.config import StrategyError, load_library, resolve_symbols
     from quant_assets.strategy.panels import load_panels
     from quant_assets.strategy.recommend import available_universe
     from quant_assets.strategy.signals import generate_signals
@@ -163,7 +163,7 @@ def strategy_entries_until(
     universe = available_universe(full, panels.symbols)  # members with bars, as run_library
     symbols = resolve_symbols(strategy, universe)
     if not symbols:
-        raise dg.Failure(f"meta-labelling: strategy {name!r} has no symbol with bars by {as_of}")
+        raise StrategyError(f"strategy {name!r} has no symbol with bars by {as_of}")
     signals = generate_signals(strategy, panels.features, panels.prices(symbols), universe=universe)
     first = pd.Timestamp(as_of - dt.timedelta(days=lookback_days))
     entries = strategy_entries(signals)
@@ -194,27 +194,51 @@ class PredictConfig(dg.Config):
     as_of: str | None = None
 
 
+def _skipped(context: dg.AssetExecutionContext, spec: ModelSpec, reason: str):
+    """Record why the spec does not run today; the model, evaluation and predictions steps
+    are skipped with it (their input is not produced) instead of failing the run."""
+    context.log.warning(f"model spec {spec.name!r} skipped: {reason}")
+    yield dg.AssetObservation(
+        asset_key=DATASET_KEY,
+        partition=context.partition_key,
+        metadata={"model_spec": spec.name, "skipped": reason},
+    )
+
+
 @dg.asset(
     key=DATASET_KEY,
     group_name="ml",
     partitions_def=model_specs,
     deps=[FEATURES_DEP],
     kinds={"python"},
+    output_required=False,
     description="Point-in-time features and the spec's labels (target over its horizon) "
-    "from derived.fct_features_daily over the lookback window.",
+    "from derived.fct_features_daily over the lookback window. A spec the data cannot "
+    "serve (its strategy skipped, too little history) is skipped with the reason.",
 )
 def training_dataset(
     context: dg.AssetExecutionContext, config: DatasetConfig, warehouse: WarehouseResource
-) -> dg.Output[Dataset]:
+):
+    from quant_assets.strategy.config import StrategyError, load_library
+    from quant_assets.universe import load_universe
+
     spec = spec_of(context)
+    reason = spec_skip_reason(spec, load_library(universe=load_universe()))
+    if reason is not None:
+        yield from _skipped(context, spec, reason)
+        return
     with warehouse.session(read_only=True) as wh:
         as_of = as_of_date(wh, config.as_of)
         mart = read_mart(wh, as_of - dt.timedelta(days=config.lookback_days), as_of)
-        entries = (
-            strategy_entries_until(wh, spec.strategy, as_of, config.lookback_days)
-            if spec.strategy is not None
-            else None
-        )
+        try:
+            entries = (
+                strategy_entries_until(wh, spec.strategy, as_of, config.lookback_days)
+                if spec.strategy is not None
+                else None
+            )
+        except StrategyError as exc:  # e.g. a top_k larger than the symbols with bars
+            yield from _skipped(context, spec, f"its strategy cannot run: {exc}")
+            return
     if mart.empty:
         raise dg.Failure(f"derived.fct_features_daily has no rows up to {as_of}")
     feats, bars = features_and_bars(mart)
@@ -236,7 +260,11 @@ def training_dataset(
             feature_names=spec.features,
             **spec.label_options(),
         )
-    return dg.Output(
+    reason = history_skip_reason(int(ds.t0.nunique()) if len(ds) else 0)
+    if reason is not None:
+        yield from _skipped(context, spec, reason)
+        return
+    yield dg.Output(
         ds,
         metadata={
             "model_spec": spec.name,

@@ -33,13 +33,17 @@ def range_label(context: dg.AssetExecutionContext) -> str:
 
 
 def load_metadata(result: LoadResult, source: str, start: dt.date, end: dt.date) -> dict:
-    return {
+    meta = {
         "rows_loaded": result.rows_loaded,
         "rows_quarantined": result.rows_quarantined,
         "source": source,
         "date_range": f"{start.isoformat()}..{end.isoformat()}",
         "batch_id": result.batch_id,
     }
+    if result.files:  # the files source: every file loaded, quarantined or skipped, and why
+        meta.update({k: v for k, v in result.files.items() if k != "files"})
+        meta["files"] = dg.MetadataValue.md("\n".join(f"- {x}" for x in result.files["files"]))
+    return meta
 
 
 def _build_raw_asset(spec: RawSpec) -> dg.AssetsDefinition:
@@ -66,6 +70,9 @@ def _build_raw_asset(spec: RawSpec) -> dg.AssetsDefinition:
             result = ingest(
                 wh, spec, source, load_universe(), start, end, partition_key=range_label(context)
             )
+        for line in (result.files or {}).get("files", []):
+            if ": loaded " not in line:
+                context.log.warning(f"{spec.name}: {line}")
         publisher.publisher().publish(
             PartitionLanded(
                 asset=key.to_user_string(),
