@@ -124,7 +124,8 @@ def ingest(
     # The files source accounts for every file it read (loaded, quarantined, skipped).
     take_report = getattr(source, "take_report", None)
     report = take_report() if callable(take_report) else None
-    where: dict[str, object] = {"source": source.name}
+    # A vendor chain's rows carry each vendor's own name: its slice covers all of them.
+    where: dict[str, object] = {"source": list(getattr(source, "names", [source.name]))}
     if spec.symbols is not None:
         where["symbol"] = spec.symbols(universe)
     return load_frame(

@@ -171,6 +171,12 @@ class Settings(BaseSettings):
         description="the user's model specs YAML (default: the packaged ml/specs.yaml)",
     )
 
+    vendor_priority: Annotated[dict[str, list[str]], NoDecode] = Field(
+        default_factory=dict,
+        description="per data domain, vendors in order: "
+        "'security_events=polygon,alphavantage;ohlcv_crypto=binance,coingecko'",
+    )
+
     # --- validation ----------------------------------------------------------------
     @field_validator("smtp_recipients", mode="before")
     @classmethod
@@ -273,6 +279,37 @@ class Settings(BaseSettings):
         if not any(path.glob("*.yaml")):
             raise ValueError(f"{path} holds no strategy *.yaml file")
         return path
+
+    @field_validator("vendor_priority", mode="before")
+    @classmethod
+    def _parse_vendor_priority(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        out: dict[str, list[str]] = {}
+        for part in filter(None, (p.strip() for p in value.split(";"))):
+            domain, sep, vendors = part.partition("=")
+            if not sep:
+                raise ValueError(f"{part!r}: expected domain=vendor1,vendor2")
+            out[domain.strip()] = [v.strip() for v in vendors.split(",") if v.strip()]
+        return out
+
+    @field_validator("vendor_priority")
+    @classmethod
+    def _check_vendor_priority(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        from quant_assets.sources.registry import DOMAIN_VENDORS, VENDORS
+
+        for domain, vendors in value.items():
+            if domain not in DOMAIN_VENDORS:
+                raise ValueError(
+                    f"unknown data domain {domain!r}; known: {', '.join(DOMAIN_VENDORS)}"
+                )
+            unknown = [v for v in vendors if v not in VENDORS]
+            if unknown or not vendors:
+                raise ValueError(
+                    f"{domain}: unknown vendor(s) {', '.join(unknown) or '(none given)'}; "
+                    f"known: {', '.join(VENDORS)}"
+                )
+        return value
 
     @field_validator("redis_url")
     @classmethod

@@ -149,6 +149,14 @@ class FileOutcome:
     rows: int = 0  # rows handed to the loader
     rejected: int = 0  # rows refused here, with their original text (ops.quarantine)
 
+    @property
+    def notable(self) -> bool:
+        """Worth a warning: refused, or skipped for a reason the user can fix."""
+        routine = ("is served by another feed", "no rows in ")
+        return self.status == "quarantined" or (
+            self.status == "skipped" and not any(r in self.reason for r in routine)
+        )
+
     def line(self) -> str:
         if self.status == "loaded":
             extra = f", {self.rejected} quarantined" if self.rejected else ""
@@ -179,6 +187,7 @@ class FilesReport:
             "files_quarantined": self.count("quarantined"),
             "files_skipped": self.count("skipped"),
             "files": self.lines(),
+            "files_attention": [o.line() for o in self.outcomes if o.notable],
         }
 
 
@@ -347,7 +356,7 @@ class FilesSource:
         if self.universe_symbols is not None and symbol not in self.universe_symbols:
             hint = "" if symbol != key else "; map the file name in mapping.yaml under symbols:"
             return f"symbol {symbol!r} is not in the universe{hint}"
-        return f"symbol {symbol!r} is not requested by this feed"
+        return f"symbol {symbol!r} is served by another feed"
 
     def _unrequested(self, domain: FileDomain, frame: pd.DataFrame) -> str:
         column = {"macro": "series_id", "news": "symbols"}.get(domain, "symbol")

@@ -41,7 +41,8 @@ def load_metadata(result: LoadResult, source: str, start: dt.date, end: dt.date)
         "batch_id": result.batch_id,
     }
     if result.files:  # the files source: every file loaded, quarantined or skipped, and why
-        meta.update({k: v for k, v in result.files.items() if k != "files"})
+        meta.update({k: v for k, v in result.files.items() if k.startswith("files_")})
+        meta["files_attention"] = len(result.files["files_attention"])
         meta["files"] = dg.MetadataValue.md("\n".join(f"- {x}" for x in result.files["files"]))
     return meta
 
@@ -70,9 +71,8 @@ def _build_raw_asset(spec: RawSpec) -> dg.AssetsDefinition:
             result = ingest(
                 wh, spec, source, load_universe(), start, end, partition_key=range_label(context)
             )
-        for line in (result.files or {}).get("files", []):
-            if ": loaded " not in line:
-                context.log.warning(f"{spec.name}: {line}")
+        for line in (result.files or {}).get("files_attention", []):
+            context.log.warning(f"{spec.name}: {line}")
         publisher.publisher().publish(
             PartitionLanded(
                 asset=key.to_user_string(),
