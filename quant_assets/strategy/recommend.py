@@ -734,6 +734,10 @@ def build_recommendations(
     config = config or BookConfig()
     as_of = panels.as_of
     day = trade_date or next_session(as_of)
+    if not len(book) and not len(signals):
+        # No strategy ran today (every one skipped, with its reason in the signals
+        # metadata): nothing to recommend, and no bars to price it from.
+        return pd.DataFrame(columns=RECOMMENDATION_COLUMNS)
     close = panels.last_close()
     atr = panels.atr_price()
     sample = panels.is_sample()
