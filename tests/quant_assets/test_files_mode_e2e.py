@@ -153,8 +153,11 @@ def test_quant_main_in_files_mode_writes_the_sod_report(tmp_path, symbols, first
     done = run_main(tmp_path, symbols, first)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "sod_job" in done.stdout
-    reports = sorted((tmp_path / "data" / "reports").rglob("sod*.html"))
-    assert reports, done.stdout[-2000:]
+    reports = sorted((tmp_path / "data" / "reports").rglob("sod.html"))
+    assert len(reports) == 1, done.stdout[-2000:]
+    html = reports[0].read_text()
+    # What did not run, and why, is in the report (GLD is in no case's universe).
+    assert "not run today: strategy gld_mean_reversion: symbols[0]: symbol &#39;GLD&#39;" in html
     bars = warehouse_query(
         tmp_path,
         "select symbol, count(*) as n, min(date) as first, max(date) as last "
