@@ -206,7 +206,9 @@ def run_library(
                 config=backtest, n_paths=n_paths, seed=seed,
             )  # fmt: skip
         except (StrategyError, KeyError, ValueError) as exc:
-            skipped[name] = str(exc).splitlines()[0]
+            # KeyError's str() quotes its message; the message itself is the reason.
+            text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            skipped[name] = str(text).splitlines()[0]
             continue
         sig = val.signals.assign(date=pd.to_datetime(val.signals["date"]))
         sig = _carry_reasons(sig[sig["date"] <= pd.Timestamp(as_of)])
