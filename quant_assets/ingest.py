@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from quant_assets.sources.base import Source
-from quant_assets.sources.select import MACRO_SERIES, Domain
+from quant_assets.sources.select import Domain, macro_series
 from quant_assets.universe import Universe
 from quant_assets.warehouse import Warehouse
 from quant_assets.warehouse.loading import LoadResult, load_frame
@@ -94,7 +94,7 @@ RAW_SPECS: tuple[RawSpec, ...] = (
         "macro.observations",
         "macro.observations",
         "macro",
-        lambda src, u, s, e: src.macro_observations(MACRO_SERIES, s, e),
+        lambda src, u, s, e: src.macro_observations(macro_series(src), s, e),
         "daily",
         "Macro series observations, every vintage (point-in-time).",
     ),

@@ -90,3 +90,18 @@ def test_when_every_vendor_fails_the_first_real_error_is_raised() -> None:
 def test_first_vendor_with_news_wins() -> None:
     empty, full = Fake("polygon"), Fake("newsapi", [{"symbol": "AAPL"}])
     assert ChainSource([empty, full]).news(["AAPL"], D, D)["source"].tolist() == ["newsapi"]
+
+
+def test_world_bank_annual_series_are_asked_for_only_when_it_is_a_macro_vendor() -> None:
+    from quant_assets.sources.select import ANNUAL_SERIES, MACRO_SERIES, macro_series
+
+    fred, worldbank = Fake("fred"), Fake("worldbank")
+    assert macro_series(fred) == MACRO_SERIES
+    assert macro_series(ChainSource([fred, worldbank])) == MACRO_SERIES + ANNUAL_SERIES
+    # FRED answers its ids; World Bank is asked only for what FRED lacks.
+    fred.rows = [{"series_id": s} for s in MACRO_SERIES]
+    worldbank.rows = [{"series_id": s} for s in ANNUAL_SERIES]
+    chain = ChainSource([fred, worldbank])
+    frame = chain.macro_observations(macro_series(chain), D, D)
+    assert worldbank.asked == [list(ANNUAL_SERIES)]
+    assert frame.groupby("source")["series_id"].count().to_dict() == {"fred": 6, "worldbank": 2}
