@@ -301,7 +301,7 @@ class FilesSource:
             try:
                 frame, bad = self._parse(domain, path, key, self._read(path))
             except SourceError as exc:
-                reason = str(exc).removeprefix(f"[{NAME}] ").removeprefix(f"{path}: ")
+                reason = _bare_reason(exc, path)
                 outcomes.append(FileOutcome(name, "quarantined", reason))
                 rejects.append(_file_reject(name, reason))
                 continue
@@ -906,3 +906,11 @@ def _frequency_name(gap: float) -> str:
     if gap <= 120:
         return "quarterly"
     return f"{gap:g}-day"
+
+
+def _bare_reason(exc: SourceError, path: Path) -> str:
+    """The error's message without the vendor prefix, file path and (symbol=, field=) suffix,
+    which the file's accounting line already shows."""
+    text = str(exc).removeprefix(f"[{NAME}] ").removeprefix(f"{path}: ")
+    where = ", ".join(f"{k}={v}" for k, v in (("symbol", exc.symbol), ("field", exc.field)) if v)
+    return text.removesuffix(f" ({where})") if where else text
