@@ -19,9 +19,10 @@ def test_meta_labelling_spec_follows_its_strategy() -> None:
 
 
 def test_history_needs_enough_dates_for_every_fold() -> None:
-    # 4 folds after the first 40% of dates, 20 out-of-sample dates each: ceil(80 / 0.6) = 134
-    assert history_skip_reason(134) is None
-    assert history_skip_reason(133) == (
-        "too little history: 133 labelled dates, 134 needed for 4 walk-forward folds of "
-        "20+ out-of-sample dates each"
+    # 4 folds after the first 40% of dates, 2 out-of-sample dates each: ceil(8 / 0.6) = 14
+    assert history_skip_reason(14) is None
+    assert history_skip_reason(13) == (
+        "too little history: 13 labelled dates, 14 needed for 4 walk-forward folds of "
+        "2+ out-of-sample dates each"
     )
+    assert history_skip_reason(0, n_splits=2) is not None

@@ -129,7 +129,7 @@ def run_main(tmp_path: Path, symbols: list[str], first: dt.date) -> subprocess.C
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=1200,
+        timeout=3600,  # minutes on a loaded shared machine; ~3 min when idle
     )
 
 
