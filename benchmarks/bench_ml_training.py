@@ -44,10 +44,10 @@ def main() -> None:
     from bench_dbt import dbt, load, sample_frames
 
     from ml.augment import Augmenter
+    from ml.data import features_and_bars, read_mart, strategy_entries_until
     from ml.meta import meta_dataset
     from ml.tracking import ApprovalError, Tracker
     from ml.train import default_splitter, train
-    from quant_assets.defs.ml.assets import features_and_bars, read_mart, strategy_entries_until
     from quant_assets.ingest import load_indicators
     from quant_assets.universe import load_universe
     from quant_assets.warehouse import connect

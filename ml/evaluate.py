@@ -224,3 +224,59 @@ def backtest_scores(
     w = quantile_weights(scores, quantile=quantile, long_only=long_only)
     w = w.reindex(index=prices.dates, columns=prices.symbols)
     return run_backtest(prices, w, config or BacktestConfig(fill="next_open"))
+
+
+def direction_prob(oos: pd.DataFrame) -> np.ndarray:
+    """P(fwd_ret > 0) per row: the classifier's `prob`, or for a regression score the
+    Gaussian predictive probability Phi(score / sd(y - score))."""
+    if "prob" in oos:
+        return oos["prob"].to_numpy(np.float64)
+    from scipy.special import ndtr
+
+    score = oos["score"].to_numpy(np.float64)
+    sd = float(np.nanstd(oos["y"].to_numpy(np.float64) - score))
+    return ndtr(score / sd) if sd > 0 else np.full(len(score), 0.5)
+
+
+def evaluate_oos(
+    oos: pd.DataFrame, bars: pd.DataFrame, horizon: int, n_bins: int = 10
+) -> tuple[dict[str, float], pd.DataFrame]:
+    """Out-of-sample direction skill (AUC, accuracy), IC / rank IC with t-stats, calibration
+    (Brier + reliability bins) and the backtest of trading the scores, from `oos` (symbol,
+    date, score, y, fwd_ret[, prob]) and bars (symbol, date, close)."""
+    oos = oos.dropna(subset=["score", "fwd_ret"])
+    up = (oos["fwd_ret"] > 0).to_numpy(np.float64)
+    prob = direction_prob(oos)
+    cls = classification_metrics(up, prob)
+    ic = ic_stats(daily_ic(oos, method="pearson"), horizon)
+    ric = ic_stats(daily_ic(oos, method="spearman"), horizon)
+    # bars are the total-return index (close only), so trade close to close like the labels:
+    # weights decided on t's scores fill at t's close and earn t -> t+1
+    from quant_assets.sim.historical import BacktestConfig
+
+    ohlc = bars.assign(open=bars["close"], high=bars["close"], low=bars["close"])
+    bt = backtest_scores(oos[["symbol", "date", "score"]], ohlc, BacktestConfig(fill="close"))
+    start, end = pd.to_datetime(oos["date"]).min(), pd.to_datetime(oos["date"]).max()
+    r = bt.returns[(bt.returns.index >= start) & (bt.returns.index <= end)]
+    from quant_assets.sim.metrics import max_drawdown, sharpe_ratio, total_return
+
+    ret = r.to_numpy(np.float64)
+    metrics = {
+        "oos_rows": float(len(oos)),
+        "oos_start": start.date().isoformat(),
+        "oos_end": end.date().isoformat(),
+        "auc": cls["auc"],
+        "accuracy": cls["accuracy"],
+        "base_rate": cls["base_rate"],
+        "brier": cls["brier"],
+        "ece": cls["ece"],
+        "ic": ic.mean,
+        "ic_t": ic.t_stat,
+        "rank_ic": ric.mean,
+        "rank_ic_t": ric.t_stat,
+        "ic_n_dates": float(ric.n_dates),
+        "backtest_total_return": float(total_return(ret)),
+        "backtest_sharpe": float(sharpe_ratio(ret)),
+        "backtest_max_drawdown": float(max_drawdown(ret)),
+    }
+    return metrics, calibration(up, np.clip(prob, 0.0, 1.0), n_bins)

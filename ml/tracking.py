@@ -46,6 +46,7 @@ DEFAULT_EXPERIMENT = "quant-ml"
 DEFAULT_METRIC = "rank_ic_t"  # approve: the Newey-West t-stat of the out-of-sample rank IC
 DEFAULT_THRESHOLD = 2.0
 SKOPS_TRUSTED = ["numpy.dtype"]  # what the baseline Pipeline's skops file references
+OOS_ARTIFACT = "oos_predictions.parquet"  # a fit's walk-forward scores (log_fit, ml.data)
 
 
 class ApprovalError(RuntimeError):
@@ -181,7 +182,7 @@ class Tracker:
                 (d / "feature_importance.json").write_text(json.dumps(imp.to_dict(), indent=1))
                 (d / "model_spec.json").write_text(json.dumps(spec_of(model), indent=1))
                 if oos is not None:
-                    oos.to_parquet(d / "oos_predictions.parquet", index=False)
+                    oos.to_parquet(d / OOS_ARTIFACT, index=False)
                 for f in d.iterdir():
                     self.client.log_artifact(run_id, str(f))
             with _active_uri(self.uri), mlflow.start_run(run_id=run_id):

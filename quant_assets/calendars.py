@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pandas_market_calendars as mcal
@@ -24,3 +25,17 @@ def previous_session(calendar: str, day: dt.date) -> dt.date:
     """The last session strictly before `day`."""
     window = sessions(calendar, day - dt.timedelta(days=14), day - dt.timedelta(days=1))
     return window[-1].date()
+
+
+# Minutes after the 16:00 New York close before a day's listed bars count as complete.
+CLOSE_SETTLE_MINUTES = 30
+
+
+def last_complete_day(calendar: str, now: dt.datetime) -> dt.date:
+    """The newest day whose bars are final at `now`: for the NYSE the last session whose
+    close has passed (plus a settle margin), for 24/7 markets the last finished UTC day."""
+    if calendar == CRYPTO_CALENDAR:
+        return (now.astimezone(dt.UTC) - dt.timedelta(days=1)).date()
+    ny = now.astimezone(ZoneInfo("America/New_York"))
+    settled = ny - dt.timedelta(hours=16, minutes=CLOSE_SETTLE_MINUTES)
+    return sessions(calendar, settled.date() - dt.timedelta(days=14), settled.date())[-1].date()

@@ -29,6 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--through", type=dt.date.fromisoformat, help="last day to load (default: today)"
     )
+    run.add_argument(
+        "--reload",
+        type=dt.date.fromisoformat,
+        metavar="FROM",
+        help="re-read the raw feeds from the year of FROM on (corrected files, restatements)",
+    )
     sub.add_parser("migrate", help="create or upgrade the warehouse schemas and tables")
     init = sub.add_parser("init", help="write an editable starter universe, strategies and specs")
     init.add_argument("dir", nargs="?", default=".", help="folder to write (default: .)")
@@ -66,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     prepare_dagster_home(settings.dagster_home)
     from quant_assets.defs.pipeline import run_daily
 
-    summary = run_daily(settings, through=args.through)
+    summary = run_daily(settings, through=args.through, reload_from=args.reload)
     print(summary.render())
     return 0 if summary.ok else 1
 

@@ -10,24 +10,23 @@ import dagster as dg
 
 from quant_assets.defs.derived.assets import derived_assets
 from quant_assets.defs.derived.indicators import technical_indicators
-from quant_assets.defs.derived.jobs import derived_jobs
 from quant_assets.defs.derived.resources import dbt_resource
 from quant_assets.defs.execution import (
     execution_assets,
-    execution_jobs,
     execution_resources,
     execution_sensors,
 )
-from quant_assets.defs.ml.assets import ml_assets, ml_job
+from quant_assets.defs.jobs import all_jobs
+from quant_assets.defs.ml.assets import ml_assets
 from quant_assets.defs.ml.resources import MlflowResource
-from quant_assets.defs.nightly import nightly_sensors
+from quant_assets.defs.ml.session_scores import session_scores
 from quant_assets.defs.raw.assets import raw_assets
 from quant_assets.defs.raw.checks import raw_checks
-from quant_assets.defs.raw.schedules import raw_jobs, raw_schedules
 from quant_assets.defs.reports.assets import report_assets
 from quant_assets.defs.reports.resources import reports_resource
-from quant_assets.defs.reports.schedules import output_jobs, output_schedules
 from quant_assets.defs.resources import PublisherResource, SourcesResource, WarehouseResource
+from quant_assets.defs.schedules import automation_sensors, schedules
+from quant_assets.defs.secrets import warehouse_url_config
 from quant_assets.defs.simulation.assets import simulation_assets
 from quant_assets.defs.strategy.assets import strategy_assets
 from quant_assets.defs.strategy.resources import BookResource
@@ -37,7 +36,7 @@ from quant_assets.settings import Settings, get_settings
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     """Resources for the configured environment (local DuckDB or production PostgreSQL)."""
     return {
-        "warehouse": WarehouseResource(url=settings.warehouse_url),
+        "warehouse": WarehouseResource(url=warehouse_url_config(settings.warehouse_url)),
         "sources": SourcesResource(
             mode=settings.effective_source(),
             seed=settings.sample_seed,
@@ -72,12 +71,13 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             *simulation_assets,
             *report_assets,
             *ml_assets,
+            session_scores,
             *execution_assets,
         ],
         asset_checks=[*raw_checks],
-        jobs=[*raw_jobs, *derived_jobs, *output_jobs, ml_job, *execution_jobs],
-        sensors=[*execution_sensors, *nightly_sensors],
-        schedules=[*raw_schedules, *output_schedules],
+        jobs=all_jobs,
+        sensors=[*execution_sensors, *automation_sensors],
+        schedules=schedules,
         resources=build_resources(settings),
         executor=build_executor(settings),
     )

@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     source_mode: SourceMode = "auto"
     sample_seed: int = 7
     sample_start: dt.date = dt.date(2005, 1, 3)
+    ml_refit_days: int = Field(
+        7, ge=0, description="`quant main` refits a model spec whose last fit is this many days old"
+    )
 
     polygon_api_key: SecretStr | None = _env("POLYGON_API_KEY")
     alphavantage_api_key: SecretStr | None = _env("ALPHAVANTAGE_API_KEY")

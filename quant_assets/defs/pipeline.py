@@ -1,23 +1,38 @@
-"""The main job: catch every partitioned job up to a day, one run per missing range.
+"""`quant main`: ask Dagster to materialize what is missing through a day, and wait.
 
-Runs go through the persistent Dagster instance (DAGSTER_HOME), so `dagster dev` shows
-them with their lineage, metadata and check results.
+It decides nothing Dagster does not know: it reads the instance (public APIs only) to find
+which partitions are missing or older than their inputs, then submits one run per job and
+partition range to the instance's run queue, through Dagster's GraphQL API, exactly as a
+click in the UI would. Runs are launched by the daemon and appear in the UI like any
+other. The plan, in dependency order:
+
+    history_job   the years from the first missing or stale one to the year of `through`
+                  (raw feeds loaded through `through`, then the derived layer)
+    ml_job        each model spec never fitted or last fitted `ml_refit_days` before the
+                  newest bar (one run per spec)
+    decision_job  the session after `through` (scores -> simulations -> strategies ->
+                  recommendations -> orders -> SOD report), when missing or older than the
+                  derived layer
+
+A run that fails stops the plan; the summary names it and the exit code is 1.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import dagster as dg
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
-from quant_assets.defs.resources import SourcesResource
+from quant_assets.defs.launcher import DagsterServices
 from quant_assets.settings import Settings
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"  # Dagster's documented range tags
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+PARTITION_TAG = "dagster/partition"
+MAIN_TAG = "quant/main"  # every run `quant main` submits carries the day it runs through
 
 
 @dataclass
@@ -27,12 +42,40 @@ class JobRun:
     ok: bool
     seconds: float
     run_id: str | None = None
-    rows: int = 0
+    status: str = ""
+
+
+@dataclass
+class Step:
+    """One run to submit: a job over a partition range (or one partition)."""
+
+    job: str
+    start: str | None = None
+    end: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        if self.start is None:
+            return "-"
+        return self.start if self.start == self.end else f"{self.start}..{self.end}"
+
+    def with_tags(self, through: dt.date) -> Step:
+        return Step(self.job, self.start, self.end, {**self.tags, MAIN_TAG: through.isoformat()})
+
+    def run_tags(self) -> dict[str, str]:
+        tags = dict(self.tags)
+        if self.start is not None and self.start == self.end:
+            tags[PARTITION_TAG] = self.start
+        elif self.start is not None:
+            tags.update({RANGE_START_TAG: self.start, RANGE_END_TAG: str(self.end)})
+        return tags
 
 
 @dataclass
 class DailySummary:
     runs: list[JobRun] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -40,188 +83,196 @@ class DailySummary:
 
     def render(self) -> str:
         w = max([len("partitions"), *(len(r.partitions) for r in self.runs)])
-        lines = [f"{'job':<22} {'partitions':<{w}} {'status':<8} seconds"]
+        lines = [f"{'job':<14} {'partitions':<{w}} {'status':<9} seconds  run"]
         for r in self.runs:
-            status = "ok" if r.ok else "FAILED"
-            lines.append(f"{r.job:<22} {r.partitions:<{w}} {status:<8} {r.seconds:7.1f}")
-        return "\n".join(lines)
+            status = r.status or ("ok" if r.ok else "FAILED")
+            lines.append(
+                f"{r.job:<14} {r.partitions:<{w}} {status:<9} {r.seconds:7.1f}  {r.run_id or ''}"
+            )
+        return "\n".join([*lines, *self.notes])
 
 
-# Keep the terminal to the summary table; the full event log is in the Dagster UI.
-_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-RECENT_DAYS = 7  # days materialized through Dagster each run; older history loads in bulk
+# --- what is missing ---------------------------------------------------------------------
+def latest_record(
+    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None = None
+) -> dg.EventLogRecord | None:
+    """The newest materialization of `key` (of one partition when given)."""
+    flt = dg.AssetRecordsFilter(
+        asset_key=key, asset_partitions=[partition] if partition is not None else None
+    )
+    records = instance.fetch_materializations(flt, limit=1).records
+    return records[0] if records else None
 
 
-def missing_range(
-    instance: dg.DagsterInstance,
-    partitions_def: dg.PartitionsDefinition,
-    keys: list[dg.AssetKey],
-    first: dt.date,
-    through: dt.date,
-) -> tuple[str, str] | None:
-    """From the first partition on or after `first` that some asset lacks, to the last one."""
-    current = dt.datetime.combine(through, dt.time(23, 59), tzinfo=dt.UTC)
-    all_keys = [
-        k for k in partitions_def.get_partition_keys(current_time=current) if k >= first.isoformat()
-    ]
-    if not all_keys:
+def metadata_value(record: dg.EventLogRecord | None, name: str) -> str | None:
+    if record is None or record.asset_materialization is None:
         return None
-    done = set.intersection(*(set(instance.get_materialized_partitions(k)) for k in keys))
-    missing = [k for k in all_keys if k not in done]
-    return (missing[0], all_keys[-1]) if missing else None
+    value = record.asset_materialization.metadata.get(name)
+    return None if value is None else str(value.value)
 
 
-def run_job(
-    defs: dg.Definitions,
+def missing_partitions(
     instance: dg.DagsterInstance,
-    name: str,
-    key_range: tuple[str, str] | None,
-    run_config: dict | None = None,
-    partition_key: str | None = None,
+    keys: Iterable[dg.AssetKey],
+    partitions_def: dg.PartitionsDefinition,
+    wanted: list[str],
+) -> list[str]:
+    """The partitions in `wanted` that some asset of `keys` has not materialized."""
+    missing: set[str] = set()
+    for key in keys:
+        status = instance.get_status_by_partition(key, wanted, partitions_def) or {}
+        missing |= {p for p in wanted if status.get(p) != dg.AssetPartitionStatus.MATERIALIZED}
+    return sorted(missing)
+
+
+def history_plan(
+    instance: dg.DagsterInstance, through: dt.date, reload_from: dt.date | None = None
+) -> Step | None:
+    """The years to (re)build: from the first missing, stale or reloaded one to `through`'s."""
+    from quant_assets.calendars import CRYPTO_CALENDAR, last_complete_day
+    from quant_assets.defs.partitions import history_key, history_partitions
+    from quant_assets.defs.raw.assets import DAILY_KEYS, LISTED_KEYS, THROUGH_TAG
+
+    last = history_key(through)
+    years = [k for k in history_partitions.get_partition_keys() if k <= last]
+    derived = [dg.AssetKey(["derived", "fct_features_daily"])]
+    todo = missing_partitions(
+        instance, [*LISTED_KEYS, *DAILY_KEYS, *derived], history_partitions, years
+    )
+    # the year of `through` is stale if a feed has not loaded through the last complete day
+    wanted = {
+        "NYSE": min(through, last_complete_day("NYSE", _end_of(through))),
+        CRYPTO_CALENDAR: through,
+    }
+    for keys, calendar in ((LISTED_KEYS[:1], "NYSE"), (DAILY_KEYS[:1], CRYPTO_CALENDAR)):
+        loaded = metadata_value(latest_record(instance, keys[0], last), "through")
+        if loaded is None or dt.date.fromisoformat(loaded) < wanted[calendar]:
+            todo.append(last)
+    # a year whose raw rows changed after its derived rows were built
+    raw_latest = {y: latest_record(instance, LISTED_KEYS[0], y) for y in years}
+    for year in years:
+        built = latest_record(instance, derived[0], year)
+        loaded = raw_latest[year]
+        if built is not None and loaded is not None and loaded.storage_id > built.storage_id:
+            todo.append(year)
+    if reload_from is not None:
+        todo.append(history_key(reload_from))
+    if not todo:
+        return None
+    return Step("history_job", min(todo), last, tags={THROUGH_TAG: through.isoformat()})
+
+
+def _end_of(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(23, 59), tzinfo=dt.UTC)
+
+
+def model_plan(instance: dg.DagsterInstance, settings: Settings, newest_bar: dt.date) -> list[Step]:
+    """One ml_job run per spec never fitted, or fitted `ml_refit_days` or more before the
+    newest bar, or whose predictions are older than its fit."""
+    from quant_assets.defs.ml.assets import DATASET_KEY, PREDICTIONS_KEY, model_specs
+
+    steps = []
+    for spec in model_specs.get_partition_keys():
+        dataset = latest_record(instance, DATASET_KEY, spec)
+        predicted = latest_record(instance, PREDICTIONS_KEY, spec)
+        as_of = metadata_value(dataset, "as_of")
+        fresh = (
+            dataset is not None
+            and predicted is not None
+            and predicted.storage_id > dataset.storage_id
+            and as_of is not None
+            and (newest_bar - dt.date.fromisoformat(as_of)).days < settings.ml_refit_days
+        )
+        if not fresh:
+            steps.append(Step("ml_job", spec, spec))
+    return steps
+
+
+def decision_plan(instance: dg.DagsterInstance, session: dt.date) -> Step | None:
+    """The session's decision chain, unless it was built after the derived layer last was."""
+    from quant_assets.defs.reports.assets import SOD_KEY
+
+    built = latest_record(instance, SOD_KEY, session.isoformat())
+    derived = latest_record(instance, dg.AssetKey(["derived", "fct_features_daily"]))
+    if built is not None and derived is not None and built.storage_id > derived.storage_id:
+        return None
+    return Step("decision_job", session.isoformat(), session.isoformat())
+
+
+# --- running -------------------------------------------------------------------------------
+TERMINAL = {
+    dg.DagsterRunStatus.SUCCESS,
+    dg.DagsterRunStatus.FAILURE,
+    dg.DagsterRunStatus.CANCELED,
+}
+
+
+def wait_for(instance: dg.DagsterInstance, run_id: str, timeout: float) -> dg.DagsterRunStatus:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = instance.get_run_by_id(run_id)
+        if run is not None and run.status in TERMINAL:
+            return run.status
+        time.sleep(0.5)
+    raise TimeoutError(f"run {run_id} did not finish within {timeout:.0f} s")
+
+
+def run_step(
+    services: DagsterServices, instance: dg.DagsterInstance, step: Step, timeout: float
 ) -> JobRun:
-    job = defs.resolve_job_def(name)
-    tags = {}
-    label = partition_key or "-"
-    if key_range is not None:
-        tags = {
-            ASSET_PARTITION_RANGE_START_TAG: key_range[0],
-            ASSET_PARTITION_RANGE_END_TAG: key_range[1],
-        }
-        label = key_range[0] if key_range[0] == key_range[1] else f"{key_range[0]}..{key_range[1]}"
     started = time.perf_counter()
-    result = job.execute_in_process(
-        instance=instance,
-        partition_key=partition_key,
-        tags=tags,
-        raise_on_error=False,
-        run_config={**_QUIET, **(run_config or {})},
-    )
-    return JobRun(name, label, result.success, time.perf_counter() - started, result.run_id)
-
-
-def bulk_history(settings: Settings, sources: SourcesResource, until: dt.date) -> JobRun:
-    """Load every raw feed from the history start through `until` outside Dagster (fast path)."""
-    from quant_assets.ingest import bulk_load
-    from quant_assets.universe import load_universe
-    from quant_assets.warehouse import connect
-
-    started = time.perf_counter()
-    with connect(settings.warehouse_url) as wh:
-        results = bulk_load(wh, sources.for_domain, load_universe(), settings.sample_start, until)
-    rows = sum(r.rows_loaded for _, r in results)
-    label = f"..{until.isoformat()} ({rows:,} rows)" if results else "up to date"
-    return JobRun("bulk_history", label, True, time.perf_counter() - started, rows=rows)
-
-
-def bulk_indicators(settings: Settings, until: dt.date) -> JobRun:
-    """Technical indicators for history not yet covered (after dbt has built the returns)."""
-    from quant_assets.ingest import bulk_label, bulk_loaded_through, load_indicators
-    from quant_assets.warehouse import connect
-
-    started = time.perf_counter()
-    name = "derived.technical_indicators"
-    with connect(settings.warehouse_url) as wh:
-        done = bulk_loaded_through(wh, name)
-        first = settings.sample_start if done is None else done + dt.timedelta(days=1)
-        if first > until:
-            return JobRun("bulk_indicators", "up to date", True, 0.0)
-        result = load_indicators(wh, first, until, partition_key=bulk_label(name, first, until))
-    label = f"..{until.isoformat()} ({result.rows_loaded:,} rows)"
+    run_id = services.submit(step.job, step.run_tags())
+    status = wait_for(instance, run_id, timeout)
+    ok = status == dg.DagsterRunStatus.SUCCESS
     return JobRun(
-        "bulk_indicators", label, True, time.perf_counter() - started, rows=result.rows_loaded
+        step.job, step.label, ok, time.perf_counter() - started, run_id, status.value.lower()
     )
 
 
-def run_daily(settings: Settings, through: dt.date | None = None) -> DailySummary:
-    """Materialize the daily graph through `through` (default: today, UTC)."""
-    from quant_assets.definitions import build_definitions
-    from quant_assets.defs.raw.assets import DAILY_KEYS, WEEKDAY_KEYS
-    from quant_assets.defs.raw.partitions import daily_partitions, weekday_partitions
-    from quant_assets.warehouse import connect
-
-    through = through or dt.datetime.now(dt.UTC).date()
-    recent = through - dt.timedelta(days=RECENT_DAYS)
-    with connect(settings.warehouse_url) as wh:
-        wh.migrate()
-    defs = build_definitions(settings)
-    instance = dg.DagsterInstance.get()
-    summary = DailySummary()
-    summary.runs.append(run_job(defs, instance, "universe_job", None))
-    history = bulk_history(settings, defs.resources["sources"], recent - dt.timedelta(days=1))
-    summary.runs.append(history)
-    plan = (
-        ("raw_listed_job", weekday_partitions, WEEKDAY_KEYS),
-        ("raw_daily_job", daily_partitions, DAILY_KEYS),
-    )
-    for name, partitions_def, keys in plan:
-        key_range = missing_range(instance, partitions_def, keys, recent, through)
-        if key_range is None:
-            summary.runs.append(JobRun(name, "up to date", True, 0.0))
-            continue
-        summary.runs.append(run_job(defs, instance, name, key_range))
-    summary.runs += run_derived(defs, instance, settings, recent, through, rebuild=history.rows > 0)
-    summary.runs += run_models(defs, instance, settings)
-    summary.runs.append(run_job(defs, instance, "sod_job", None))
-    return summary
-
-
-def run_models(
-    defs: dg.Definitions, instance: dg.DagsterInstance, settings: Settings
-) -> list[JobRun]:
-    """The daily refit: one ml_job run per model spec whose last complete run (dataset
-    through predictions) is not as of the mart's latest bar; the strategies read the
-    predictions next."""
-    from quant_assets.defs.ml.assets import model_specs
+def run_daily(
+    settings: Settings,
+    through: dt.date | None = None,
+    *,
+    reload_from: dt.date | None = None,
+    timeout: float = 3600.0,
+) -> DailySummary:
+    """Materialize what is missing through `through` (default: today, UTC) under Dagster."""
+    from quant_assets.defs.partitions import next_session
     from quant_assets.strategy.panels import as_of_date
     from quant_assets.warehouse import connect
 
-    with connect(settings.warehouse_url, read_only=True) as wh:
-        as_of = as_of_date(wh).isoformat()
-    runs = []
-    for spec in model_specs.get_partition_keys():
-        if trained_as_of(instance, spec) == as_of:
-            runs.append(JobRun("ml_job", f"{spec} (up to date)", True, 0.0))
+    through = through or dt.datetime.now(dt.UTC).date()
+    with connect(settings.warehouse_url) as wh:
+        wh.migrate()
+    instance = dg.DagsterInstance.get()
+    summary = DailySummary()
+    services = DagsterServices(settings)
+    try:
+        history = history_plan(instance, through, reload_from)
+        if history is not None:
+            run = run_step(services, instance, history.with_tags(through), timeout)
+            summary.runs.append(run)
+            if not run.ok:
+                return summary
         else:
-            runs.append(run_job(defs, instance, "ml_job", None, partition_key=spec))
-    return runs
-
-
-def trained_as_of(instance: dg.DagsterInstance, spec: str) -> str | None:
-    """The `as_of` of the spec's latest dataset, if predictions were written after it."""
-    from quant_assets.defs.ml.assets import DATASET_KEY, PREDICTIONS_KEY, latest_record
-
-    dataset = latest_record(instance, DATASET_KEY, spec)
-    predicted = latest_record(instance, PREDICTIONS_KEY, spec)
-    if dataset is None or predicted is None or predicted.storage_id < dataset.storage_id:
-        return None
-    as_of = dataset.asset_materialization.metadata.get("as_of")
-    return None if as_of is None else str(as_of.value)
-
-
-def run_derived(
-    defs: dg.Definitions,
-    instance: dg.DagsterInstance,
-    settings: Settings,
-    recent: dt.date,
-    through: dt.date,
-    *,
-    rebuild: bool,
-) -> list[JobRun]:
-    """dbt base models, then the incremental marts (a full refresh after a bulk load)."""
-    from quant_assets.defs.derived.assets import derived_incremental
-    from quant_assets.defs.derived.indicators import technical_indicators
-    from quant_assets.defs.raw.partitions import daily_partitions
-
-    runs = [run_job(defs, instance, "derived_base_job", None)]
-    keys = [*derived_incremental.keys, *technical_indicators.keys]
-    key_range = missing_range(instance, daily_partitions, keys, recent, through)
-    if rebuild and key_range is None:
-        current = dt.datetime.combine(through, dt.time(23, 59), tzinfo=dt.UTC)
-        last = daily_partitions.get_last_partition_key(current_time=current)
-        key_range = (last, last)
-    if key_range is not None:
-        config = {"ops": {"derived_incremental": {"config": {"full_refresh": rebuild}}}}
-        runs.append(run_job(defs, instance, "derived_daily_job", key_range, run_config=config))
-    runs.append(bulk_indicators(settings, recent - dt.timedelta(days=1)))
-    runs.append(run_job(defs, instance, "derived_research_job", None))
-    return runs
+            summary.runs.append(JobRun("history_job", "up to date", True, 0.0, status="skipped"))
+        with connect(settings.warehouse_url, read_only=True) as wh:
+            newest = as_of_date(wh, before=through + dt.timedelta(days=1))
+        for step in model_plan(instance, settings, newest):
+            run = run_step(services, instance, step.with_tags(through), timeout)
+            summary.runs.append(run)
+            if not run.ok:
+                return summary
+        if not any(r.job == "ml_job" for r in summary.runs):
+            summary.runs.append(JobRun("ml_job", "up to date", True, 0.0, status="skipped"))
+        session = next_session(through)
+        decision = decision_plan(instance, session)
+        if decision is not None:
+            summary.runs.append(run_step(services, instance, decision.with_tags(through), timeout))
+        else:
+            summary.runs.append(
+                JobRun("decision_job", session.isoformat(), True, 0.0, status="skipped")
+            )
+    finally:
+        services.close()
+    return summary

@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 
 from quant_assets.risk.limits import DrawdownController, DrawdownLimits
-from quant_assets.sim import metrics
 from quant_assets.sim._backtest_kernels import Orders, build_trades, simulate
 from quant_assets.sim.historical import (
     BacktestConfig,
@@ -36,6 +35,7 @@ from quant_assets.sim.historical import (
     _market,
     _stats,
     _trades_frame,
+    engine_returns,
 )
 
 
@@ -136,11 +136,7 @@ def run_with_drawdown_control(
         values=shares * mk.mark,
         fills=_fills_frame(out.fills, dates, syms),
         trades=_trades_frame(trades, mk.mark, dates, syms),
-        returns=pd.Series(
-            metrics.returns_from_equity(equity[:, 0], config.initial_cash),
-            index=dates,
-            name="returns",
-        ),
+        returns=engine_returns(equity[:, 0], dates),
         stats=pd.Series({k: np.asarray(v).reshape(-1)[0] for k, v in stats.items()}),
     )
     frame = pd.DataFrame(

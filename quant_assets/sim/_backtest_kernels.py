@@ -242,15 +242,44 @@ def _fill_bar_single(
 ) -> tuple[np.ndarray, ...] | None:
     """`_fill_bar` for one-slot books with distinct books: the same rules on 1-D arrays."""
     sym = slot_symbol[books, 0]
-    p = fill_row[sym]
+    out = _fill_one_slot(
+        books, w, fill_row[sym], value_row[sym], spread_row[sym], slip_row[sym],
+        cash, shares[:, 0], acc,
+    )  # fmt: skip
+    if out is None:
+        return None
+    books, dq, fill_price, p, fee, spread_cost, slip_cost, new_q, _ = out
+    zeros = np.zeros(books.size, dtype=np.int64)
+    return books, zeros, t, dq, fill_price, p, fee, spread_cost, slip_cost, new_q
+
+
+def _fill_one_slot(
+    books: np.ndarray,
+    w: np.ndarray,
+    p: np.ndarray,
+    value_price: np.ndarray,
+    spread: np.ndarray,
+    slip: np.ndarray,
+    cash: np.ndarray,
+    shares: np.ndarray,
+    acc: Account,
+) -> tuple[np.ndarray, ...] | None:
+    """Orders of distinct one-slot books, prices already gathered per order: the rules of
+    `_fill_bar` on 1-D arrays. Updates `cash` and `shares` (1-D, per book) in place and
+    returns (books, dq, fill price, mid, fee, spread cost, slippage cost, position after,
+    index of each fill among the orders) for the orders that traded."""
     ok = np.isfinite(w) & np.isfinite(p) & (p > 0)
+    where = None
     if not ok.all():
-        books, sym, p, w = books[ok], sym[ok], p[ok], w[ok]
+        where = np.flatnonzero(ok)
+        books, w, p, value_price, spread, slip = (
+            x[where] for x in (books, w, p, value_price, spread, slip)
+        )
         if books.size == 0:
             return None
     requested = w
-    q0 = shares[books, 0]
-    value0 = np.nan_to_num(q0 * value_row[sym], nan=0.0)
+    q0 = shares[books]
+    value0 = np.nan_to_num(q0 * value_price, nan=0.0)
     equity = cash[books] + value0
     gross = np.abs(w) * equity
     room = acc.max_leverage * equity
@@ -258,8 +287,6 @@ def _fill_bar_single(
         scale = np.where(gross > room, np.clip(room / gross, 0.0, 1.0), 1.0)
     scale[equity <= 0] = 0.0
     w = w * scale
-    spread = spread_row[sym]
-    slip = slip_row[sym]
     rate = (spread + slip + acc.commission_per_share) / p + acc.commission_bps * 1e-4
     side = np.sign(w * equity - value0)
     equity_post = (equity + rate * side * value0) / (1.0 + rate * side * w)
@@ -276,22 +303,120 @@ def _fill_bar_single(
     fee = np.where(adq > 0, np.maximum(fee, acc.commission_min), 0.0)
     cash[books] -= dq * fill_price + fee
     new_q = np.where(dq != 0, target, q0)
-    shares[books, 0] = new_q
+    shares[books] = new_q
     nz = np.nonzero(dq)[0]
     if nz.size == 0:
         return None
+    index = nz if where is None else where[nz]
     return (
-        books[nz],
-        np.zeros(nz.size, dtype=np.int64),
-        t,
-        dq[nz],
-        fill_price[nz],
-        p[nz],
-        fee[nz],
-        adq[nz] * spread[nz],
-        adq[nz] * slip[nz],
-        new_q[nz],
-    )
+        books[nz], dq[nz], fill_price[nz], p[nz], fee[nz],
+        adq[nz] * spread[nz], adq[nz] * slip[nz], new_q[nz], index,
+    )  # fmt: skip
+
+
+def one_slot_by_order_rank(
+    account: Account, orders: Orders
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Order positions grouped by their rank within the book, or None if the orders do not
+    allow it (financing accrues every bar, or a book has two orders on one bar).
+
+    Without per-bar accruals a one-slot book's cash and shares change only at its own
+    fills, so its k-th order depends on nothing but its (k-1)-th: all books' k-th orders
+    can be filled together, a few dozen vectorised steps instead of one per bar.
+    """
+    if account.borrow_rate != 0.0 or account.cash_rate != 0.0 or account.debit_rate != 0.0:
+        return None
+    by_book = np.argsort(_radix_key(orders.book), kind="stable")  # within a book: bar order
+    bk, bar = orders.book[by_book], orders.bar[by_book]
+    same = bk[1:] == bk[:-1]
+    if np.any(same & (bar[1:] == bar[:-1])):
+        return None
+    new_book = np.r_[True, ~same] if bk.size else np.zeros(0, dtype=bool)
+    first = np.maximum.accumulate(np.where(new_book, np.arange(bk.size), 0))
+    rank = np.arange(bk.size) - first
+    order = np.argsort(_radix_key(rank), kind="stable")
+    return by_book[order], np.bincount(rank) if rank.size else rank
+
+
+def _radix_key(x: np.ndarray) -> np.ndarray:
+    """x as int16 when it fits: numpy's stable argsort is then a linear radix sort."""
+    if x.size and x.min() >= 0 and x.max() < 2**15:
+        return x.astype(np.int16)
+    return x
+
+
+def simulate_one_slot(
+    fill_base: np.ndarray,
+    value_base: np.ndarray,
+    spread_ps: np.ndarray,
+    slippage_ps: np.ndarray,
+    book_symbol: np.ndarray,
+    orders: Orders,
+    account: Account,
+    plan: tuple[np.ndarray, np.ndarray],
+) -> tuple[Fills, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """Fill one-slot books rank by rank (`one_slot_by_order_rank`'s plan): the same fills as
+    `simulate`, per book in bar order, with the cash after each fill and the (book, PnL)
+    of closed round trips as `closed_trade_pnl` pairs them (None when some fill resizes a
+    position without flattening or reversing it: pair the fills then)."""
+    n_books = book_symbol.size
+    cash = np.full(n_books, float(account.initial_cash))
+    shares = np.zeros(n_books)
+    entry_price, entry_fee, entry_qty = np.zeros(n_books), np.zeros(n_books), np.ones(n_books)
+    perm, counts = plan
+    parts: list[tuple[np.ndarray, ...]] = []
+    cash_after: list[np.ndarray] = []
+    closed_book: list[np.ndarray] = []
+    closed_pnl: list[np.ndarray] = []
+    simple = True
+    pos = 0
+    for count in counts:
+        sel = perm[pos : pos + count]
+        pos += count
+        books, t = orders.book[sel], orders.bar[sel]
+        sym = book_symbol[books]
+        out = _fill_one_slot(
+            books, orders.weight[sel], fill_base[t, sym], value_base[t, sym],
+            spread_ps[t, sym], slippage_ps[t, sym], cash, shares, account,
+        )  # fmt: skip
+        if out is None:
+            continue
+        b, dq, fp, p, fee, sc, slc, new_q, index = out
+        parts.append((b, t[index], dq, fp, p, fee, sc, slc, new_q))
+        cash_after.append(cash[b])
+        if simple:
+            before = new_q - dq
+            flat_before = np.abs(before) <= 1e-12 * np.abs(new_q)
+            reverses = np.sign(before) != np.sign(new_q)
+            if not np.all(flat_before | (new_q == 0) | reverses):
+                simple = False
+                continue
+            adq = np.abs(dq)
+            c = np.flatnonzero(~flat_before)
+            if c.size:
+                bc, size = b[c], before[c]
+                asize = np.abs(size)
+                pnl = size * (fp[c] - entry_price[bc])
+                pnl -= entry_fee[bc] * asize / entry_qty[bc] + fee[c] * asize / adq[c]
+                closed_book.append(bc)
+                closed_pnl.append(pnl)
+            o = np.flatnonzero(new_q != 0)
+            bo = b[o]
+            entry_price[bo], entry_fee[bo], entry_qty[bo] = fp[o], fee[o], adq[o]
+    if not parts:
+        ints, flt = np.zeros(0, dtype=np.int64), np.zeros(0)
+        empty = Fills(ints, ints, ints, flt, flt, flt, flt, flt, flt, flt)
+        return empty, flt, (ints, flt)
+    cols = [np.concatenate(c) for c in zip(*parts, strict=True)]
+    b, t = cols[0].astype(np.int64), cols[1].astype(np.int64)
+    fills = Fills(b, np.zeros(b.size, dtype=np.int64), t, *cols[2:])
+    closed = None
+    if simple:
+        closed = (
+            np.concatenate(closed_book) if closed_book else np.zeros(0, dtype=np.int64),
+            np.concatenate(closed_pnl) if closed_pnl else np.zeros(0),
+        )
+    return fills, np.concatenate(cash_after), closed
 
 
 def _concat_fills(records: list[tuple[np.ndarray, ...]]) -> Fills:

@@ -19,11 +19,37 @@ BPS = 1e-4
 
 @dataclass(frozen=True)
 class Commission:
-    """Broker fee per order: per share plus basis points of notional, with a minimum per order."""
+    """Broker fee per order: per share plus a proportional fee, with a minimum per order.
+
+    The proportional fee takes either unit, never both: `rate` is a fraction of notional as
+    backtesting.py's and vectorbt's `commission`/`fees` (0.002 = 0.2%), `bps` is basis
+    points (20 = 0.2%). `Commission(rate=0.002) == Commission(bps=20)`: a rate is stored as
+    bps, so `rate` reads back as None.
+    """
 
     per_share: float = 0.0
     bps: float = 0.0
     minimum: float = 0.0
+    rate: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("per_share", "bps", "minimum", "rate"):
+            value = getattr(self, name)
+            if value is not None and not (np.isfinite(value) and value >= 0):
+                raise ValueError(f"Commission.{name}={value!r}: must be a finite number >= 0")
+        if self.rate is not None:
+            if self.bps:
+                raise ValueError(
+                    f"Commission: got rate={self.rate!r} and bps={self.bps!r}; give the fee in "
+                    "one unit (rate=0.002 or bps=20 for 0.2%)"
+                )
+            if self.rate >= 0.1:
+                raise ValueError(
+                    f"Commission.rate={self.rate!r}: a rate is a fraction of notional "
+                    "(0.002 = 0.2%); for basis points use bps="
+                )
+            object.__setattr__(self, "bps", self.rate / BPS)
+            object.__setattr__(self, "rate", None)
 
     def amount(self, qty: np.ndarray, price: np.ndarray) -> np.ndarray:
         """Fee in cash for orders of `qty` shares (sign ignored) at `price`; zero for no trade."""
@@ -31,7 +57,7 @@ class Commission:
         fee = self.per_share * q + self.bps * BPS * q * np.abs(price)
         return np.where(q > 0, np.maximum(fee, self.minimum), 0.0)
 
-    def rate(self, price: np.ndarray) -> np.ndarray:
+    def fee_rate(self, price: np.ndarray) -> np.ndarray:
         """Fee as a fraction of notional (the minimum is ignored): used to size orders."""
         with np.errstate(divide="ignore", invalid="ignore"):
             return self.bps * BPS + np.where(price > 0, self.per_share / price, 0.0)

@@ -37,10 +37,13 @@ from quant_assets.sim._backtest_kernels import (
     KernelResult,
     Orders,
     Trades,
+    _radix_key,
     build_trades,
     closed_trade_pnl,
     moving_averages,
+    one_slot_by_order_rank,
     simulate,
+    simulate_one_slot,
 )
 from quant_assets.sim.costs import CostModel
 
@@ -255,7 +258,11 @@ def weights_to_orders(
 
 @dataclass(frozen=True)
 class BacktestResult:
-    """Everything a backtest produced, labelled with dates and symbols."""
+    """Everything a backtest produced, labelled with dates and symbols.
+
+    `returns` are the equity curve's bar-to-bar changes, the first on bar 1
+    (`equity.pct_change().dropna()`); `stats` are computed from the same (`sim.metrics`).
+    """
 
     equity: pd.Series
     cash: pd.Series
@@ -336,13 +343,16 @@ def run_backtest(
         values=shares * mk.mark,
         fills=_fills_frame(out.fills, dates, syms),
         trades=_trades_frame(trades, mk.mark, dates, syms),
-        returns=pd.Series(
-            metrics.returns_from_equity(equity[:, 0], config.initial_cash),
-            index=dates,
-            name="returns",
-        ),
+        returns=engine_returns(equity[:, 0], dates),
         stats=pd.Series({k: np.asarray(v).reshape(-1)[0] for k, v in stats.items()}),
     )
+
+
+def engine_returns(equity: np.ndarray, dates: pd.Index) -> pd.Series:
+    """Bar-to-bar returns of an equity curve, the first on bar 1 (`sim.metrics` convention):
+    n bars give n - 1 returns, equal to `equity.pct_change().dropna()`."""
+    eq = np.asarray(equity, dtype=np.float64)
+    return pd.Series(eq[1:] / eq[:-1] - 1.0, index=dates[1:], name="returns")
 
 
 def _as_panel(x: pd.DataFrame | np.ndarray, prices: Prices) -> np.ndarray:
@@ -434,8 +444,9 @@ def _sweep(
 ) -> dict[str, np.ndarray]:
     """Run parameter chunks [start, stop) through the kernel and stack their statistics.
 
-    No equity curve is kept: statistics are folded in bar by bar (metrics.RunningStats),
+    No equity curve is kept: statistics are folded in as the bars go (metrics.RunningStats),
     so memory is O(books) per chunk and large grids never allocate (bars x books) arrays.
+    Per-symbol books without financing take `_one_slot_chunk`; others the per-bar loop.
     """
     mk = _market(prices, config)
     n_sym = len(prices.symbols)
@@ -445,6 +456,10 @@ def _sweep(
         stop = min(start + chunk_size, n_params)
         orders = order_source(start, stop)
         n_p = stop - start
+        plan = one_slot_by_order_rank(acc, orders) if mode == "per_symbol" else None
+        if plan is not None:
+            parts.append(_one_slot_chunk(mk, orders, plan, n_p, n_sym, config))
+            continue
         if mode == "per_symbol":
             slot_symbol = np.tile(np.arange(n_sym), n_p)[:, None]
         else:
@@ -462,6 +477,58 @@ def _sweep(
         notional = np.bincount(f.book, weights=np.abs(f.qty) * f.price, minlength=len(slot_symbol))
         parts.append(running.result(notional, pnl, book))
     return {k: np.concatenate([p[k].reshape(-1) for p in parts]) for k in parts[0]}
+
+
+_BLOCK_CELLS = 1 << 16  # (bars x books) cells per statistics block: a few arrays fit in L2
+
+
+def _one_slot_chunk(
+    mk: _Market,
+    orders: Orders,
+    plan: tuple[np.ndarray, np.ndarray],
+    n_p: int,
+    n_sym: int,
+    config: BacktestConfig,
+) -> dict[str, np.ndarray]:
+    """Statistics of per-symbol books (book = param x n_sym + symbol) whose state changes
+    only at their fills: fill all orders rank by rank, then rebuild the equity of blocks of
+    bars from the state after each book's latest fill and fold the blocks into the stats.
+    """
+    n_books = n_p * n_sym
+    n_bars = mk.mark.shape[0]
+    book_symbol = np.tile(np.arange(n_sym), n_p)
+    acc = config.account()
+    fills, cash_after, closed = simulate_one_slot(
+        mk.fill_base, mk.value_base, mk.spread_ps, mk.slippage_ps, book_symbol, orders, acc, plan
+    )
+    # Replay the fills bar by bar into blocks of (bars, books) state: two row copies per
+    # bar plus a scatter on bars with fills, then one vectorised pass per block.
+    by_bar = np.argsort(_radix_key(fills.bar), kind="stable")
+    f_book, f_q, f_c = fills.book[by_bar], fills.position[by_bar], cash_after[by_bar]
+    at = np.searchsorted(fills.bar[by_bar], np.arange(n_bars + 1))
+    running = metrics.RunningStats(n_books, config.initial_cash, config.periods_per_year)
+    block = max(1, min(n_bars, _BLOCK_CELLS // n_books))
+    q_blk, c_blk = np.empty((block, n_books)), np.empty((block, n_books))
+    q = np.zeros(n_books)
+    c = np.full(n_books, float(config.initial_cash))
+    for t0 in range(0, n_bars, block):
+        t1 = min(t0 + block, n_bars)
+        for t in range(t0, t1):
+            lo, hi = at[t], at[t + 1]
+            if hi > lo:
+                q[f_book[lo:hi]] = f_q[lo:hi]
+                c[f_book[lo:hi]] = f_c[lo:hi]
+            q_blk[t - t0] = q
+            c_blk[t - t0] = c
+        m = t1 - t0
+        values = q_blk[:m].reshape(m, n_p, n_sym) * mk.mark[t0:t1, None, :]
+        values = values.reshape(m, n_books)
+        equity = c_blk[:m] + values
+        np.abs(values, out=values)
+        running.update(equity, values)
+    book, pnl = closed if closed is not None else closed_trade_pnl(fills, 1)
+    notional = np.bincount(fills.book, weights=np.abs(fills.qty) * fills.price, minlength=n_books)
+    return running.result(notional, pnl, book)
 
 
 def _default_chunk(prices: Prices, slots_per_chunk: int = 20_000) -> int:
@@ -537,21 +604,23 @@ def crossover_orders(
     n_bars, n_sym = ma.shape[1], ma.shape[2]
     short = 0.0 if long_only else -1.0
     ts, ps, ss, ws = [], [], [], []
+    sign = np.empty(ma.shape[1:])
+    flips = np.empty((n_bars - 1, n_sym))
     for i, (fi, si) in enumerate(zip(fast_idx, slow_idx, strict=True)):
-        # One pair at a time: (bars x symbols) temporaries stay small and are reused.
-        above = ma[fi] > ma[si]
-        below = ma[fi] < ma[si]
-        up = below[:-1] & above[1:]
-        down = above[:-1] & below[1:]
-        t, s = np.nonzero(up | down)
+        # One pair at a time: (bars x symbols) temporaries stay small and are reused. A
+        # strict cross is a sign change of fast - slow (NaN and ties have no sign change).
+        np.subtract(ma[fi], ma[si], out=sign)
+        np.sign(sign, out=sign)
+        np.multiply(sign[:-1], sign[1:], out=flips)
+        t, s = np.nonzero(flips < 0)
         ts.append(t)
         ss.append(s)
         ps.append(np.full(t.size, i))
-        ws.append(np.where(up[t, s], 1.0, short))
+        ws.append(np.where(sign[t + 1, s] > 0, 1.0, short))
     t, p, s, w = (np.concatenate(x) if x else np.zeros(0, np.int64) for x in (ts, ps, ss, ws))
     t = t + 1 + lag  # t indexes bars 1.. of the crossing test
     keep = t < n_bars
-    by_bar = np.argsort(t[keep], kind="stable")  # (pair, symbol) order kept within a bar
+    by_bar = np.argsort(_radix_key(t[keep]), kind="stable")  # (pair, symbol) order kept
     t, p, s, w = (x[keep][by_bar] for x in (t, p, s, w))
     if per_symbol:
         return Orders(t, p * n_sym + s, np.zeros_like(s), w)

@@ -282,6 +282,12 @@ class GARCHModel(StochasticModel):
     parameters are reported back in return units: omega_ in return^2, mu_ in return.
     start="last" starts from the one-day-ahead variance after the sample, "unconditional"
     from omega / (1 - alpha - beta).
+
+    After `fit`, per asset and in return units (as if arch had fitted the unscaled returns):
+    `params_`, `std_errors_` (arch's robust standard errors), `loglikelihood_` (arch's
+    value on the scaled series plus n x log(scale), the change of variables), `aic_`,
+    `bic_` (from that log-likelihood with 4 parameters), `nobs_` and
+    `conditional_volatility_` (dates x assets, daily).
     """
 
     def __init__(
@@ -300,6 +306,7 @@ class GARCHModel(StochasticModel):
 
         panel = _panel(returns)
         rows, resid, next_var = [], [], []
+        ses, llfs, nobs, cond_vol = [], [], [], []
         for col in panel.columns:
             res = arch_model(
                 panel[col] * self.scale,
@@ -312,6 +319,11 @@ class GARCHModel(StochasticModel):
             ).fit(disp="off")
             p = res.params
             rows.append((p["mu"], p["omega"], p["alpha[1]"], p["beta[1]"]))
+            se = res.std_err
+            ses.append((se["mu"], se["omega"], se["alpha[1]"], se["beta[1]"]))
+            llfs.append(res.loglikelihood)
+            nobs.append(res.nobs)
+            cond_vol.append(res.conditional_volatility.to_numpy() / self.scale)
             resid.append(res.std_resid.to_numpy())
             last_eps = res.resid.iloc[-1]
             last_var = res.conditional_volatility.iloc[-1] ** 2
@@ -329,6 +341,22 @@ class GARCHModel(StochasticModel):
                 "beta": params[:, 3],
             },
             index=idx,
+        )
+        se = np.array(ses)
+        self.std_errors_ = pd.DataFrame(
+            {"mu": se[:, 0] / self.scale, "omega": se[:, 1] / s2, "alpha": se[:, 2],
+             "beta": se[:, 3]},
+            index=idx,
+        )  # fmt: skip
+        n_obs = np.array(nobs, dtype=np.int64)
+        llf = np.array(llfs) + n_obs * np.log(self.scale)
+        n_params = 4
+        self.nobs_ = pd.Series(n_obs, index=idx)
+        self.loglikelihood_ = pd.Series(llf, index=idx)
+        self.aic_ = pd.Series(-2.0 * llf + 2.0 * n_params, index=idx)
+        self.bic_ = pd.Series(-2.0 * llf + n_params * np.log(n_obs), index=idx)
+        self.conditional_volatility_ = pd.DataFrame(
+            np.column_stack(cond_vol), index=panel.index, columns=idx
         )
         persistence = self.params_["alpha"] + self.params_["beta"]
         self.unconditional_variance_ = (self.params_["omega"] / (1.0 - persistence)).where(

@@ -10,8 +10,11 @@ turns a loaded strategy into target weights.
 Kinds and the extra variables their rules can read besides the features
 (`features.RULE_FEATURES`):
 
-- trend           one or more symbols, long (optionally short) while a fast moving average
-                  of the close is above a slow one: `ma_fast`, `ma_slow`.
+- trend           one or more symbols, moving-average cross of the close: `ma_fast`,
+                  `ma_slow`. Default `signal: crossover` goes long when the fast average
+                  crosses above the slow one and exits (or reverses to short with
+                  `allow_short`) when it crosses below, as backtesting.py's SmaCross;
+                  `signal: state` holds long while fast > slow from the first bar both exist.
 - mean_reversion  per-symbol entry/exit rules over features, e.g. zscore_20 and rsi_14.
 - momentum        rotation: every `rebalance_every` bars hold the `top_k` symbols of a
                   group ranked by a numeric `score` expression over features.
@@ -188,7 +191,9 @@ class TrendStrategy(_SingleLeg):
     slow: PositiveInt = 100
     ma: Literal["sma", "ema"] = "sma"
     allow_short: bool = False
-    rules: Rules | None = None  # default: long while ma_fast > ma_slow (short while below)
+    # crossover: trade on crosses (crosses_above/crosses_below); state: hold while above.
+    signal: Literal["crossover", "state"] = "crossover"
+    rules: Rules | None = None  # explicit rules replace the ones `signal` builds
 
     VARIABLES: ClassVar[frozenset[str]] = frozenset({"ma_fast", "ma_slow"})
 
@@ -202,11 +207,15 @@ class TrendStrategy(_SingleLeg):
         if self.rules is not None:
             return self.rules
         short = self.allow_short
+        if self.signal == "crossover":
+            up, down = "crosses_above(ma_fast, ma_slow)", "crosses_below(ma_fast, ma_slow)"
+        else:
+            up, down = "ma_fast > ma_slow", "ma_fast < ma_slow"
         return Rules(
-            entry_long="ma_fast > ma_slow",
-            exit_long="ma_fast < ma_slow",
-            entry_short="ma_fast < ma_slow" if short else None,
-            exit_short="ma_fast > ma_slow" if short else None,
+            entry_long=up,
+            exit_long=down,
+            entry_short=down if short else None,
+            exit_short=up if short else None,
         )
 
 

@@ -8,19 +8,24 @@ Rows inside an indicator's warm-up (TA-Lib lookback) are null.
 
 Each symbol is computed on its own date-sorted numpy arrays; the frame is sorted once and
 split at symbol boundaries, so 130 symbols x 20 years takes well under a second.
+
+`indicator(name, data, **params)` calls any of TA-Lib's functions by name for notebook use
+(`indicator("EMA", bars, timeperiod=20)`), with TA-Lib's own parameter names and defaults.
 """
 
 from __future__ import annotations
 
+from difflib import get_close_matches
 from itertools import pairwise
 
 import numpy as np
 import pandas as pd
 import talib
+from talib import abstract
 
 from quant_assets.schemas.tables import get_table
 
-INPUT_COLUMNS = ("symbol", "date", "open", "high", "low", "close", "volume")
+INPUT_COLUMNS = ("symbol", "date", "high", "low", "close", "volume")  # no indicator reads open
 INDICATOR_COLUMNS: tuple[str, ...] = tuple(
     c for c in get_table("derived.technical_indicators").column_names if c not in ("symbol", "date")
 )
@@ -64,11 +69,12 @@ def indicator_arrays(
 def compute_indicators(ohlcv: pd.DataFrame) -> pd.DataFrame:
     """Rows of `derived.technical_indicators` from daily bars of one or many symbols.
 
-    Input needs `symbol, date, open, high, low, close, volume` (other columns are ignored).
-    Each symbol is sorted by date and computed on its own history only, so a row depends
-    on that symbol's bars up to its date and nothing later. Output columns are exactly the
-    table's; indicator columns are nullable Float64 with <NA> in the warm-up. Bars must be
-    complete: a NaN price makes TA-Lib's recursive indicators NaN from there on.
+    Input needs `symbol, date, high, low, close, volume` (other columns, open included, are
+    ignored). Each symbol is sorted by date and computed on its own history only, so a row
+    depends on that symbol's bars up to its date and nothing later. Output columns are
+    exactly the table's; indicator columns are float64 with NaN in the warm-up (the
+    warehouse stores NaN as NULL). Bars must be complete: a NaN price makes TA-Lib's
+    recursive indicators NaN from there on.
     """
     missing = [c for c in INPUT_COLUMNS if c not in ohlcv.columns]
     if missing:
@@ -98,9 +104,66 @@ def compute_indicators(ohlcv: pd.DataFrame) -> pd.DataFrame:
         "symbol": ohlcv["symbol"].to_numpy()[order],
         "date": ohlcv["date"].to_numpy()[order],
     }
-    for name in INDICATOR_COLUMNS:
-        columns[name] = pd.arrays.FloatingArray(out[name], np.isnan(out[name]))  # NaN -> <NA>
+    columns.update(out)
     return pd.DataFrame(columns, copy=False)
+
+
+_PRICE_FIELDS = ("open", "high", "low", "close", "volume")
+
+
+def indicator(
+    name: str,
+    data: pd.DataFrame | pd.Series | np.ndarray,
+    **params: float,
+) -> pd.Series | pd.DataFrame | np.ndarray:
+    """Any TA-Lib function by name on one instrument's date-sorted bars.
+
+    `data` is a frame with open/high/low/close/volume columns (any case; only the ones the
+    function reads are needed) or, for functions of one price series (EMA, RSI, ...), a
+    Series or 1-D array used as the close. `params` are TA-Lib's (`timeperiod`, `nbdevup`,
+    ...; defaults as TA-Lib). Returns a Series (one output) or a DataFrame with TA-Lib's
+    output names (BBANDS: upperband, middleband, lowerband) on the input's index; plain
+    arrays for array input. NaN marks the warm-up.
+    """
+    fname = str(name).upper()
+    if fname not in talib.get_functions():
+        hint = get_close_matches(fname, talib.get_functions(), n=1)
+        did = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise ValueError(f"indicator: {name!r} is not a TA-Lib function{did}")
+    fn = abstract.Function(fname)
+    unknown = sorted(set(params) - set(fn.parameters))
+    if unknown:
+        raise ValueError(
+            f"indicator {fname}: unknown parameters {unknown}; it takes {list(fn.parameters)}"
+        )
+    needed: list[str] = []
+    for value in fn.input_names.values():
+        needed.extend([value] if isinstance(value, str) else value)
+    index = None
+    if isinstance(data, pd.DataFrame):
+        index = data.index
+        cols = {str(c).lower(): c for c in data.columns}
+        missing = [f for f in needed if f not in cols]
+        if missing:
+            raise ValueError(f"indicator {fname}: data lacks columns {missing} (it reads {needed})")
+        inputs = {f: data[cols[f]].to_numpy(np.float64) for f in needed if f in _PRICE_FIELDS}
+    else:
+        if any(f != "close" for f in needed) or len(needed) != 1:
+            raise ValueError(f"indicator {fname}: reads {needed}; pass a frame with those columns")
+        index = data.index if isinstance(data, pd.Series) else None
+        arr = np.asarray(data, dtype=np.float64)
+        if arr.ndim != 1:
+            raise ValueError(f"indicator {fname}: data must be 1-D, got shape {arr.shape}")
+        inputs = {"close": arr}
+    inputs = {k: np.ascontiguousarray(v) for k, v in inputs.items()}
+    out = fn(inputs, **params)
+    outputs = [out] if len(fn.output_names) == 1 else list(out)
+    outputs = [np.asarray(o, dtype=np.float64) for o in outputs]
+    if index is None:
+        return outputs[0] if len(outputs) == 1 else np.column_stack(outputs)
+    if len(outputs) == 1:
+        return pd.Series(outputs[0], index=index, name=fname.lower())
+    return pd.DataFrame(dict(zip(fn.output_names, outputs, strict=True)), index=index)
 
 
 def rescale_to_total_return(bars: pd.DataFrame) -> pd.DataFrame:

@@ -105,11 +105,17 @@ def load_panels(wh: Warehouse, as_of: dt.date, symbols: Sequence[str], history_d
     return Panels(as_of, features, bars.reset_index(drop=True))
 
 
-def as_of_date(wh: Warehouse, override: str | dt.date | None = None) -> dt.date:
-    """The run's date: `override` if given, else the latest bar in derived.fct_features_daily."""
+def as_of_date(
+    wh: Warehouse, override: str | dt.date | None = None, *, before: dt.date | None = None
+) -> dt.date:
+    """The run's date: `override` if given, else the latest bar in derived.fct_features_daily
+    (strictly before `before` when given: what was known on the morning of that day)."""
     if override:
         return override if isinstance(override, dt.date) else dt.date.fromisoformat(override)
-    day = reads.latest_feature_date(wh)
+    day = reads.latest_feature_date(wh, before=before)
     if day is None:
-        raise LookupError("derived.fct_features_daily is empty: build the derived layer first")
+        where = f" before {before}" if before is not None else ""
+        raise LookupError(
+            f"derived.fct_features_daily has no bar{where}: build the derived layer first"
+        )
     return day

@@ -256,7 +256,8 @@ def run_library(
                     "date": pd.to_datetime(eq.index),
                     "equity": eq.to_numpy(float),
                     "drawdown": (eq / eq.cummax() - 1.0).to_numpy(float),
-                    "daily_return": val.backtest.returns.to_numpy(float),
+                    # none on the curve's first bar (sim.metrics convention): NULL
+                    "daily_return": val.backtest.returns.reindex(eq.index).to_numpy(float),
                 }
             )
         )
@@ -560,7 +561,10 @@ def library_from_tables(signals: pd.DataFrame, equity: pd.DataFrame, as_of: dt.d
         if name == PORTFOLIO or name not in set(latest_frame["strategy"]):
             continue
         returns[str(name)] = (
-            g.set_index(pd.to_datetime(g["date"]))["daily_return"].sort_index().rename(name)
+            g.set_index(pd.to_datetime(g["date"]))["daily_return"]
+            .dropna()
+            .sort_index()
+            .rename(name)
         )
     return LibraryRun(as_of, sig, latest_frame, pd.DataFrame(), pd.DataFrame(), returns, {})
 

@@ -8,8 +8,8 @@ rsi_14=27.4 < 30"), or "hold" / "flat" when nothing changed.
 
 Positions follow one state machine for every kind with entries and exits: flat -> long on
 entry_long (short on entry_short); long -> flat on exit_long or after max_hold_bars; long
--> short directly when entry_short fires (and the mirror for shorts). No re-entry on the
-bar of an exit. Multi-leg hedges (pair hedge ratio, fly weights) are frozen at entry unless
+-> short directly when entry_short fires, even on a bar where exit_long fires too (and the
+mirror for shorts). No re-entry in the same direction on the bar of an exit. Multi-leg hedges (pair hedge ratio, fly weights) are frozen at entry unless
 configured otherwise, so a held position is not re-traded as the estimate moves.
 """
 
@@ -69,13 +69,14 @@ def run_positions(
         el, xl, es, xs = entry_long[t], exit_long[t], entry_short[t], exit_short[t]
         long_, short = s == 1, s == -1
         timed = (held + 1 >= max_hold) if max_hold is not None else np.zeros(m, dtype=bool)
-        # Exits and flips of open positions.
-        out_l = long_ & xl
-        out_s = short & xs
-        time_l = long_ & ~out_l & timed
-        time_s = short & ~out_s & timed
-        flip_s = long_ & ~out_l & ~time_l & es
-        flip_l = short & ~out_s & ~time_s & el
+        # Flips of open positions win over their exits: a reversal bar goes straight from
+        # long to short (and back), as an MA cross does, instead of sitting flat a bar.
+        flip_s = long_ & es
+        flip_l = short & el
+        out_l = long_ & ~flip_s & xl
+        out_s = short & ~flip_l & xs
+        time_l = long_ & ~flip_s & ~out_l & timed
+        time_s = short & ~flip_l & ~out_s & timed
         ev[out_l], ev[out_s] = EXIT_LONG, EXIT_SHORT
         ev[time_l | time_s] = EXIT_TIME
         ev[flip_s], ev[flip_l] = ENTER_SHORT, ENTER_LONG

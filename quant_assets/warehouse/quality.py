@@ -1,4 +1,5 @@
-"""Data-quality queries behind the raw asset checks (counts of rule breaches).
+"""Data-quality queries behind the raw asset checks (counts of rule breaches), and the
+count of calendar gaps in the bars they read.
 
 Only the warehouse speaks SQL; these read through `Warehouse.query` with parameters and
 standard SQL that both backends accept.
@@ -10,7 +11,9 @@ import datetime as dt
 
 import pandas as pd
 
+from quant_assets.calendars import sessions
 from quant_assets.schemas.tables import get_table
+from quant_assets.universe import load_universe
 from quant_assets.warehouse import Warehouse
 
 
@@ -54,3 +57,18 @@ def latest_date(wh: Warehouse, table: str) -> dt.date | None:
 
 def _count(wh: Warehouse, sql: str) -> int:
     return int(wh.query(sql, {})["n"].iloc[0])
+
+
+def count_gaps(present: pd.DataFrame, start: dt.date, end: dt.date) -> pd.Series:
+    """Missing sessions per listed symbol, counted from the symbol's first bar in the window."""
+    calendars = {i.symbol: i.calendar for i in load_universe().instruments}
+    out = {}
+    for symbol, rows in present.groupby("symbol"):
+        calendar = calendars.get(symbol)
+        if calendar is None:
+            continue
+        dates = pd.DatetimeIndex(pd.to_datetime(rows["date"]))
+        expected = sessions(calendar, start, end)
+        expected = expected[expected >= dates.min()]
+        out[symbol] = len(expected.difference(dates))
+    return pd.Series(out, dtype="int64")

@@ -1,6 +1,6 @@
 """Reads of the derived layer for strategies, simulations and reports (dbt owns the models).
 
-Column names come from the contracts (`strategy.features`, `schemas.tables`), never from
+Column names come from the contracts (`schemas.features`, `schemas.tables`), never from
 input; values always travel as bind parameters.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from quant_assets.strategy.features import INDICATOR_COLUMNS, MART_COLUMNS
+from quant_assets.schemas.features import INDICATOR_COLUMNS, MART_COLUMNS
 from quant_assets.warehouse.base import Warehouse, qident
 
 # sma_20 / sma_50 exist in the mart and in the indicators: the panel keeps the mart's.
@@ -50,9 +50,15 @@ _ALL_RETURNS_SQL = """
 """
 
 
-def latest_feature_date(wh: Warehouse) -> dt.date | None:
-    """The last bar date of derived.fct_features_daily (None when the mart is empty)."""
-    frame = wh.query("select max(date) as d from derived.fct_features_daily")
+def latest_feature_date(wh: Warehouse, before: dt.date | None = None) -> dt.date | None:
+    """The last bar date of derived.fct_features_daily, strictly before `before` when given
+    (None when there is none)."""
+    if before is None:
+        frame = wh.query("select max(date) as d from derived.fct_features_daily")
+    else:
+        frame = wh.query(
+            "select max(date) as d from derived.fct_features_daily where date < ?", [before]
+        )
     if frame.empty or pd.isna(frame["d"].iloc[0]):
         return None
     return pd.Timestamp(frame["d"].iloc[0]).date()

@@ -4,10 +4,11 @@ Three asset sets, in build order, so no set depends on itself through another:
 - derived_base: staging views, intermediate models and full tables not fed by an incremental
   model (adjusted prices, macro features, surprises); unpartitioned.
 - derived_incremental: models tagged `incremental` (returns, price features, ranks, sentiment,
-  the wide feature mart), daily-partitioned; a run rebuilds only its partition window, passed
-  to dbt as `--vars {start_date, end_date}` ([start, end)). A backfill of a date range runs
-  once for the whole range (BackfillPolicy.single_run). Run config `full_refresh: true`
-  rebuilds them from scratch.
+  the wide feature mart), partitioned by year like the raw feeds; a run rebuilds only its
+  window, passed to dbt as `--vars {start_date, end_date}` ([start, end)), so a normal day
+  rebuilds the year-to-date slice incrementally. A run whose range starts at the first
+  year rebuilds from scratch (`--full-refresh`), as does run config `full_refresh: true`;
+  every materialization says which it was and why (metadata `refresh`).
 - derived_research: full tables fed by incremental ones (event windows); unpartitioned.
 """
 
@@ -18,7 +19,7 @@ from dagster_dbt import DbtCliResource, dbt_assets
 
 from quant_assets.defs.derived.project import dbt_project
 from quant_assets.defs.derived.translator import DerivedDbtTranslator
-from quant_assets.defs.raw.partitions import daily_partitions
+from quant_assets.defs.partitions import history_partitions
 
 INCREMENTAL = "tag:incremental"
 translator = DerivedDbtTranslator()
@@ -37,6 +38,24 @@ def partition_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
     }
 
 
+def refresh_mode(context: dg.AssetExecutionContext, config: DerivedRunConfig) -> tuple[bool, str]:
+    """Whether this run rebuilds the incremental marts from scratch, and why."""
+    if config.full_refresh:
+        return True, "full refresh: asked for by run config"
+    first = history_partitions.get_first_partition_key()
+    if context.partition_key_range.start == first:
+        return True, f"full refresh: the run's range starts at the first year ({first})"
+    window = partition_vars(context)
+    return False, f"incremental: {window['start_date']}..{window['end_date']} (end exclusive)"
+
+
+def with_refresh_note(event, note: str):
+    """dbt's outputs with the refresh decision added to their metadata."""
+    if isinstance(event, dg.Output):
+        return event.with_metadata({**event.metadata, "refresh": note})
+    return event
+
+
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
@@ -52,7 +71,7 @@ def derived_base(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     manifest=dbt_project.manifest_path,
     project=dbt_project,
     select=INCREMENTAL,
-    partitions_def=daily_partitions,
+    partitions_def=history_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     dagster_dbt_translator=translator,
     name="derived_incremental",
@@ -60,11 +79,14 @@ def derived_base(context: dg.AssetExecutionContext, dbt: DbtCliResource):
 def derived_incremental(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DerivedRunConfig
 ):
-    if config.full_refresh:
+    full, note = refresh_mode(context, config)
+    context.log.info(note)
+    if full:
         args = ["build", "--full-refresh"]
     else:
         args = ["build", "--vars", json.dumps(partition_vars(context))]
-    yield from dbt.cli(args, context=context).stream()
+    for event in dbt.cli(args, context=context).stream():
+        yield with_refresh_note(event, note)
 
 
 @dbt_assets(

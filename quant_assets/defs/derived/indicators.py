@@ -2,8 +2,8 @@
 
 import dagster as dg
 
+from quant_assets.defs.partitions import history_partitions
 from quant_assets.defs.raw.assets import load_metadata, partition_dates, range_label
-from quant_assets.defs.raw.partitions import daily_partitions
 from quant_assets.defs.resources import WarehouseResource
 from quant_assets.ingest import load_indicators
 
@@ -11,7 +11,7 @@ from quant_assets.ingest import load_indicators
 @dg.asset(
     key=["derived", "technical_indicators"],
     group_name="derived",
-    partitions_def=daily_partitions,
+    partitions_def=history_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[
         dg.AssetKey(["derived", "fct_returns_daily"]),

@@ -7,12 +7,14 @@ network, so loading the code location works offline from a fresh checkout.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-from dagster._utils import run_with_concurrent_update_guard
 from dagster_dbt import DbtCliResource, DbtProject
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
@@ -26,11 +28,41 @@ def _parse(project: DbtProject) -> None:
     ).wait()
 
 
+def update_once(target: Path, update: Callable[[], None], *, timeout_s: float = 60.0) -> bool:
+    """Run `update` (which rewrites `target`) in one process at a time; False if skipped.
+
+    Several processes load the code location at once (webserver, daemon, run workers), so
+    a lock file beside `target` serialises the parse, and a process that waited while
+    another rewrote `target` does not parse again.
+    """
+    before = target.lstat().st_mtime if target.exists() else 0.0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout_s
+    with open(target.with_suffix(".concurrent-update-lock"), "a") as lock:
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(
+                        f"{target}: another process held the update lock for {timeout_s:g} s"
+                    ) from None
+                time.sleep(0.1)
+        try:
+            if target.exists() and target.lstat().st_mtime > before:
+                return False
+            update()
+            return True
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def prepare_manifest(project: DbtProject) -> Path:
     """Parse the project if dagster dev is running or no manifest exists yet; return its path."""
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     if project.preparer.using_dagster_dev() or not project.manifest_path.exists():
-        run_with_concurrent_update_guard(project.manifest_path, _parse, project=project)
+        update_once(project.manifest_path, lambda: _parse(project))
     return project.manifest_path
 
 

@@ -1,7 +1,6 @@
-"""The Dagster layer of execution: orders asset, execution job and the sensor between them."""
+"""The Dagster layer of execution: orders, fills and positions assets and the sensor between them."""
 
 from quant_assets.defs.execution.assets import execution_assets
-from quant_assets.defs.execution.jobs import execution_jobs
 from quant_assets.defs.execution.resources import (
     BrokerResource,
     ExecutionPolicyResource,
@@ -13,7 +12,6 @@ __all__ = [
     "BrokerResource",
     "ExecutionPolicyResource",
     "execution_assets",
-    "execution_jobs",
     "execution_resources",
     "execution_sensors",
 ]

@@ -15,10 +15,10 @@ import dagster as dg
 import pandas as pd
 
 from execution import kill_switch
-from quant_assets.defs.execution.executing import execute_day
-from quant_assets.defs.execution.planning import plan_orders
+from execution.executing import execute_day
+from execution.planning import plan_orders
 from quant_assets.defs.execution.resources import BrokerResource, ExecutionPolicyResource
-from quant_assets.defs.raw.partitions import daily_partitions
+from quant_assets.defs.partitions import session_partitions
 from quant_assets.defs.resources import WarehouseResource
 from quant_assets.universe import load_universe
 
@@ -50,7 +50,7 @@ def _money(x: float) -> float:
 @dg.asset(
     key=ORDERS_KEY,
     group_name="execution",
-    partitions_def=daily_partitions,
+    partitions_def=session_partitions,
     deps=[RECOMMENDATIONS_KEY],
     kinds={"python"},
     description="Orders for the day's approved recommendations, pre-trade checked and "
@@ -117,7 +117,7 @@ def orders(
             "(breaks in execution.reconciliation_breaks).",
         ),
     ],
-    partitions_def=daily_partitions,
+    partitions_def=session_partitions,
 )
 def fills_and_positions(
     context: dg.AssetExecutionContext,

@@ -11,8 +11,8 @@ from __future__ import annotations
 import dagster as dg
 
 from execution.brokers import Broker, make_broker
+from execution.planning import Policy
 from execution.risk_checks import MaxOrderNotional, MaxPosition, RestrictedList, RiskCheck
-from quant_assets.defs.execution.planning import Policy
 from quant_assets.settings import Settings, get_settings
 from quant_assets.warehouse import Warehouse
 

@@ -11,7 +11,6 @@ it ignores materializations made by backfills: history is never sent to a broker
 import dagster as dg
 
 from quant_assets.defs.execution.assets import ORDERS_KEY
-from quant_assets.defs.execution.jobs import execution_job
 
 BACKFILL_TAG = "dagster/backfill"
 BATCH = 200
@@ -23,9 +22,9 @@ def run_key(partition_key: str) -> str:
 
 @dg.sensor(
     name="execution_on_new_orders",
-    job=execution_job,
+    job_name="execution_job",
     minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING,
+    default_status=dg.DefaultSensorStatus.STOPPED,
     description="Launches execution_job for each date whose execution/orders was materialized.",
 )
 def execution_on_new_orders(context: dg.SensorEvaluationContext):

@@ -15,24 +15,17 @@ import tempfile
 from pathlib import Path
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from ml import data
 from ml.augment import Augmenter
-from ml.evaluate import (
-    backtest_scores,
-    calibration,
-    classification_metrics,
-    daily_ic,
-    ic_stats,
-    predict_daily,
-)
-from ml.features import SENTIMENT_FEATURES, Dataset, build_dataset, periods_per_year
-from ml.features import features_from_mart as _features_from_mart
-from ml.meta import meta_dataset, strategy_entries
+from ml.data import champion_scores, features_and_bars, oos_history, read_mart
+from ml.evaluate import evaluate_oos
+from ml.features import Dataset, build_dataset
+from ml.meta import meta_dataset
 from ml.specs import ModelSpec, history_skip_reason, load_specs, spec_skip_reason
-from ml.tracking import ApprovalError, Tracker
+from ml.tracking import OOS_ARTIFACT, ApprovalError
 from ml.train import default_splitter, train
 from quant_assets.defs.metadata import md_table
 from quant_assets.defs.ml.resources import MlflowResource
@@ -47,85 +40,12 @@ DATASET_KEY = dg.AssetKey(["ml", "training_dataset"])
 MODEL_KEY = dg.AssetKey(["ml", "model"])
 PREDICTIONS_KEY = dg.AssetKey(["ml", "predictions"])
 EVALUATION_KEY = dg.AssetKey(["ml", "evaluation"])
-OOS_ARTIFACT = "oos_predictions.parquet"  # ml.tracking.Tracker.log_fit
+DATA_THROUGH_TAG = "data_through"  # MLflow run tag: the last day of data a fit saw
 FEATURES_KEY = dg.AssetKey(["derived", "fct_features_daily"])
 # A spec partition reads a window of the daily-partitioned mart, not one day of it.
 FEATURES_DEP = dg.AssetDep(FEATURES_KEY, partition_mapping=dg.AllPartitionMapping())
-PREDICT_HISTORY_DAYS = 60  # bars behind as_of so rsi_14 (recomputed from tr_index) is full
-STRATEGY_WARMUP_DAYS = 400  # calendar days before a window so 200/252-bar strategy rules are full
-
-_MART_SQL = (
-    "select * from derived.fct_features_daily where date between ? and ? order by symbol, date"
-)
-
-
-def read_mart(wh: Warehouse, start: dt.date, end: dt.date) -> pd.DataFrame:
-    """Rows of derived.fct_features_daily with start <= date <= end."""
-    return wh.query(_MART_SQL, [start, end])
-
-
-def features_and_bars(mart: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Model features, and bars whose close is the total-return index (labels are total returns)."""
-    feats = _features_from_mart(mart)
-    bars = mart[["symbol", "date", "tr_index"]].rename(columns={"tr_index": "close"})
-    bars = bars[bars["close"].notna() & (bars["close"] > 0)]
-    return feats, bars.assign(date=pd.to_datetime(bars["date"]), symbol=bars["symbol"].astype(str))
-
-
-def direction_prob(oos: pd.DataFrame) -> np.ndarray:
-    """P(fwd_ret > 0) per row: the classifier's `prob`, or for a regression score the
-    Gaussian predictive probability Phi(score / sd(y - score))."""
-    if "prob" in oos:
-        return oos["prob"].to_numpy(np.float64)
-    from scipy.special import ndtr
-
-    score = oos["score"].to_numpy(np.float64)
-    sd = float(np.nanstd(oos["y"].to_numpy(np.float64) - score))
-    return ndtr(score / sd) if sd > 0 else np.full(len(score), 0.5)
-
-
-def evaluate_oos(
-    oos: pd.DataFrame, bars: pd.DataFrame, horizon: int, n_bins: int = 10
-) -> tuple[dict[str, float], pd.DataFrame]:
-    """Out-of-sample direction skill (AUC, accuracy), IC / rank IC with t-stats, calibration
-    (Brier + reliability bins) and the backtest of trading the scores, from `oos` (symbol,
-    date, score, y, fwd_ret[, prob]) and bars (symbol, date, close)."""
-    oos = oos.dropna(subset=["score", "fwd_ret"])
-    up = (oos["fwd_ret"] > 0).to_numpy(np.float64)
-    prob = direction_prob(oos)
-    cls = classification_metrics(up, prob)
-    ic = ic_stats(daily_ic(oos, method="pearson"), horizon)
-    ric = ic_stats(daily_ic(oos, method="spearman"), horizon)
-    # bars are the total-return index (close only), so trade close to close like the labels:
-    # weights decided on t's scores fill at t's close and earn t -> t+1
-    from quant_assets.sim.historical import BacktestConfig
-
-    ohlc = bars.assign(open=bars["close"], high=bars["close"], low=bars["close"])
-    bt = backtest_scores(oos[["symbol", "date", "score"]], ohlc, BacktestConfig(fill="close"))
-    start, end = pd.to_datetime(oos["date"]).min(), pd.to_datetime(oos["date"]).max()
-    r = bt.returns[(bt.returns.index >= start) & (bt.returns.index <= end)]
-    from quant_assets.sim.metrics import max_drawdown, sharpe_ratio, total_return
-
-    ret = r.to_numpy(np.float64)
-    metrics = {
-        "oos_rows": float(len(oos)),
-        "oos_start": start.date().isoformat(),
-        "oos_end": end.date().isoformat(),
-        "auc": cls["auc"],
-        "accuracy": cls["accuracy"],
-        "base_rate": cls["base_rate"],
-        "brier": cls["brier"],
-        "ece": cls["ece"],
-        "ic": ic.mean,
-        "ic_t": ic.t_stat,
-        "rank_ic": ric.mean,
-        "rank_ic_t": ric.t_stat,
-        "ic_n_dates": float(ric.n_dates),
-        "backtest_total_return": float(total_return(ret)),
-        "backtest_sharpe": float(sharpe_ratio(ret)),
-        "backtest_max_drawdown": float(max_drawdown(ret)),
-    }
-    return metrics, calibration(up, np.clip(prob, 0.0, 1.0), n_bins)
+# Weekly refit under the daemon (ml_automation sensor): every spec, once its inputs updated.
+REFIT = dg.AutomationCondition.on_cron("0 6 * * 6", "UTC")
 
 
 class DatasetConfig(dg.Config):
@@ -148,46 +68,17 @@ def spec_of(context: dg.AssetExecutionContext) -> ModelSpec:
 def strategy_entries_until(
     wh: Warehouse, name: str, as_of: dt.date, lookback_days: int
 ) -> pd.DataFrame:
-    """New trades (date, symbol, side) of library strategy `name` over the lookback, from
-    its signals recomputed on the stored features (what meta-labelling labels)."""
-    from quant_assets.strategy.config import StrategyError, load_library, resolve_symbols
-    from quant_assets.strategy.panels import load_panels
-    from quant_assets.strategy.recommend import available_universe
-    from quant_assets.strategy.signals import generate_signals
-    from quant_assets.universe import load_universe
-
-    full = load_universe()
-    strategy = load_library(universe=full)[name]
-    days = lookback_days + STRATEGY_WARMUP_DAYS
-    panels = load_panels(wh, as_of, resolve_symbols(strategy, full), days)
-    universe = available_universe(full, panels.symbols)  # members with bars, as run_library
-    symbols = resolve_symbols(strategy, universe)
-    if not symbols:
-        raise StrategyError(f"strategy {name!r} has no symbol with bars by {as_of}")
-    signals = generate_signals(strategy, panels.features, panels.prices(symbols), universe=universe)
-    first = pd.Timestamp(as_of - dt.timedelta(days=lookback_days))
-    entries = strategy_entries(signals)
-    return entries[entries["date"] >= first].reset_index(drop=True)
+    """`ml.data.strategy_entries_until`, its domain error as the run's failure."""
+    try:
+        return data.strategy_entries_until(wh, name, as_of, lookback_days)
+    except data.NoStrategySymbolsError as exc:
+        raise dg.Failure(str(exc)) from exc
 
 
 def augmenter(spec: ModelSpec, warehouse: WarehouseResource, dataset: Dataset) -> Augmenter:
-    """Simulated paths for `spec`, fitted per fold on the returns its training labels cover."""
-    from quant_assets.universe import load_universe
-
-    assert spec.augment is not None
-    start, end = dataset.t0.min().date(), dataset.t1.max().date()
+    """`ml.data.augmenter` on a read-only session of the warehouse."""
     with warehouse.session(read_only=True) as wh:
-        _, bars = features_and_bars(read_mart(wh, start - dt.timedelta(days=7), end))
-    return Augmenter(
-        bars=bars,
-        target=spec.target,
-        horizon=spec.horizon,
-        model=spec.augment.model,
-        n_paths=spec.augment.n_paths,
-        n_days=spec.augment.n_days,
-        periods_per_year=periods_per_year(load_universe().instruments),
-        barrier=spec.label_options(),
-    )
+        return data.augmenter(spec, wh, dataset)
 
 
 class PredictConfig(dg.Config):
@@ -209,6 +100,7 @@ def _skipped(context: dg.AssetExecutionContext, spec: ModelSpec, reason: str):
     key=DATASET_KEY,
     group_name="ml",
     partitions_def=model_specs,
+    automation_condition=REFIT,
     deps=[FEATURES_DEP],
     kinds={"python"},
     output_required=False,
@@ -232,11 +124,11 @@ def training_dataset(
         mart = read_mart(wh, as_of - dt.timedelta(days=config.lookback_days), as_of)
         try:
             entries = (
-                strategy_entries_until(wh, spec.strategy, as_of, config.lookback_days)
+                data.strategy_entries_until(wh, spec.strategy, as_of, config.lookback_days)
                 if spec.strategy is not None
                 else None
             )
-        except StrategyError as exc:  # e.g. a top_k larger than the symbols with bars
+        except (StrategyError, data.NoStrategySymbolsError) as exc:  # e.g. top_k > symbols
             yield from _skipped(context, spec, f"its strategy cannot run: {exc}")
             return
     if mart.empty:
@@ -283,6 +175,7 @@ def training_dataset(
     key=MODEL_KEY,
     group_name="ml",
     partitions_def=model_specs,
+    automation_condition=REFIT,
     ins={"dataset": dg.AssetIn(key=DATASET_KEY)},
     kinds={"python", "xgboost", "scikitlearn", "mlflow"},
     description="The spec's learner (XGBoost, or the regularised linear baseline) on the "
@@ -311,7 +204,9 @@ def model(
         synthetic_weight=spec.augment.weight if spec.augment is not None else 1.0,
         tracker=tracker,
         name=spec.name,
-        tags={"model_spec": spec.name},
+        # the last day whose data (features and label outcomes) the fit saw: a session after
+        # it may be scored by this fit without look-ahead
+        tags={"model_spec": spec.name, DATA_THROUGH_TAG: str(dataset.t1.max().date())},
     )
     metric = config.approve_metric or spec.approve.metric
     threshold = (
@@ -347,6 +242,7 @@ def model(
     key=PREDICTIONS_KEY,
     group_name="ml",
     partitions_def=model_specs,
+    automation_condition=REFIT,
     deps=[MODEL_KEY, FEATURES_DEP],
     kinds={"python"},
     description="The spec's champion version's scores for as_of in strategies.predictions "
@@ -375,22 +271,7 @@ def predictions(
         )
     with warehouse.session() as wh:
         as_of = as_of_date(wh, config.as_of)
-        mart = read_mart(wh, as_of - dt.timedelta(days=PREDICT_HISTORY_DAYS), as_of)
-        feats, _ = features_and_bars(mart)
-        today = feats[pd.to_datetime(feats["date"]).dt.date == as_of]
-        if spec.strategy is not None:  # P(target first) of the trades the strategy opens today
-            entries = strategy_entries_until(wh, spec.strategy, as_of, PREDICT_HISTORY_DAYS)
-            entries = entries[entries["date"].dt.date == as_of]
-            today = today.assign(symbol=today["symbol"].astype(str)).merge(
-                entries[["symbol", "side"]], on="symbol", how="inner"
-            )
-        if today.empty:  # e.g. a meta-labelling spec whose strategy opens nothing today
-            scores = pd.DataFrame({"symbol": [], "date": pd.to_datetime([]), "score": []})
-        else:
-            scores = predict_daily(champion, today.fillna(dict.fromkeys(SENTIMENT_FEATURES, 0.0)))
-        out = scores.assign(date=scores["date"].dt.date, model=name, model_version=version)[
-            PREDICTIONS.column_names
-        ]
+        out = champion_scores(wh, spec, champion, version, as_of)
         wh.replace_slice(PREDICTIONS.fqn, out, start=as_of, end=as_of, where={"model": name})
         history = oos_history(tracker, name, version, wh, before=as_of)
         if len(history):
@@ -409,30 +290,6 @@ def predictions(
             ),
         }
     )
-
-
-def oos_history(
-    tracker: Tracker, name: str, version: str, wh: Warehouse, *, before: dt.date
-) -> pd.DataFrame:
-    """The champion run's walk-forward scores for dates with no prediction of `name` yet.
-
-    Each was made by a fold model that never saw its date, so the ml_signal strategy gets
-    an honest history to backtest on; rows are marked `<version>-oos`, and predictions
-    already written live for a date are kept as they were.
-    """
-    run_id = tracker.client.get_model_version(name, version).run_id
-    with tempfile.TemporaryDirectory() as tmp:
-        oos = pd.read_parquet(tracker.client.download_artifacts(run_id, OOS_ARTIFACT, tmp))
-    oos = oos.dropna(subset=["score"])
-    dates = pd.to_datetime(oos["date"]).dt.date
-    oos = oos.assign(date=dates)[dates < before]
-    known = wh.query("select distinct date from strategies.predictions where model = ?", [name])[
-        "date"
-    ]
-    known_dates = set(pd.to_datetime(known).dt.date)
-    oos = oos[~oos["date"].isin(known_dates)]
-    out = oos.assign(model=name, model_version=f"{version}-oos", symbol=oos["symbol"].astype(str))
-    return out[PREDICTIONS.column_names]
 
 
 def latest_record(
@@ -461,6 +318,7 @@ def _model_run_id(context: dg.AssetExecutionContext) -> str:
     key=EVALUATION_KEY,
     group_name="ml",
     partitions_def=model_specs,
+    automation_condition=REFIT,
     ins={"dataset": dg.AssetIn(key=DATASET_KEY)},
     deps=[MODEL_KEY],
     kinds={"python"},
@@ -497,8 +355,7 @@ def evaluation(
 ml_assets = [training_dataset, model, predictions, evaluation]
 ml_job = dg.define_asset_job(
     "ml_job",
-    selection=dg.AssetSelection.groups("ml"),
-    partitions_def=model_specs,
+    selection=dg.AssetSelection.assets(training_dataset, model, predictions, evaluation),
     description="One model spec: dataset, walk-forward fit + MLflow registration, "
     "out-of-sample evaluation, the champion's predictions.",
 )

@@ -1,8 +1,12 @@
-"""Raw assets: each fetches one data domain for a partition range and loads one table.
+"""Raw assets: each fetches one data domain for a range of years and loads one table.
 
-Backfills run as one run per range (`BackfillPolicy.single_run()`) and fetch the range in
-one call, not day by day. Every materialization records rows loaded and quarantined,
-the source and the date range, and announces the landed partition on the event bus.
+Partitions are calendar years (quant_assets/defs/partitions.py); a run over a range of
+years fetches it in one call (`BackfillPolicy.single_run()`). A window is cut at the last
+complete day of the feed's calendar (or the run's `quant/through` tag), so the current
+year is re-materialized as days land, each time replacing its year-to-date slice. Every
+materialization records rows loaded and quarantined, the source, the date range and the
+day it runs through, and announces the landed partition on the event bus. A bars feed
+whose run loads no row at all fails instead of recording an empty range as loaded.
 """
 
 import datetime as dt
@@ -10,7 +14,8 @@ import datetime as dt
 import dagster as dg
 
 from quant_assets.bus import PartitionLanded
-from quant_assets.defs.raw.partitions import daily_partitions, weekday_partitions
+from quant_assets.calendars import CRYPTO_CALENDAR, last_complete_day, sessions
+from quant_assets.defs.partitions import history_partitions
 from quant_assets.defs.resources import PublisherResource, SourcesResource, WarehouseResource
 from quant_assets.ingest import RAW_SPECS, RawSpec, ingest, score_news
 from quant_assets.universe import load_universe
@@ -18,13 +23,32 @@ from quant_assets.warehouse.loading import LoadResult
 
 INSTRUMENTS_KEY = dg.AssetKey(["market_data", "instruments"])
 INSTRUMENT_GROUPS_KEY = dg.AssetKey(["market_data", "instrument_groups"])
-PARTITIONS = {"weekday": weekday_partitions, "daily": daily_partitions}
+THROUGH_TAG = "quant/through"  # ISO day a run loads through; default: the last complete day
+BAR_DOMAINS = {"ohlcv_listed", "ohlcv_crypto"}
 
 
-def partition_dates(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
-    """Inclusive first and last calendar day covered by the run's partition range."""
+def feed_calendar(spec: RawSpec) -> str:
+    return "NYSE" if spec.calendar == "weekday" else CRYPTO_CALENDAR
+
+
+def run_through(context: dg.AssetExecutionContext, calendar: str) -> dt.date:
+    """The last day this run may load: its `quant/through` tag, else the last complete day."""
+    tag = context.run.tags.get(THROUGH_TAG)
+    if tag:
+        try:
+            return dt.date.fromisoformat(tag)
+        except ValueError as exc:
+            raise dg.Failure(f"run tag {THROUGH_TAG}: {tag!r} is not an ISO date") from exc
+    return last_complete_day(calendar, dt.datetime.now(dt.UTC))
+
+
+def partition_dates(
+    context: dg.AssetExecutionContext, calendar: str = CRYPTO_CALENDAR
+) -> tuple[dt.date, dt.date]:
+    """Inclusive first and last day of the run's partition range, cut at the run's through day."""
     window = context.partition_time_window
-    return window.start.date(), (window.end - dt.timedelta(days=1)).date()
+    last = (window.end - dt.timedelta(days=1)).date()
+    return window.start.date(), min(last, run_through(context, calendar))
 
 
 def range_label(context: dg.AssetExecutionContext) -> str:
@@ -53,7 +77,7 @@ def _build_raw_asset(spec: RawSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=key,
         group_name="raw",
-        partitions_def=PARTITIONS[spec.calendar],
+        partitions_def=history_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         deps=[INSTRUMENTS_KEY],
         description=spec.description,
@@ -65,14 +89,33 @@ def _build_raw_asset(spec: RawSpec) -> dg.AssetsDefinition:
         sources: SourcesResource,
         publisher: PublisherResource,
     ) -> dg.MaterializeResult:
-        start, end = partition_dates(context)
+        calendar = feed_calendar(spec)
+        start, end = partition_dates(context, calendar)
         source = sources.for_domain(spec.domain)
+        if start > end:  # the year has no complete day yet
+            return dg.MaterializeResult(
+                metadata={"rows_loaded": 0, "source": source.name, "through": end.isoformat(),
+                          "note": f"nothing due: no complete day in {start}..{end}"}
+            )  # fmt: skip
         with warehouse.session() as wh:
             result = ingest(
                 wh, spec, source, load_universe(), start, end, partition_key=range_label(context)
             )
-        for line in (result.files or {}).get("files_attention", []):
+        attention = (result.files or {}).get("files_attention", [])
+        for line in attention:
             context.log.warning(f"{spec.name}: {line}")
+        if (
+            spec.domain in BAR_DOMAINS
+            and result.rows_loaded == 0
+            and len(sessions(calendar, start, end))
+        ):
+            files = "; ".join(attention)
+            raise dg.Failure(
+                f"{key.to_user_string()}: source {source.name!r} returned no bar for "
+                f"{start}..{end} ({result.rows_quarantined} quarantined); nothing is recorded as "
+                "loaded. Check the source (files mapping, vendor key) and re-run."
+                + (f" Files: {files}" if files else "")
+            )
         publisher.publisher().publish(
             PartitionLanded(
                 asset=key.to_user_string(),
@@ -81,7 +124,9 @@ def _build_raw_asset(spec: RawSpec) -> dg.AssetsDefinition:
                 source=source.name,
             )
         )
-        return dg.MaterializeResult(metadata=load_metadata(result, source.name, start, end))
+        return dg.MaterializeResult(
+            metadata={**load_metadata(result, source.name, start, end), "through": end.isoformat()}
+        )
 
     return _raw
 
@@ -135,11 +180,15 @@ def instruments(warehouse: WarehouseResource):
             kinds={"python", "duckdb"},
         ),
     ],
-    partitions_def=daily_partitions,
+    partitions_def=history_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
 )
 def news_sentiment(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     start, end = partition_dates(context)
+    if start > end:
+        for key in (["news", "article_sentiment"], ["news", "sentiment_daily"]):
+            yield dg.MaterializeResult(asset_key=key, metadata={"rows_loaded": 0})
+        return
     with warehouse.session() as wh:
         per_article, per_day = score_news(wh, start, end)
     yield dg.MaterializeResult(
@@ -157,5 +206,9 @@ raw_assets: list[dg.AssetsDefinition] = [
     news_sentiment,
 ]
 
-WEEKDAY_KEYS = [k for a in raw_assets if a.partitions_def is weekday_partitions for k in a.keys]
-DAILY_KEYS = [k for a in raw_assets if a.partitions_def is daily_partitions for k in a.keys]
+LISTED_KEYS = [dg.AssetKey(s.name.split(".")) for s in RAW_SPECS if s.calendar == "weekday"]
+DAILY_KEYS = [
+    *(dg.AssetKey(s.name.split(".")) for s in RAW_SPECS if s.calendar == "daily"),
+    *news_sentiment.keys,
+]
+HISTORY_KEYS = [*LISTED_KEYS, *DAILY_KEYS]

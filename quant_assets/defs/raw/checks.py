@@ -7,12 +7,14 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
-from quant_assets.calendars import previous_session, sessions
+from quant_assets.calendars import CRYPTO_CALENDAR, previous_session
 from quant_assets.defs.resources import WarehouseResource
 from quant_assets.universe import load_universe
 from quant_assets.warehouse import quality
+from quant_assets.warehouse.quality import count_gaps
 
 OHLCV = dg.AssetKey(["market_data", "ohlcv_daily"])
+CRYPTO_OHLCV = dg.AssetKey(["market_data", "crypto_ohlcv_daily"])
 GAP_WINDOW_DAYS = 90
 
 
@@ -33,24 +35,49 @@ def no_duplicate_bars(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=dups == 0, metadata={"duplicate_keys": dups})
 
 
-@dg.asset_check(
-    asset=OHLCV,
-    description="Every symbol has a bar on every session of its calendar (NYSE or 24/7) in the last 90 days, from its first bar there.",
-)
-def no_calendar_gaps(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+def _gap_check(warehouse: WarehouseResource, crypto: bool) -> dg.AssetCheckResult:
+    """Missing sessions of one calendar's symbols over the 90 days before its newest bar."""
     with warehouse.session() as wh:
         latest = quality.latest_date(wh, "market_data.ohlcv_daily")
         if latest is None:
             return dg.AssetCheckResult(passed=False, metadata={"reason": "no bars loaded"})
-        start = latest - dt.timedelta(days=GAP_WINDOW_DAYS)
-        present = quality.bar_dates(wh, start, latest)
-    missing = count_gaps(present, start, latest)
+        present = quality.bar_dates(wh, latest - dt.timedelta(days=GAP_WINDOW_DAYS), latest)
+    calendars = {i.symbol: i.calendar for i in load_universe().instruments}
+    mine = present["symbol"].map(calendars).eq(CRYPTO_CALENDAR) == crypto
+    present = present[mine]
+    if present.empty:
+        return dg.AssetCheckResult(passed=False, metadata={"reason": "no bars of this calendar"})
+    end = pd.to_datetime(present["date"]).max().date()
+    missing = count_gaps(present, end - dt.timedelta(days=GAP_WINDOW_DAYS), end)
     total = int(missing.sum())
     worst = missing.sort_values(ascending=False).head(5)
     return dg.AssetCheckResult(
         passed=total == 0,
-        metadata={"missing_bars": total, "worst": {k: int(v) for k, v in worst.items() if v}},
+        metadata={
+            "missing_bars": total,
+            "through": end.isoformat(),
+            "worst": {k: int(v) for k, v in worst.items() if v},
+        },
     )
+
+
+@dg.asset_check(
+    asset=OHLCV,
+    description="Every listed symbol has a bar on every NYSE session in the 90 days before the "
+    "newest listed bar, from its first bar there.",
+)
+def no_calendar_gaps(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    return _gap_check(warehouse, crypto=False)
+
+
+@dg.asset_check(
+    asset=CRYPTO_OHLCV,
+    name="no_calendar_gaps",
+    description="Every crypto asset has a bar on every UTC day in the 90 days before the "
+    "newest crypto bar, from its first bar there.",
+)
+def crypto_no_calendar_gaps(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    return _gap_check(warehouse, crypto=True)
 
 
 @dg.asset_check(
@@ -69,19 +96,4 @@ def bars_fresh(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     )
 
 
-def count_gaps(present: pd.DataFrame, start: dt.date, end: dt.date) -> pd.Series:
-    """Missing sessions per listed symbol, counted from the symbol's first bar in the window."""
-    calendars = {i.symbol: i.calendar for i in load_universe().instruments}
-    out = {}
-    for symbol, rows in present.groupby("symbol"):
-        calendar = calendars.get(symbol)
-        if calendar is None:
-            continue
-        dates = pd.DatetimeIndex(pd.to_datetime(rows["date"]))
-        expected = sessions(calendar, start, end)
-        expected = expected[expected >= dates.min()]
-        out[symbol] = len(expected.difference(dates))
-    return pd.Series(out, dtype="int64")
-
-
-raw_checks = [ohlc_sanity, no_duplicate_bars, no_calendar_gaps, bars_fresh]
+raw_checks = [ohlc_sanity, no_duplicate_bars, no_calendar_gaps, crypto_no_calendar_gaps, bars_fresh]

@@ -11,19 +11,19 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
+from quant_assets.defs.partitions import session_as_of, session_of, session_partitions
 from quant_assets.defs.reports.resources import ReportsResource
 from quant_assets.defs.resources import WarehouseResource
-from quant_assets.defs.simulation.compute import primary_groups
 from quant_assets.defs.strategy.assets import (
     MONTE_CARLO_KEY,
     RECOMMENDATIONS_KEY,
     SCENARIOS_KEY,
     TARGET_KEY,
-    AsOfConfig,
 )
 from quant_assets.reports.assemble import build_eod, build_sod
 from quant_assets.reports.publish import Published, publish
 from quant_assets.schemas.tables import REPORTS
+from quant_assets.sim.book import primary_groups
 from quant_assets.strategy.panels import as_of_date
 from quant_assets.strategy.recommend import next_session
 from quant_assets.universe import load_universe
@@ -33,7 +33,7 @@ EOD_KEY = dg.AssetKey(["reports", "eod_report"])
 FILLS_KEY = dg.AssetKey(["execution", "fills"])
 
 
-class ReportConfig(AsOfConfig):
+class ReportConfig(dg.Config):
     charts: bool = True
 
 
@@ -54,6 +54,15 @@ def report_row(day: dt.date, kind: str, published: Published, is_sample: bool) -
             "is_sample": [is_sample],
         }
     )
+
+
+def require_bars_of(wh, day: dt.date) -> None:
+    """The EOD report of a session needs that session's bars in the derived layer."""
+    if as_of_date(wh, before=day + dt.timedelta(days=1)) < day:
+        raise dg.Failure(
+            f"EOD report for {day}: derived.fct_features_daily has no bar of {day} yet; "
+            "build the day's raw feeds and derived layer first"
+        )
 
 
 def _metadata(published: Published, day: dt.date) -> dict:
@@ -96,6 +105,7 @@ def not_run_today(context: dg.AssetExecutionContext) -> list[str]:
 @dg.asset(
     key=SOD_KEY,
     group_name="reports",
+    partitions_def=session_partitions,
     deps=[RECOMMENDATIONS_KEY, TARGET_KEY, MONTE_CARLO_KEY, SCENARIOS_KEY,
           dg.AssetKey(["events", "economic_events"])],
     kinds={"python", "html"},
@@ -109,8 +119,7 @@ def sod_report(
     reports: ReportsResource,
 ) -> dg.MaterializeResult:
     with warehouse.session() as wh:
-        as_of = as_of_date(wh, config.as_of)
-        day = next_session(as_of)
+        as_of, day = session_as_of(wh, context)
         report = build_sod(wh, as_of, day, charts=config.charts, notes=not_run_today(context),
                            generated_at=dt.datetime.now(dt.UTC))  # fmt: skip
         published = publish(report, reports.directory, reports.smtp())
@@ -128,6 +137,7 @@ def sod_report(
 @dg.asset(
     key=EOD_KEY,
     group_name="reports",
+    partitions_def=session_partitions,
     deps=[RECOMMENDATIONS_KEY, TARGET_KEY, FILLS_KEY],
     kinds={"python", "html"},
     description="End-of-day report: PnL and attribution, positions, fills (execution.fills, "
@@ -142,7 +152,8 @@ def eod_report(
 ) -> dg.MaterializeResult:
     groups = primary_groups(load_universe())
     with warehouse.session() as wh:
-        as_of = as_of_date(wh, config.as_of)
+        as_of = session_of(context)
+        require_bars_of(wh, as_of)
         report = build_eod(wh, as_of, next_session(as_of), groups,
                            generated_at=dt.datetime.now(dt.UTC))  # fmt: skip
         published = publish(report, reports.directory, reports.smtp())

@@ -1,7 +1,7 @@
 """Where reports go: the reports directory and the SMTP settings.
 
-The SMTP password is kept out of the resource's config (which Dagster shows in its UI), as
-the dbt resource does with the warehouse password.
+The SMTP password reaches the resource as `dg.EnvVar("QUANT_SMTP_PASSWORD")`, so Dagster
+shows the variable's name, never the password.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from pydantic import Field, PrivateAttr, SecretStr
+from pydantic import Field, SecretStr
 
+from quant_assets.defs.secrets import SMTP_PASSWORD_ENV, env_secret
 from quant_assets.reports.email import SmtpConfig
 
 
@@ -25,7 +26,7 @@ class ReportsResource(dg.ConfigurableResource):
     smtp_recipients: list[str] = Field(default_factory=list)
     smtp_username: str | None = None
     smtp_starttls: bool = True
-    _password: SecretStr | None = PrivateAttr(default=None)
+    smtp_password: str | None = None
 
     @property
     def directory(self) -> Path:
@@ -38,7 +39,7 @@ class ReportsResource(dg.ConfigurableResource):
             sender=self.smtp_sender,
             recipients=tuple(self.smtp_recipients),
             username=self.smtp_username,
-            password=self._password,
+            password=SecretStr(self.smtp_password) if self.smtp_password else None,
             starttls=self.smtp_starttls,
         )
 
@@ -46,7 +47,7 @@ class ReportsResource(dg.ConfigurableResource):
 def reports_resource(settings: Any) -> ReportsResource:
     """The resource for a `Settings` object (reports_dir and QUANT_SMTP_*)."""
     smtp = SmtpConfig.from_settings(settings)
-    resource = ReportsResource(
+    return ReportsResource(
         reports_dir=str(settings.reports_dir),
         smtp_host=smtp.host,
         smtp_port=smtp.port,
@@ -54,6 +55,5 @@ def reports_resource(settings: Any) -> ReportsResource:
         smtp_recipients=list(smtp.recipients),
         smtp_username=smtp.username,
         smtp_starttls=smtp.starttls,
+        smtp_password=env_secret(SMTP_PASSWORD_ENV, smtp.password),
     )
-    resource._password = smtp.password
-    return resource

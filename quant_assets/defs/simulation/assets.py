@@ -1,7 +1,7 @@
 """Simulation assets: Monte Carlo fan and risk, stress scenarios and event studies of the book.
 
-Unpartitioned, as of the latest bar of derived.fct_features_daily (or run config `as_of`);
-each replaces its own slice of its tables (see compute.py for the conventions).
+One partition per NYSE session, as of the last bar of derived.fct_features_daily before
+it; each replaces its own slice of its tables (see compute.py for the conventions).
 """
 
 import dagster as dg
@@ -10,17 +10,12 @@ import pandas as pd
 from pydantic import Field
 
 from quant_assets.defs.metadata import md_table
+from quant_assets.defs.partitions import session_as_of, session_partitions
 from quant_assets.defs.resources import WarehouseResource
-from quant_assets.defs.simulation import compute as sc
-from quant_assets.defs.strategy.assets import (
-    MONTE_CARLO_KEY,
-    SCENARIOS_KEY,
-    TARGET_KEY,
-    AsOfConfig,
-)
+from quant_assets.defs.strategy.assets import MONTE_CARLO_KEY, SCENARIOS_KEY, TARGET_KEY
 from quant_assets.defs.strategy.resources import BookResource
 from quant_assets.schemas.tables import EVENT_STUDY, MONTE_CARLO, RISK_SNAPSHOT, SCENARIO_RESULTS
-from quant_assets.strategy.panels import as_of_date
+from quant_assets.sim import book as sc
 from quant_assets.strategy.recommend import read_book
 from quant_assets.universe import load_universe
 
@@ -28,7 +23,7 @@ EVENT_STUDY_KEY = dg.AssetKey(["simulation", "event_study"])
 CALIBRATIONS_KEY = dg.AssetKey(["simulation", "model_calibrations"])
 
 
-class MonteCarloConfig(AsOfConfig):
+class MonteCarloConfig(dg.Config):
     # "regime" and "garch" are opt-in: the regime draw is reproducible only to ~1e-5 across
     # runs (BLAS-threaded float32 products), so a re-run would not write identical rows.
     models: list[str] = Field(default_factory=lambda: ["gbm", "bootstrap"])
@@ -51,16 +46,19 @@ def _book(wh, as_of) -> pd.Series:
 @dg.asset(
     key=MONTE_CARLO_KEY,
     group_name="simulation",
+    partitions_def=session_partitions,
     deps=[TARGET_KEY, dg.AssetKey(["derived", "fct_returns_daily"])],
     kinds={"python"},
     description="Fan chart of the target book's cumulative return per model "
     "(strategies.monte_carlo, subject 'portfolio') and its VaR/CVaR, drawdown distribution "
     "and P(drawdown >= limit) (strategies.risk_snapshot, mc_* and hist_*/normal_* metrics).",
 )
-def monte_carlo(config: MonteCarloConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def monte_carlo(
+    context: dg.AssetExecutionContext, config: MonteCarloConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     universe = load_universe()
     with warehouse.session() as wh:
-        as_of = as_of_date(wh, config.as_of)
+        as_of, _session = session_as_of(wh, context)
         out = sc.monte_carlo(
             wh, as_of, _book(wh, as_of), crypto=_crypto(universe), models=config.models,
             n_paths=config.n_paths, n_days=config.n_days, seed=config.seed,
@@ -91,17 +89,18 @@ def monte_carlo(config: MonteCarloConfig, warehouse: WarehouseResource) -> dg.Ma
 @dg.asset(
     key=SCENARIOS_KEY,
     group_name="simulation",
+    partitions_def=session_partitions,
     deps=[TARGET_KEY, dg.AssetKey(["derived", "fct_returns_daily"])],
     kinds={"python"},
     description="Stress scenarios (sim/scenarios.yaml) on the target book: PnL per scenario and "
     "position (strategies.scenario_results); positions sum to the scenario's book PnL.",
 )
 def scenario_results(
-    config: AsOfConfig, warehouse: WarehouseResource, book: BookResource
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, book: BookResource
 ) -> dg.MaterializeResult:
     universe = load_universe()
     with warehouse.session() as wh:
-        as_of = as_of_date(wh, config.as_of)
+        as_of, _session = session_as_of(wh, context)
         mv = _book(wh, as_of) * book.capital
         rows, summary = sc.scenario_results(wh, as_of, mv, sc.primary_groups(universe))
         wh.replace_slice(SCENARIO_RESULTS.fqn, rows, start=as_of, end=as_of)
@@ -124,6 +123,7 @@ def scenario_results(
 @dg.asset(
     key=EVENT_STUDY_KEY,
     group_name="simulation",
+    partitions_def=session_partitions,
     deps=[
         dg.AssetKey(["derived", "fct_returns_daily"]),
         dg.AssetKey(["events", "economic_events"]),
@@ -134,10 +134,12 @@ def scenario_results(
     description="Cumulative abnormal returns around stored events by class and surprise bucket, "
     "per group (symbol 'all') and per symbol (strategies.event_study).",
 )
-def event_study(config: AsOfConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def event_study(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     universe = load_universe()
     with warehouse.session() as wh:
-        as_of = as_of_date(wh, config.as_of)
+        as_of, _session = session_as_of(wh, context)
         rows, n_events = sc.event_study_rows(wh, as_of, sc.primary_groups(universe))
         wh.replace_slice(EVENT_STUDY.fqn, rows, start=as_of, end=as_of)
     top = rows[rows["symbol"] == "all"].reindex(
@@ -159,15 +161,18 @@ def event_study(config: AsOfConfig, warehouse: WarehouseResource) -> dg.Material
 @dg.asset(
     key=CALIBRATIONS_KEY,
     group_name="simulation",
+    partitions_def=session_partitions,
     deps=[TARGET_KEY, dg.AssetKey(["derived", "fct_returns_daily"])],
     kinds={"python"},
     description="Fitted parameters of the book's return models, as metadata only: annualised "
     "GBM volatilities and correlations, GARCH(1,1) for the largest positions.",
 )
-def model_calibrations(config: AsOfConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def model_calibrations(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     universe = load_universe()
     with warehouse.session() as wh:
-        as_of = as_of_date(wh, config.as_of)
+        as_of, _session = session_as_of(wh, context)
         book = _book(wh, as_of)
         out = sc.monte_carlo(
             wh, as_of, book, crypto=_crypto(universe), models=["gbm"], n_paths=1, n_days=1

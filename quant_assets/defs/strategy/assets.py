@@ -1,8 +1,9 @@
 """Strategy assets: library signals and statistics, the target book, tomorrow's recommendations.
 
-Unpartitioned: each run works as of the latest bar of derived.fct_features_daily (or the
-`as_of` of its run config) and replaces its own slice of each table, so a re-run of the
-same day writes the same rows. Tearsheets (quantstats, ~5-10 s each) are off by default:
+One partition per NYSE session (the trade date): a partition works as of the last bar of
+derived.fct_features_daily before its session, so a backfill of a past session uses only
+what was known that morning, and it replaces its own slice of each table, so a re-run of
+the same session writes the same rows. Tearsheets (quantstats, ~5-10 s each) are off by default:
 run config `tearsheets: all` or `tearsheets: btc_trend,gld_mean_reversion` writes them to
 <reports_dir>/tearsheets/<strategy>.html.
 """
@@ -12,9 +13,9 @@ import datetime as dt
 import dagster as dg
 
 from quant_assets.defs.metadata import md_table
+from quant_assets.defs.partitions import session_as_of, session_partitions
 from quant_assets.defs.reports.resources import ReportsResource
 from quant_assets.defs.resources import WarehouseResource
-from quant_assets.defs.simulation.compute import primary_groups
 from quant_assets.defs.strategy.resources import BookResource
 from quant_assets.schemas.tables import (
     BACKTEST_STATS,
@@ -23,9 +24,10 @@ from quant_assets.schemas.tables import (
     RISK_SNAPSHOT,
     STRATEGY_SIGNALS,
 )
+from quant_assets.sim.book import primary_groups
 from quant_assets.strategy import recommend as rc
 from quant_assets.strategy.config import load_library, resolve_symbols
-from quant_assets.strategy.panels import as_of_date, load_panels
+from quant_assets.strategy.panels import load_panels
 from quant_assets.universe import load_universe
 
 SIGNALS_KEY = dg.AssetKey(["strategy", "signals"])
@@ -38,14 +40,10 @@ DERIVED_INPUTS = [
     dg.AssetKey(["derived", "technical_indicators"]),
     dg.AssetKey(["derived", "fct_returns_daily"]),
 ]
-PREDICTIONS_KEY = dg.AssetKey(["ml", "predictions"])  # every spec's; ml_signal strategies read them
+SESSION_SCORES_KEY = dg.AssetKey(["ml", "session_scores"])  # ml_signal strategies read them
 
 
-class AsOfConfig(dg.Config):
-    as_of: str | None = None  # ISO date; default: the latest bar of fct_features_daily
-
-
-class SignalsConfig(AsOfConfig):
+class SignalsConfig(dg.Config):
     tearsheets: str = "none"  # none | all | comma-separated strategy names
 
 
@@ -56,7 +54,8 @@ def library_symbols(specs, universe) -> list[str]:
 @dg.asset(
     key=SIGNALS_KEY,
     group_name="strategy",
-    deps=[*DERIVED_INPUTS, PREDICTIONS_KEY],
+    partitions_def=session_partitions,
+    deps=[*DERIVED_INPUTS, SESSION_SCORES_KEY],
     kinds={"python"},
     description="Every library strategy: signals of the last days (strategies.signals), "
     "backtest statistics with Monte Carlo percentiles (strategies.backtest_stats) and "
@@ -73,7 +72,7 @@ def signals(
     specs = load_library(universe=universe)
     ml_models = sorted({getattr(s, "model", "") for s in specs.values() if s.kind == "ml_signal"})
     with warehouse.session() as wh:
-        as_of = as_of_date(wh, config.as_of)
+        as_of, _session = session_as_of(wh, context)
         panels = load_panels(wh, as_of, library_symbols(specs, universe), book.history_days)
         predictions = wh.read_table("strategies.predictions", end=as_of, where={"model": ml_models})
         run = rc.run_library(
@@ -141,6 +140,7 @@ def _tearsheets(choice: str, run, panels, reports: ReportsResource, names: list[
 @dg.asset(
     key=TARGET_KEY,
     group_name="strategy",
+    partitions_def=session_partitions,
     deps=[SIGNALS_KEY],
     kinds={"python"},
     description="Today's strategy targets combined into one book: capital split, sleeve "
@@ -148,13 +148,13 @@ def _tearsheets(choice: str, run, panels, reports: ReportsResource, names: list[
     "book metrics in strategies.risk_snapshot, paper equity in strategies.equity_curves).",
 )
 def target_portfolio(
-    config: AsOfConfig, warehouse: WarehouseResource, book: BookResource
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, book: BookResource
 ) -> dg.MaterializeResult:
     universe = load_universe()
     specs = load_library(universe=universe)
     cfg = book.book_config()
     with warehouse.session() as wh:
-        as_of = as_of_date(wh, config.as_of)
+        as_of, _session = session_as_of(wh, context)
         names = list(specs)
         sig = wh.read_table(
             STRATEGY_SIGNALS.fqn, start=as_of - dt.timedelta(days=book.signal_days), end=as_of,
@@ -197,6 +197,7 @@ def target_portfolio(
 @dg.asset(
     key=RECOMMENDATIONS_KEY,
     group_name="strategy",
+    partitions_def=session_partitions,
     deps=[TARGET_KEY, SIGNALS_KEY, SCENARIOS_KEY, MONTE_CARLO_KEY,
           dg.AssetKey(["events", "economic_events"]), dg.AssetKey(["events", "security_events"])],
     kinds={"python"},
@@ -204,14 +205,13 @@ def target_portfolio(
     "stop/target, conditions, strategy stats, sizing and limits, upcoming events, scenario PnL.",
 )  # fmt: skip
 def recommendations(
-    config: AsOfConfig, warehouse: WarehouseResource, book: BookResource
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, book: BookResource
 ) -> dg.MaterializeResult:
     universe = load_universe()
     specs = load_library(universe=universe)
     cfg = book.book_config()
     with warehouse.session() as wh:
-        as_of = as_of_date(wh, config.as_of)
-        trade_date = rc.next_session(as_of)
+        as_of, trade_date = session_as_of(wh, context)
         target = rc.read_book(wh, as_of)
         sig = wh.read_table(
             STRATEGY_SIGNALS.fqn, start=as_of - dt.timedelta(days=book.signal_days), end=as_of,

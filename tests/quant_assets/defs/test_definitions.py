@@ -1,5 +1,7 @@
 """The code location loads, and its asset keys, jobs and schedules do not change by accident."""
 
+import datetime as dt
+
 import dagster as dg
 
 from quant_assets.definitions import build_definitions
@@ -41,20 +43,37 @@ def test_raw_asset_keys_snapshot(tmp_path):
 def test_jobs_and_schedules_snapshot(tmp_path):
     defs = _defs(tmp_path)
     jobs = {j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__")}
-    assert {"raw_listed_job", "raw_daily_job", "universe_job"} <= jobs
+    assert {"history_job", "listed_close_job", "overnight_job", "derived_job", "ml_job",
+            "decision_job", "eod_job", "execution_job"} <= jobs  # fmt: skip
     schedules = {s.name for s in defs.schedules}
-    assert {"listed_after_close", "daily_after_midnight"} <= schedules
+    assert schedules == {"listed_after_close", "daily_after_midnight", "sod_before_open",
+                         "eod_after_close"}  # fmt: skip
 
 
-def test_listed_bars_partition_by_weekday_crypto_by_day(tmp_path):
+def test_history_partitions_are_years_decisions_are_nyse_sessions(tmp_path):
     graph = _defs(tmp_path).resolve_asset_graph()
-    listed = graph.get(dg.AssetKey(["market_data", "ohlcv_daily"])).partitions_def
-    crypto = graph.get(dg.AssetKey(["market_data", "crypto_ohlcv_daily"])).partitions_def
-    week = listed.get_partition_keys_in_range(dg.PartitionKeyRange("2024-01-01", "2024-01-05"))
-    assert week == ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"]
-    assert "2024-01-06" not in listed.get_partition_keys_in_range(
-        dg.PartitionKeyRange("2024-01-05", "2024-01-08")
-    )
-    assert "2024-01-06" in crypto.get_partition_keys_in_range(
-        dg.PartitionKeyRange("2024-01-05", "2024-01-08")
-    )
+    for key in (["market_data", "ohlcv_daily"], ["market_data", "crypto_ohlcv_daily"],
+                ["derived", "fct_features_daily"], ["derived", "technical_indicators"]):  # fmt: skip
+        keys = graph.get(dg.AssetKey(key)).partitions_def.get_partition_keys()
+        assert keys[0] == "2005-01-01" and all(k.endswith("-01-01") for k in keys)
+    for key in (["strategy", "signals"], ["strategy", "recommendations"], ["reports", "sod_report"],
+                ["reports", "eod_report"], ["execution", "orders"], ["simulation", "monte_carlo"],
+                ["ml", "session_scores"]):  # fmt: skip
+        sessions = graph.get(dg.AssetKey(key)).partitions_def
+        july = sessions.get_partition_keys_in_range(
+            dg.PartitionKeyRange("2024-07-01", "2024-07-08")
+        )
+        # Independence Day and the weekend are not partitions: every partition can be filled
+        assert july == ["2024-07-01", "2024-07-02", "2024-07-03", "2024-07-05", "2024-07-08"]
+
+
+def test_nyse_holidays_are_not_session_partitions(tmp_path):
+    from quant_assets.calendars import sessions
+
+    graph = _defs(tmp_path).resolve_asset_graph()
+    parts = graph.get(dg.AssetKey(["strategy", "signals"])).partitions_def
+    keys = parts.get_partition_keys_in_range(dg.PartitionKeyRange("2005-01-03", "2025-12-31"))
+    expected = [
+        d.date().isoformat() for d in sessions("NYSE", dt.date(2005, 1, 3), dt.date(2025, 12, 31))
+    ]
+    assert keys == expected

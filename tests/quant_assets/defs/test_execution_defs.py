@@ -17,13 +17,13 @@ from quant_assets.defs.execution import (
     BrokerResource,
     ExecutionPolicyResource,
     execution_assets,
-    execution_jobs,
     execution_resources,
     execution_sensors,
 )
 from quant_assets.defs.execution.assets import FILLS_KEY, ORDERS_KEY, POSITIONS_KEY
 from quant_assets.defs.execution.sensors import execution_on_new_orders
-from quant_assets.defs.raw.partitions import daily_partitions
+from quant_assets.defs.jobs import execution_job
+from quant_assets.defs.partitions import session_partitions
 from quant_assets.defs.resources import WarehouseResource
 from quant_assets.settings import Settings, get_settings
 from quant_assets.warehouse import connect
@@ -114,7 +114,7 @@ def _seed(settings: Settings, day: dt.date, rows) -> None:
 def _defs(settings: Settings, mode: str = "paper", **policy) -> dg.Definitions:
     return dg.Definitions(
         assets=execution_assets,
-        jobs=execution_jobs,
+        jobs=[execution_job],
         sensors=execution_sensors,
         resources={
             "warehouse": WarehouseResource(url=settings.warehouse_url),
@@ -173,7 +173,7 @@ def _close(symbol: str, day: dt.date) -> float:
 def test_definitions_load_with_the_lead_resources(env):
     defs = dg.Definitions(
         assets=execution_assets,
-        jobs=execution_jobs,
+        jobs=[execution_job],
         sensors=execution_sensors,
         resources={
             "warehouse": WarehouseResource(url=env.warehouse_url),
@@ -189,7 +189,7 @@ def test_definitions_load_with_the_lead_resources(env):
     }
     assert keys == {"execution/orders", "execution/fills", "execution/positions"}
     for key in (ORDERS_KEY, FILLS_KEY, POSITIONS_KEY):
-        assert graph.get(key).partitions_def == daily_partitions
+        assert graph.get(key).partitions_def == session_partitions
     assert graph.get(FILLS_KEY).parent_keys >= {ORDERS_KEY}
     assert {s.name for s in defs.sensors} == {"execution_on_new_orders"}
     assert defs.resolve_job_def("execution_job").asset_layer.selected_asset_keys == {

@@ -204,12 +204,17 @@ def test_each_spec_partition_trains_registers_and_predicts_under_its_own_name(st
             MODEL_NAME,
             BASELINE,
         }
-        # what the main job reads to skip a spec already refitted as of the latest bar
-        from quant_assets.defs.pipeline import trained_as_of
+        # what the main job reads to refit only specs never fitted or fitted too long ago
+        from quant_assets.defs.pipeline import model_plan
+        from quant_assets.settings import Settings
 
-        as_of = str(mart["date"].max())
-        assert trained_as_of(instance, MODEL_NAME) == trained_as_of(instance, BASELINE) == as_of
-        assert trained_as_of(instance, "xgb_direction_h5") is None  # never run
+        as_of = pd.Timestamp(mart["date"].max()).date()
+        weekly = Settings.load(ml_refit_days=7)
+        todo = {s.start for s in model_plan(instance, weekly, as_of)}
+        assert MODEL_NAME not in todo and BASELINE not in todo
+        assert "xgb_direction_h5" in todo  # never run
+        later = {s.start for s in model_plan(instance, weekly, as_of + dt.timedelta(days=7))}
+        assert {MODEL_NAME, BASELINE} <= later  # a week of new bars: refit
     with connect(wh_url, read_only=True) as wh:
         pred = wh.read_table("strategies.predictions", where={"model": [MODEL_NAME, BASELINE]})
     as_of = mart["date"].max()
@@ -255,3 +260,18 @@ def test_simulation_augmented_spec_is_evaluated_on_the_same_rows_as_its_history_
     # the comparison is fair: same test dates and rows, only the training data differs
     for key in ("oos_rows", "oos_start", "oos_end", "ic_n_dates"):
         assert e_hist[key] == e_sim[key], key
+
+
+def test_a_strategy_without_bars_fails_the_run_with_its_reason(monkeypatch):
+    """ml.data raises a domain error; the asset layer turns it into the run's failure."""
+    from ml import data
+    from quant_assets.defs.ml import assets as ml_defs
+
+    reason = "meta-labelling: strategy 'x' has no symbol with bars by 2024-01-05"
+
+    def no_bars(*args):
+        raise data.NoStrategySymbolsError(reason)
+
+    monkeypatch.setattr(data, "strategy_entries_until", no_bars)
+    with pytest.raises(dg.Failure, match=r"strategy 'x' has no symbol with bars"):
+        ml_defs.strategy_entries_until(None, "x", dt.date(2024, 1, 5), 30)

@@ -1,45 +1,44 @@
-"""Raw assets on the offline sample source: ranges in one run, holidays, re-runs, checks."""
+"""Raw assets on the offline sample source: year partitions cut at a day, re-runs, checks."""
 
 import dagster as dg
 import pandas as pd
 import pytest
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
 from quant_assets.definitions import build_definitions
+from quant_assets.defs.raw.assets import THROUGH_TAG
 from quant_assets.settings import Settings
 from quant_assets.warehouse import connect
+
+RAW_JOBS = ("listed_close_job", "overnight_job")
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("raw")
     settings = Settings.load(data_dir=tmp, source_mode="sample")
-    wh = connect(settings.warehouse_url)
-    wh.migrate()
-    wh.close()
-    defs = build_definitions(settings)
-    instance = dg.DagsterInstance.ephemeral()
-    result = defs.resolve_job_def("universe_job").execute_in_process(instance=instance)
-    assert result.success
-    return settings, defs, instance
+    with connect(settings.warehouse_url) as wh:
+        wh.migrate()
+    return settings, build_definitions(settings), dg.DagsterInstance.ephemeral()
 
 
-def _run(defs, instance, job: str, start: str, end: str) -> dg.ExecuteInProcessResult:
-    tags = {ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end}
-    result = defs.resolve_job_def(job).execute_in_process(instance=instance, tags=tags)
+def _raw_only(defs: dg.Definitions, job: str) -> dg.JobDefinition:
+    """The raw half of a schedule's job (the derived half has its own tests)."""
+    keys = [k for k in defs.resolve_job_def(job).asset_layer.selected_asset_keys
+            if k.path[0] != "derived"]  # fmt: skip
+    return defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=set(keys))
+
+
+def _run(defs, instance, job: str, year: str, through: str) -> dg.ExecuteInProcessResult:
+    result = _raw_only(defs, job).execute_in_process(
+        instance=instance, partition_key=year, tags={THROUGH_TAG: through}, raise_on_error=False
+    )
     assert result.success
     return result
 
 
 def _read(settings, table: str) -> pd.DataFrame:
-    wh = connect(settings.warehouse_url, read_only=True)
-    try:
+    with connect(settings.warehouse_url, read_only=True) as wh:
         frame = wh.read_table(table)
-    finally:
-        wh.close()
     key = [
         c for c in frame.columns if c in ("symbol", "date", "source", "event_date", "event_type")
     ]
@@ -48,71 +47,102 @@ def _read(settings, table: str) -> pd.DataFrame:
 
 def _metadata(result: dg.ExecuteInProcessResult, key: list[str]) -> dict:
     mats = [
-        e.event_specific_data.materialization
-        for e in result.all_events
-        if e.is_step_materialization and e.event_specific_data.materialization.asset_key.path == key
+        e.materialization
+        for e in result.get_asset_materialization_events()
+        if e.materialization.asset_key.path == key
     ]
     return {k: v.value for k, v in mats[-1].metadata.items()}
 
 
-def test_listed_range_in_one_run_with_metadata(env):
+def test_a_year_loads_through_the_tagged_day_with_metadata(env):
     settings, defs, instance = env
-    result = _run(defs, instance, "raw_listed_job", "2024-06-24", "2024-06-28")
+    result = _run(defs, instance, "listed_close_job", "2024-01-01", "2024-06-28")
     meta = _metadata(result, ["market_data", "ohlcv_daily"])
     bars = _read(settings, "market_data.ohlcv_daily")
-    listed = bars[bars["date"].between(pd.Timestamp("2024-06-24"), pd.Timestamp("2024-06-28"))]
-    assert meta["rows_loaded"] == len(listed) > 0
-    assert meta["rows_quarantined"] == 0
-    assert meta["source"] == "sample"
-    assert meta["date_range"] == "2024-06-24..2024-06-30"  # the Friday partition runs to Sunday
-    days = set(listed["date"].dt.strftime("%Y-%m-%d"))
-    assert days == {"2024-06-24", "2024-06-25", "2024-06-26", "2024-06-27", "2024-06-28"}
+    assert meta["rows_loaded"] == len(bars) > 0
+    assert meta["date_range"] == "2024-01-01..2024-06-28"
+    assert meta["through"] == "2024-06-28"
+    assert bars["date"].max() == pd.Timestamp("2024-06-28")
+    # listed bars only on NYSE sessions: no weekend, no Juneteenth
+    days = set(bars["date"].dt.strftime("%Y-%m-%d"))
+    assert "2024-06-19" not in days and "2024-06-22" not in days and "2024-06-21" in days
 
 
-def test_exchange_holiday_is_an_empty_partition(env):
-    _settings, defs, instance = env
-    result = _run(defs, instance, "raw_listed_job", "2024-07-04", "2024-07-04")  # Independence Day
-    assert _metadata(result, ["market_data", "ohlcv_daily"])["rows_loaded"] == 0
+def test_a_later_day_replaces_the_year_to_date_slice(env):
+    settings, defs, instance = env
+    _run(defs, instance, "listed_close_job", "2024-01-01", "2024-06-28")
+    before = _read(settings, "market_data.ohlcv_daily")
+    _run(defs, instance, "listed_close_job", "2024-01-01", "2024-07-05")
+    after = _read(settings, "market_data.ohlcv_daily")
+    assert not after.duplicated(["symbol", "date", "source"]).any()
+    new = after[after["date"] > pd.Timestamp("2024-06-28")]
+    assert set(new["date"].dt.strftime("%Y-%m-%d")) == {"2024-07-01", "2024-07-02", "2024-07-03",
+                                                         "2024-07-05"}  # fmt: skip
+    old = after[after["date"] <= pd.Timestamp("2024-06-28")].reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        old.drop(columns=["loaded_at", "batch_id"], errors="ignore"),
+        before.drop(columns=["loaded_at", "batch_id"], errors="ignore"),
+    )
 
 
 def test_rematerializing_a_partition_gives_identical_rows(env):
     settings, defs, instance = env
-    _run(defs, instance, "raw_daily_job", "2024-06-24", "2024-06-26")
-    first = {
-        t: _read(settings, t)
-        for t in ("market_data.ohlcv_daily", "news.articles", "news.sentiment_daily")
-    }
-    _run(defs, instance, "raw_daily_job", "2024-06-24", "2024-06-26")
+    _run(defs, instance, "overnight_job", "2024-01-01", "2024-03-31")
+    tables = ("market_data.ohlcv_daily", "news.articles", "news.sentiment_daily")
+    first = {t: _read(settings, t) for t in tables}
+    _run(defs, instance, "overnight_job", "2024-01-01", "2024-03-31")
     for table, frame in first.items():
         again = _read(settings, table)
         assert len(again) == len(frame) > 0, table
-        pd.testing.assert_frame_equal(again, frame, check_exact=True)
+        pd.testing.assert_frame_equal(
+            again.drop(columns=["loaded_at", "batch_id"], errors="ignore"),
+            frame.drop(columns=["loaded_at", "batch_id"], errors="ignore"),
+            check_exact=True,
+        )
 
 
 def test_crypto_trades_on_weekends(env):
     settings, defs, instance = env
-    _run(defs, instance, "raw_daily_job", "2024-06-29", "2024-06-30")  # Saturday, Sunday
+    _run(defs, instance, "overnight_job", "2024-01-01", "2024-06-30")
     bars = _read(settings, "market_data.ohlcv_daily")
     weekend = bars[bars["date"].dt.strftime("%Y-%m-%d").isin(["2024-06-29", "2024-06-30"])]
     assert set(weekend["symbol"]) >= {"BTC", "ETH"}
     assert not weekend["symbol"].isin(["SPY", "AAPL"]).any()
 
 
-def test_ohlcv_checks_pass_on_sample_data(env):
+def test_gap_checks_run_with_their_own_feed_and_pass(env):
     _settings, defs, instance = env
-    _run(defs, instance, "raw_listed_job", "2024-06-17", "2024-06-21")
-    _run(defs, instance, "raw_daily_job", "2024-06-17", "2024-06-30")  # crypto without gaps
-    checks = dg.Definitions(asset_checks=[c for c in defs.asset_checks], resources=defs.resources)
-    job = dg.define_asset_job("checks", selection=dg.AssetSelection.all_asset_checks())
-    result = (
-        dg.Definitions.merge(checks, dg.Definitions(jobs=[job]))
-        .resolve_job_def("checks")
-        .execute_in_process(instance=instance, raise_on_error=False)
+    checked = {}
+    for job, through in (("listed_close_job", "2024-06-28"), ("overnight_job", "2024-06-30")):
+        result = _raw_only(defs, job).execute_in_process(
+            instance=instance, partition_key="2024-01-01", tags={THROUGH_TAG: through}
+        )
+        for e in result.all_events:
+            if e.event_type_value == "ASSET_CHECK_EVALUATION":
+                data = e.asset_check_evaluation_data
+                checked[(data.asset_key.to_user_string(), data.check_name)] = data.passed
+    # the listed job checks listed bars, the overnight job crypto bars: none runs before its data
+    assert checked[("market_data/ohlcv_daily", "no_calendar_gaps")] is True
+    assert checked[("market_data/crypto_ohlcv_daily", "no_calendar_gaps")] is True
+    assert checked[("market_data/ohlcv_daily", "ohlc_sanity")] is True
+
+
+def test_a_bars_feed_that_loads_nothing_fails_and_records_nothing(tmp_path):
+    files = tmp_path / "files"
+    files.mkdir()
+    settings = Settings.load(data_dir=tmp_path, source_mode="files", files_dir=files)
+    with connect(settings.warehouse_url) as wh:
+        wh.migrate()
+    defs = build_definitions(settings)
+    instance = dg.DagsterInstance.ephemeral()
+    result = _raw_only(defs, "listed_close_job").execute_in_process(
+        instance=instance,
+        partition_key="2024-01-01",
+        tags={THROUGH_TAG: "2024-06-28"},
+        raise_on_error=False,
     )
-    evaluations = {
-        e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
-        for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION"
-    }
-    assert evaluations["ohlc_sanity"] and evaluations["no_duplicate_bars"]
-    assert evaluations["no_calendar_gaps"]
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "returned no bar for 2024-01-01..2024-06-28" in failure.event_specific_data.error.message
+    key = dg.AssetKey(["market_data", "ohlcv_daily"])
+    assert instance.get_latest_materialization_event(key) is None

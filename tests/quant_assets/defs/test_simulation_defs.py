@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from quant_assets.defs.simulation import compute as sc
+from quant_assets.sim import book as sc
 from quant_assets.warehouse import connect
 
 AS_OF = dt.date(2024, 6, 28)

@@ -36,6 +36,7 @@ START, END = dt.date(2022, 1, 3), dt.date(2024, 12, 31)
 OUTPUT_TABLES = ("signals", "recommendations", "backtest_stats", "equity_curves", "monte_carlo",
                  "scenario_results", "event_study", "risk_snapshot", "reports")  # fmt: skip
 MC_CONFIG = {"ops": {"simulation__monte_carlo": {"config": {"n_paths": 500}}}}
+SESSION = "2024-12-31"  # the last session of the data: decisions as of the day before
 
 
 def _materialize(resources: dict) -> dg.ExecuteInProcessResult:
@@ -43,6 +44,7 @@ def _materialize(resources: dict) -> dg.ExecuteInProcessResult:
         [*strategy_assets, *simulation_assets, *report_assets],
         resources=resources,
         run_config=MC_CONFIG,
+        partition_key=SESSION,
     )
 
 
@@ -273,15 +275,10 @@ def test_rematerializing_writes_identical_rows(built):
 def test_meta_labelling_spec_labels_the_strategys_own_trades(built, tmp_path):
     """The meta spec's dataset is megacap_momentum's new positions on this warehouse, each
     labelled by its side's triple barrier; the fit is tracked and judged on AUC z."""
+    from ml.data import features_and_bars, read_mart, strategy_entries_until
     from ml.meta import meta_labels
     from ml.tracking import Tracker
-    from quant_assets.defs.ml.assets import (
-        SPECS,
-        features_and_bars,
-        ml_assets,
-        read_mart,
-        strategy_entries_until,
-    )
+    from quant_assets.defs.ml.assets import SPECS, ml_assets
     from quant_assets.defs.ml.resources import MlflowResource
     from quant_assets.defs.resources import WarehouseResource
 

@@ -21,7 +21,20 @@ def test_commission_per_share_bps_and_minimum() -> None:
     price = np.array([50.0, 20.0, 5.0, 50.0])
     # 100 x 0.005 + 0.001 x 5000 = 5.5; 1000 x 0.005 + 0.001 x 20000 = 25; 10 sh -> minimum 1; none -> 0
     np.testing.assert_allclose(c.amount(qty, price), [5.5, 25.0, 1.0, 0.0])
-    np.testing.assert_allclose(c.rate(np.array([50.0])), [0.001 + 0.0001])
+    np.testing.assert_allclose(c.fee_rate(np.array([50.0])), [0.001 + 0.0001])
+
+
+def test_commission_takes_a_rate_or_bps_not_both() -> None:
+    assert Commission(rate=0.002) == Commission(bps=20)
+    qty, price = np.array([10.0]), np.array([100.0])
+    np.testing.assert_allclose(Commission(rate=0.002).amount(qty, price), [2.0])  # 0.2% of 1000
+    np.testing.assert_allclose(Commission(bps=20).amount(qty, price), [2.0])
+    with pytest.raises(ValueError, match="one unit"):
+        Commission(rate=0.002, bps=20)
+    with pytest.raises(ValueError, match=r"rate=20: a rate is a fraction"):
+        Commission(rate=20)
+    with pytest.raises(ValueError, match=r"Commission.bps=-1"):
+        Commission(bps=-1)
 
 
 def test_spread_and_fixed_slippage_are_bps_of_price() -> None:

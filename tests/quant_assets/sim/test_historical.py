@@ -420,3 +420,88 @@ def test_target_shares_are_filled_as_given() -> None:
     np.testing.assert_allclose(res.shares.iloc[:, 0], [0, 30, 30, -10])
     # Buy 30 at 21 (fee 0.30); sell 40 at 23 (fee 0.40).
     np.testing.assert_allclose(res.cash, [1000, 369.7, 369.7, 1289.3], atol=1e-9)
+
+
+# --- the order-rank path of per-symbol sweeps ------------------------------------------------
+
+
+def _sweep_without_rank_path(monkeypatch, fn, *args, **kwargs):
+    import quant_assets.sim.historical as hist
+
+    with monkeypatch.context() as m:
+        m.setattr(hist, "one_slot_by_order_rank", lambda *a, **k: None)
+        return fn(*args, **kwargs)
+
+
+def _gappy(prices: Prices, seed: int) -> Prices:
+    """Some opens missing (not tradable that bar) to exercise skipped orders."""
+    rng = np.random.default_rng(seed)
+    open_ = prices.open.copy()
+    open_[rng.random(open_.shape) < 0.03] = NAN
+    return Prices(open_, prices.high, prices.low, prices.close, prices.dates, prices.symbols)
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        BacktestConfig(initial_cash=10_000, costs=CostModel(commission=Commission(rate=0.002))),
+        BacktestConfig(
+            initial_cash=5_000,
+            whole_shares=True,
+            max_leverage=0.8,
+            costs=CostModel(
+                commission=Commission(per_share=0.01, bps=3, minimum=1.0),
+                spread=FixedSpread(2),
+                slippage=AtrSlippage(0.1, 10),
+            ),
+        ),
+    ],
+)
+def test_rank_path_sweep_equals_the_bar_loop_and_single_backtests(monkeypatch, cfg) -> None:
+    """Without financing, per-symbol books are filled order rank by order rank: same
+    statistics as the per-bar loop (to rounding) and as one run_backtest per book."""
+    import quant_assets.sim.historical as hist
+
+    prices = _gappy(_gbm(500, 3, seed=8), seed=9)
+    fast, slow = np.array([3, 5, 10, 8]), np.array([20, 13, 40, 9])
+    calls = []
+    original = hist.simulate_one_slot
+    monkeypatch.setattr(
+        hist, "simulate_one_slot", lambda *a, **k: calls.append(1) or original(*a, **k)
+    )
+    sweep = ma_crossover_sweep(prices, fast, slow, cfg, chunk_size=3)
+    assert len(calls) == 2  # both chunks took the rank path
+    loop = _sweep_without_rank_path(monkeypatch, ma_crossover_sweep, prices, fast, slow, cfg)
+    assert len(calls) == 2
+    assert sweep["n_trades"].min() > 3
+    pd.testing.assert_frame_equal(sweep, loop, rtol=1e-11, check_dtype=False)
+    ma = moving_averages(prices.close, np.unique(np.r_[fast, slow]))
+    windows = list(np.unique(np.r_[fast, slow]))
+    for row in sweep.itertuples():
+        s = prices.symbols.index(row.symbol)
+        o = crossover_orders(
+            ma[:, :, [s]], np.array([windows.index(row.fast)]),
+            np.array([windows.index(row.slow)]), lag=0,
+        )  # fmt: skip
+        w = np.full((500, 1), NAN)
+        w[o.bar, 0] = o.weight
+        one = Prices.from_arrays(
+            prices.close[:, s], prices.open[:, s], prices.high[:, s], prices.low[:, s],
+            dates=prices.dates,
+        )  # fmt: skip
+        single = run_backtest(one, w, cfg).stats
+        for name in single.index:
+            assert getattr(row, name) == pytest.approx(single[name], rel=1e-9, nan_ok=True), name
+
+
+def test_rank_path_with_resizing_weights_pairs_trades_fifo(monkeypatch) -> None:
+    """Target weights that resize positions (not only open/close/reverse) fall back to FIFO
+    pairing of the fills; statistics still equal the per-bar loop."""
+    prices = _gbm(300, 2, seed=12)
+    rng = np.random.default_rng(3)
+    w = rng.choice([0.3, 0.8, -0.5, 0.0, NAN], size=(3, 300, 2), p=[0.04, 0.04, 0.04, 0.03, 0.85])
+    cfg = BacktestConfig(initial_cash=1e4, costs=CostModel(commission=Commission(bps=5)))
+    fast = run_sweep(prices, w, cfg)
+    loop = _sweep_without_rank_path(monkeypatch, run_sweep, prices, w, cfg)
+    assert fast["n_trades"].sum() > 20
+    pd.testing.assert_frame_equal(fast, loop, rtol=1e-11, check_dtype=False)

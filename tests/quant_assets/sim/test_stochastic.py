@@ -205,6 +205,46 @@ def test_garch_fit_agrees_with_arch(garch: GARCHModel, garch_panel: pd.DataFrame
     np.testing.assert_allclose(garch.params_["beta"], GARCH_TRUE["beta"], atol=0.08)
 
 
+def test_garch_fit_result_fields_match_arch_on_sp500() -> None:
+    """Log-likelihood, AIC/BIC, standard errors and conditional volatility on real returns
+    (arch's bundled S&P 500, 2011-2018), in return units."""
+    from arch.data import sp500
+
+    close = sp500.load()["Adj Close"]
+    r = close.pct_change().dropna().loc["2011":]
+    panel = pd.DataFrame({"SPX": r, "SPX_half": 0.5 * r.to_numpy()}, index=r.index)
+    m = GARCHModel().fit(panel)
+    ref = arch_model(100 * r, mean="Constant", vol="GARCH", p=1, q=1).fit(disp="off")
+    n = ref.nobs
+    assert m.nobs_["SPX"] == n == len(r)
+    assert m.loglikelihood_["SPX"] == pytest.approx(ref.loglikelihood + n * np.log(100), rel=1e-9)
+    assert m.aic_["SPX"] == pytest.approx(ref.aic - 2 * n * np.log(100), rel=1e-9)
+    assert m.bic_["SPX"] == pytest.approx(ref.bic - 2 * n * np.log(100), rel=1e-9)
+    se = m.std_errors_.loc["SPX"]
+    np.testing.assert_allclose(
+        [se["mu"] * 100, se["omega"] * 1e4, se["alpha"], se["beta"]],
+        ref.std_err[["mu", "omega", "alpha[1]", "beta[1]"]].to_numpy(),
+        rtol=1e-6,
+    )
+    np.testing.assert_allclose(
+        m.conditional_volatility_["SPX"].to_numpy() * 100,
+        ref.conditional_volatility.to_numpy(),
+        rtol=1e-6,
+    )
+    # The return-unit log-likelihood is the Gaussian one of the reported path, by formula.
+    p, sig = m.params_.loc["SPX"], m.conditional_volatility_["SPX"].to_numpy()
+    eps = r.to_numpy() - p["mu"]
+    llf = -0.5 * np.sum(np.log(2 * np.pi) + 2 * np.log(sig) + (eps / sig) ** 2)
+    assert m.loglikelihood_["SPX"] == pytest.approx(llf, rel=1e-9)
+    # Halving the returns halves the volatility; the likelihood gains n x log(2).
+    np.testing.assert_allclose(
+        m.conditional_volatility_["SPX_half"], 0.5 * m.conditional_volatility_["SPX"], rtol=1e-4
+    )
+    assert m.loglikelihood_["SPX_half"] - m.loglikelihood_["SPX"] == pytest.approx(
+        n * np.log(2), rel=1e-6
+    )
+
+
 def test_garch_paths_have_the_unconditional_variance(garch: GARCHModel) -> None:
     sim = pooled(garch.simulate(4000, 250, seed=5, dtype=np.float64))
     p = garch.params_

@@ -310,3 +310,51 @@ def test_rejects_duplicates_and_missing_columns(goog: pd.DataFrame) -> None:
         compute_indicators(pd.concat([goog.iloc[:5], goog.iloc[:5]]))
     with pytest.raises(ValueError, match="volume"):
         compute_indicators(goog.drop(columns=["volume"]))
+
+
+# ---------------------------------------------------------------- generic TA-Lib call
+
+
+def test_compute_indicators_needs_no_open_and_returns_float64(goog, result) -> None:
+    no_open = compute_indicators(goog.drop(columns=["open"]))
+    pd.testing.assert_frame_equal(no_open, result)
+    names = [c for c in result.columns if c not in ("symbol", "date")]
+    assert all(result[c].dtype == np.float64 for c in names)
+    assert np.isnan(result["sma_20"].iloc[18]) and np.isfinite(result["sma_20"].iloc[19])
+
+
+def test_indicator_by_name_equals_talib(goog) -> None:
+    import talib
+
+    from quant_assets.strategy.indicators import indicator
+
+    close = goog["close"].to_numpy(float)
+    bars = goog.rename(columns=str.title)  # any case
+    ema = indicator("EMA", bars, timeperiod=20)
+    assert isinstance(ema, pd.Series) and ema.index.equals(bars.index)
+    np.testing.assert_array_equal(ema.to_numpy(), talib.EMA(close, timeperiod=20))
+    np.testing.assert_array_equal(indicator("rsi", close), talib.RSI(close))  # TA-Lib default 14
+    np.testing.assert_array_equal(
+        indicator("ema", pd.Series(close), timeperiod=5).to_numpy(), talib.EMA(close, 5)
+    )
+    bb = indicator("BBANDS", goog, timeperiod=10, nbdevup=1.5)
+    upper, middle, lower = talib.BBANDS(close, timeperiod=10, nbdevup=1.5)
+    assert list(bb.columns) == ["upperband", "middleband", "lowerband"]
+    for col, ref in zip(bb.columns, (upper, middle, lower), strict=True):
+        np.testing.assert_array_equal(bb[col].to_numpy(), ref)
+    atr = indicator("ATR", goog, timeperiod=7)
+    h, lo = goog["high"].to_numpy(float), goog["low"].to_numpy(float)
+    np.testing.assert_array_equal(atr.to_numpy(), talib.ATR(h, lo, close, timeperiod=7))
+
+
+def test_indicator_errors_name_the_problem(goog) -> None:
+    from quant_assets.strategy.indicators import indicator
+
+    with pytest.raises(ValueError, match="'EMAA' is not a TA-Lib function; did you mean 'EMA'"):
+        indicator("EMAA", goog)
+    with pytest.raises(ValueError, match=r"unknown parameters \['window'\]"):
+        indicator("EMA", goog, window=20)
+    with pytest.raises(ValueError, match=r"lacks columns \['volume'\]"):
+        indicator("MFI", goog.drop(columns=["volume"]))
+    with pytest.raises(ValueError, match="reads"):
+        indicator("ATR", goog["close"])

@@ -7,9 +7,11 @@ import pandas as pd
 import pytest
 
 from quant_assets.risk.stops import StopRules, apply_stops_to_weights
-from quant_assets.sim.historical import Prices, run_backtest
+from quant_assets.sim import metrics
+from quant_assets.sim.costs import Commission, CostModel
+from quant_assets.sim.historical import BacktestConfig, Prices, run_backtest
 from quant_assets.strategy import legs as lg
-from quant_assets.strategy.config import StrategyError, load_strategy
+from quant_assets.strategy.config import StrategyError, load_strategy, parse_strategy
 from quant_assets.strategy.signals import (
     SIGNAL_COLUMNS,
     generate_signals,
@@ -78,6 +80,76 @@ def test_state_machine_entries_exits_flips_and_time() -> None:
     assert state[:, 0].tolist() == [0, 1, 1, 1, 0, -1, -1, 1, 1, 1, 0, 0]
     # The long from bar 7 is closed by the time rule on bar 7 + 3.
     assert event[:, 0].tolist() == [0, 1, 0, 0, 3, 2, 0, 1, 0, 0, 5, 0]
+
+
+def test_reversal_goes_straight_to_the_other_side() -> None:
+    """exit_long and entry_short on the same bar reverse long -> short, no flat bar."""
+    n = 6
+    el, xl, es, xs = (np.zeros((n, 1), dtype=bool) for _ in range(4))
+    el[1] = True
+    xl[3] = es[3] = True  # a cross down: exit the long and enter the short
+    xs[5] = el[5] = True  # a cross up: back to long
+    state, event = run_positions(el, xl, es, xs, max_hold=2)  # the time rule does not block it
+    assert state[:, 0].tolist() == [0, 1, 1, -1, -1, 1]
+    assert event[:, 0].tolist() == [0, 1, 0, 2, 0, 1]
+
+
+def _goog_smacross():
+    import warnings
+
+    from backtesting import Backtest, Strategy
+    from backtesting.lib import crossover
+    from backtesting.test import GOOG, SMA
+
+    class SmaCross(Strategy):
+        def init(self):
+            self.sma1 = self.I(SMA, self.data.Close, 10)
+            self.sma2 = self.I(SMA, self.data.Close, 20)
+
+        def next(self):
+            if crossover(self.sma1, self.sma2):
+                self.buy()
+            elif crossover(self.sma2, self.sma1):
+                self.sell()
+
+    bt = Backtest(GOOG, SmaCross, cash=10_000, commission=0.002, exclusive_orders=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return GOOG, bt.run()
+
+
+def test_trend_default_is_the_crossover_of_backtesting_py_smacross() -> None:
+    """TrendStrategy(fast=10, slow=20, allow_short=True) with no rules is SmaCross on GOOG."""
+    goog, ref = _goog_smacross()
+    spec = parse_strategy(
+        {"name": "goog_cross", "kind": "trend", "symbols": ["GOOG"], "fast": 10, "slow": 20,
+         "allow_short": True}
+    )  # fmt: skip
+    assert spec.signal == "crossover"
+    prices = Prices.from_ohlc(goog, "GOOG")
+    weights = signals_to_weights(generate_signals(spec, None, prices), prices)
+    cfg = BacktestConfig(
+        initial_cash=10_000, whole_shares=True, costs=CostModel(commission=Commission(rate=0.002))
+    )
+    res = run_backtest(prices, weights, cfg)
+    closed = res.trades[~res.trades.is_open]
+    assert len(closed) == ref["# Trades"] == 93
+    assert res.equity.iloc[-1] == pytest.approx(ref["Equity Final [$]"], rel=1e-9)
+    assert res.equity.iloc[-1] == pytest.approx(56_263.52, abs=0.005)
+    np.testing.assert_allclose(closed.pnl, ref._trades["PnL"], rtol=1e-9, atol=1e-9)
+    # Sharpe on the engine's returns = Sharpe from its equity curve = the reported statistic.
+    from_curve = res.equity.pct_change().dropna()
+    pd.testing.assert_series_equal(res.returns, from_curve, check_names=False, rtol=1e-15)
+    assert float(metrics.sharpe_ratio(res.returns.to_numpy())) == pytest.approx(
+        res.stats["sharpe"], rel=1e-12
+    )
+    # The state rule is still there, by name: it holds from the first bar both MAs exist.
+    state = parse_strategy({**spec.model_dump(), "signal": "state"})
+    w_state = signals_to_weights(generate_signals(state, None, prices), prices)
+    assert w_state.iloc[19, 0] != 0 and weights.iloc[19, 0] == 0
+    assert run_backtest(prices, w_state, cfg).equity.iloc[-1] != pytest.approx(
+        res.equity.iloc[-1], rel=1e-3
+    )
 
 
 @pytest.mark.parametrize("kind", list(SPECS))

@@ -52,7 +52,8 @@ def test_stats_are_sim_metrics_on_the_backtest(valuation) -> None:
     assert s["mean_trade_return"] == pytest.approx(closed["return"].mean())
     # The backtest starts on the first decision bar with a position (warm-up trimmed).
     first = valuation.signals.loc[valuation.signals["target_weight"] != 0, "date"].min()
-    assert valuation.backtest.returns.index[0] == first
+    assert valuation.backtest.equity.index[0] == first
+    assert valuation.backtest.returns.index[0] == valuation.backtest.equity.index[1]
 
 
 def test_monte_carlo_realised_column_is_the_backtest(valuation) -> None:

@@ -1,6 +1,7 @@
-"""The plain functions behind the simulation assets: warehouse frames in, table rows out.
+"""The day's book under simulation: Monte Carlo fan and risk numbers, scenarios, event
+study; warehouse frames in, rows of the strategies.* simulation tables out.
 
-No Dagster here. Conventions:
+The simulation assets only wire these. Conventions:
 - Returns come from derived.fct_returns_daily (point-in-time total returns). A book that
   holds listed symbols is simulated on NYSE sessions: crypto returns of weekends and
   holidays are compounded into the next session (`sim.events.compound_onto`), so every

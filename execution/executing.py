@@ -18,10 +18,10 @@ import pandas as pd
 from execution.brokers.base import Broker
 from execution.models import OrderStatus, Position
 from execution.oms import OMS
+from execution.planning import last_prices, read_recommendations, sells_first
 from execution.reconcile import BREAK_COLUMNS, reconcile, sync_orders
 from execution.risk_checks import RiskCheck, RiskContext
 from execution.submit import SubmitResult, submit_orders
-from quant_assets.defs.execution.planning import last_prices, read_recommendations, sells_first
 from quant_assets.schemas.tables import EXECUTION_FILLS
 from quant_assets.settings import Settings
 from quant_assets.warehouse import Warehouse

@@ -1,6 +1,6 @@
-"""From approved recommendations to checked orders: the plain functions behind the execution assets.
+"""From approved recommendations to checked orders, the steps the orders asset wires.
 
-No Dagster here, so every step is testable on its own. Conventions this layer decides:
+Each step is testable on its own. Conventions this layer decides:
 - Approval: every row of `strategies.recommendations` for the date is approved (the table
   has no approval column; the risk module upstream is the gate), unless
   `approved_strategies` names the strategies allowed to trade. Sample-data rows never

@@ -1,0 +1,136 @@
+"""The Dagster processes `quant main` runs against, started on demand and stopped after.
+
+One code server loads the code location once; the webserver answers Dagster's GraphQL API
+(`dagster_graphql.DagsterGraphQLClient.submit_job_execution`, the public way to submit a
+run); the daemon takes runs off the instance's queue (dagster.yaml `run_queue`) and
+launches them. All three read the same DAGSTER_HOME, so the UI started later shows
+everything they did. Nothing starts until the first run is submitted: a `quant main`
+with nothing to do starts no process.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from quant_assets.settings import Settings
+
+LOCATION = "quant_assets"
+STARTUP_TIMEOUT = 300.0
+GRPC_TIMEOUT_SECONDS = 300
+# GraphQL errors that mean "the code location is still loading", not a bad request
+NOT_LOADED_YET = {"JobNotFoundError", "RepositoryLocationNotFound", "RepositoryNotFoundError"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+class DagsterServices:
+    """Code server + webserver + daemon for one `quant main`; `close()` stops them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._procs: list[subprocess.Popen] = []
+        self._client = None
+        self._tmp: tempfile.TemporaryDirectory | None = None
+
+    def _start(self) -> None:
+        home = Path(os.environ["DAGSTER_HOME"])
+        logs = home / "quant-main-logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        self._tmp = tempfile.TemporaryDirectory(prefix="quant-main-")
+        grpc_port, web_port = free_port(), free_port()
+        workspace = Path(self._tmp.name) / "workspace.yaml"
+        workspace.write_text(
+            "load_from:\n  - grpc_server:\n"
+            f"      host: 127.0.0.1\n      port: {grpc_port}\n      location_name: {LOCATION}\n"
+        )
+        commands = {
+            "code-server": [_bin("dagster"), "code-server", "start", "-h", "127.0.0.1",
+                            "-p", str(grpc_port), "-m", "quant_assets.definitions", "-a", "defs",
+                            "--location-name", LOCATION],
+            "webserver": [_bin("dagster-webserver"), "-w", str(workspace), "-h", "127.0.0.1",
+                          "-p", str(web_port)],
+            "daemon": [_bin("dagster-daemon"), "run", "-w", str(workspace)],
+        }  # fmt: skip
+        env = {**os.environ}
+        # a loaded machine can take longer than Dagster's 60 s default to answer a gRPC call
+        env.setdefault("DAGSTER_GRPC_TIMEOUT_SECONDS", str(GRPC_TIMEOUT_SECONDS))
+        for name, cmd in commands.items():
+            log = open(logs / f"quant-main-{name}.log", "ab")  # noqa: SIM115 (closed with the process)
+            self._procs.append(
+                subprocess.Popen(
+                    cmd, stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd(), env=env
+                )
+            )
+        self._wait_http(f"http://127.0.0.1:{web_port}/server_info")
+        from dagster_graphql import DagsterGraphQLClient
+
+        self._client = DagsterGraphQLClient("127.0.0.1", port_number=web_port, timeout=120)
+
+    def _wait_http(self, url: str) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                with urllib.request.urlopen(url, timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.5)
+        raise TimeoutError(f"the Dagster webserver did not answer {url} in {STARTUP_TIMEOUT} s")
+
+    def _check_alive(self) -> None:
+        for proc in self._procs:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"{Path(proc.args[0]).name} exited with {proc.returncode}; see "
+                    f"{os.environ['DAGSTER_HOME']}/quant-main-logs/"
+                )
+
+    def submit(self, job: str, tags: dict[str, str]) -> str:
+        """Queue a run of `job` with `tags` (partition tags included); returns its run id."""
+        from dagster_graphql import DagsterGraphQLClientError
+
+        if self._client is None:
+            self._start()
+        assert self._client is not None
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:  # the webserver answers before the code server has loaded the location
+            try:
+                return self._client.submit_job_execution(
+                    job, repository_location_name=LOCATION, tags=tags
+                )
+            except DagsterGraphQLClientError as exc:
+                self._check_alive()
+                loading = exc.args and exc.args[0] in NOT_LOADED_YET
+                if not loading or time.monotonic() > deadline:
+                    raise
+                time.sleep(1.0)
+
+    def close(self) -> None:
+        for proc in reversed(self._procs):
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self._procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._procs.clear()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None

