@@ -8,6 +8,7 @@ when the file loads, so a typo never trains the wrong model.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -184,11 +185,56 @@ def parse_specs(raw: Any, where: str = "specs") -> dict[str, ModelSpec]:
     return out
 
 
+def configured_specs_path() -> Path:
+    """The user's specs (setting QUANT_MODEL_SPECS) or else the packaged ml/specs.yaml."""
+    from quant_assets.settings import get_settings
+
+    return get_settings().model_specs_path or SPECS_PATH
+
+
+def load_specs(path: Path | None = None) -> dict[str, ModelSpec]:
+    """The model specs of `path` (default: QUANT_MODEL_SPECS, else ml/specs.yaml) by name."""
+    return _load_specs(Path(path) if path is not None else configured_specs_path())
+
+
 @cache
-def load_specs(path: Path = SPECS_PATH) -> dict[str, ModelSpec]:
-    """The model specs of `path` (default: ml/specs.yaml) by name, in file order."""
+def _load_specs(path: Path) -> dict[str, ModelSpec]:
     try:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise SpecError(f"{path}: cannot read: {exc}") from exc
     return parse_specs(raw, str(path))
+
+
+# Each walk-forward fold must have out-of-sample dates to score; below 2 per fold the
+# splitter fails or a fold is a single date. With the first 40% of dates as the initial
+# training window and 4 folds that is ceil(2 * 4 / 0.6) = 14 labelled dates. (A
+# meta-labelling dataset has a few trades a month, so a stricter floor would refuse it;
+# the approval rule, not this floor, judges whether the fit is good enough.)
+MIN_TEST_DATES_PER_FOLD = 2
+
+
+def spec_skip_reason(spec: ModelSpec, library: Mapping[str, Any]) -> str | None:
+    """Why a spec cannot run with this strategy library (None: it can).
+
+    A meta-labelling spec needs its strategy; a user's universe may leave it out (the
+    library then lists it under `skipped`), which skips the spec instead of failing it."""
+    if spec.strategy is None:
+        return None
+    skipped = getattr(library, "skipped", {})
+    if spec.strategy in skipped:
+        return f"its strategy {spec.strategy!r} is skipped: {skipped[spec.strategy]}"
+    if spec.strategy not in library:
+        return f"its strategy {spec.strategy!r} is not in the strategy library"
+    return None
+
+
+def history_skip_reason(n_dates: int, *, n_splits: int = 4, min_train: float = 0.4) -> str | None:
+    """Why a dataset of `n_dates` labelled dates is too short to fit and score (None: fine)."""
+    need = math.ceil(MIN_TEST_DATES_PER_FOLD * n_splits / (1.0 - min_train))
+    if n_dates >= need:
+        return None
+    return (
+        f"too little history: {n_dates} labelled dates, {need} needed for {n_splits} "
+        f"walk-forward folds of {MIN_TEST_DATES_PER_FOLD}+ out-of-sample dates each"
+    )

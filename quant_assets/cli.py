@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
         help="re-read the raw feeds from the year of FROM on (corrected files, restatements)",
     )
     sub.add_parser("migrate", help="create or upgrade the warehouse schemas and tables")
+    init = sub.add_parser("init", help="write an editable starter universe, strategies and specs")
+    init.add_argument("dir", nargs="?", default=".", help="folder to write (default: .)")
+    init.add_argument("--force", action="store_true", help="overwrite files that exist")
     sub.add_parser("settings", help="print the effective settings (secrets masked)")
     sub.add_parser("kill-switch", help="on|off|status [--reason ...]: stop or allow every order")
     sub.add_parser("orders", help="list|approve|reject [--date ...]: the day's order set")
@@ -61,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return orders_command(argv[1:])
     args = parser.parse_args(argv)
+    if args.command == "init":  # before settings: it writes what settings will point at
+        return init_project(Path(args.dir), force=args.force)
 
     from quant_assets.settings import SettingsError, get_settings
 
@@ -93,6 +98,32 @@ def main(argv: list[str] | None = None) -> int:
     if not summary.ok:
         return 1
     return _publish_snapshot(settings.warehouse_url)
+
+
+STARTER_DIR = Path(__file__).with_name("starter")
+
+
+def init_project(target: Path, *, force: bool = False) -> int:
+    """Copy the starter set (universe, strategies, model specs, files mapping) to `target`
+    and print the settings that point at it. Existing files are kept unless `force`."""
+    files = sorted(p for p in STARTER_DIR.rglob("*") if p.is_file())
+    existing = [target / p.relative_to(STARTER_DIR) for p in files]
+    clashes = [str(p) for p in existing if p.exists()]
+    if clashes and not force:
+        print(f"quant init: would overwrite {', '.join(clashes)} (use --force)", file=sys.stderr)
+        return 1
+    for src, dst in zip(files, existing, strict=True):
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+    (target / "files" / "ohlcv").mkdir(parents=True, exist_ok=True)
+    root = target.resolve()
+    print(f"wrote {len(files)} files under {root}; to use them:")
+    print(f"  export QUANT_UNIVERSE={root / 'universe.yaml'}")
+    print(f"  export QUANT_STRATEGIES={root / 'strategies'}")
+    print(f"  export QUANT_MODEL_SPECS={root / 'model_specs.yaml'}")
+    print(f"  export QUANT_SOURCE_MODE=files QUANT_FILES_DIR={root / 'files'}")
+    print("then put daily bars in files/ohlcv/<SYMBOL>.csv and run: quant main")
+    return 0
 
 
 def _migrate(url: str) -> list[str]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from quant_assets.sources.base import Source
-from quant_assets.sources.select import MACRO_SERIES, Domain
+from quant_assets.sources.select import Domain, macro_series
 from quant_assets.universe import Universe
 from quant_assets.warehouse import Warehouse
 from quant_assets.warehouse.loading import LoadResult, load_frame
@@ -92,7 +92,7 @@ RAW_SPECS: tuple[RawSpec, ...] = (
         "macro.observations",
         "macro.observations",
         "macro",
-        lambda src, u, s, e: src.macro_observations(MACRO_SERIES, s, e),
+        lambda src, u, s, e: src.macro_observations(macro_series(src), s, e),
         "daily",
         "Macro series observations, every vintage (point-in-time).",
     ),
@@ -119,7 +119,11 @@ def ingest(
 ) -> LoadResult:
     """Fetch `spec`'s domain for start..end in one call and replace that slice of its table."""
     frame = spec.fetch(source, universe, start, end)
-    where: dict[str, object] = {"source": source.name}
+    # The files source accounts for every file it read (loaded, quarantined, skipped).
+    take_report = getattr(source, "take_report", None)
+    report = take_report() if callable(take_report) else None
+    # A vendor chain's rows carry each vendor's own name: its slice covers all of them.
+    where: dict[str, object] = {"source": list(getattr(source, "names", [source.name]))}
     if spec.symbols is not None:
         where["symbol"] = spec.symbols(universe)
     return load_frame(
@@ -131,6 +135,8 @@ def ingest(
         end=end,
         where=where,
         partition_key=partition_key or f"{start.isoformat()}..{end.isoformat()}",
+        refused=report.rejects if report is not None else None,
+        files=report.metadata() if report is not None else None,
     )
 
 
@@ -165,9 +171,12 @@ def bulk_label(spec_name: str, start: dt.date, end: dt.date) -> str:
 
 def bulk_loaded_through(wh: Warehouse, spec_name: str) -> dt.date | None:
     """The last day a bulk (non-Dagster) load of this feed covered, from ops.ingestion_log."""
+    # A files load that found no rows does not count as done: once the user fixes the
+    # mapping or adds the files, the next run loads the history instead of skipping it.
     frame = wh.query(
-        "select partition_key from ops.ingestion_log where partition_key like ?",
-        [f"bulk:{spec_name}:%"],
+        "select partition_key from ops.ingestion_log where partition_key like ? "
+        "and (rows_loaded > 0 or source is null or source <> ?)",
+        [f"bulk:{spec_name}:%", "files"],
     )
     if frame.empty:
         return None

@@ -234,6 +234,29 @@ class Settings(BaseSettings):
     )
     ray_task_cpus: float = Field(1.0, gt=0, description="CPUs each Ray task reserves")
 
+    # --- the user's own configuration files (the packaged ones are the default) --------
+    universe_path: Path | None = Field(
+        None,
+        validation_alias=AliasChoices(f"{ENV_PREFIX}UNIVERSE", "universe_path"),
+        description="the user's universe.yaml (default: the packaged one)",
+    )
+    strategies_dir: Path | None = Field(
+        None,
+        validation_alias=AliasChoices(f"{ENV_PREFIX}STRATEGIES", "strategies_dir"),
+        description="folder of the user's strategy *.yaml files (default: the packaged library)",
+    )
+    model_specs_path: Path | None = Field(
+        None,
+        validation_alias=AliasChoices(f"{ENV_PREFIX}MODEL_SPECS", "model_specs_path"),
+        description="the user's model specs YAML (default: the packaged ml/specs.yaml)",
+    )
+
+    vendor_priority: Annotated[dict[str, list[str]], NoDecode] = Field(
+        default_factory=dict,
+        description="per data domain, vendors in order: "
+        "'security_events=polygon,alphavantage;ohlcv_crypto=binance,coingecko'",
+    )
+
     # --- validation ----------------------------------------------------------------
     @field_validator("smtp_recipients", mode="before")
     @classmethod
@@ -269,7 +292,16 @@ class Settings(BaseSettings):
         # `FOO_API_KEY=` in a .env template means "not set", not "the empty key".
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("redis_url", "smtp_host", "smtp_sender", "smtp_username", mode="before")
+    @field_validator(
+        "redis_url",
+        "smtp_host",
+        "smtp_sender",
+        "smtp_username",
+        "universe_path",
+        "strategies_dir",
+        "model_specs_path",
+        mode="before",
+    )
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -367,6 +399,58 @@ class Settings(BaseSettings):
         value = None if isinstance(value, str) and not value.strip() else value
         if value is None and info.data.get("compute") == "ray":
             raise ValueError("required when QUANT_COMPUTE=ray (host:port, ray://host:10001, auto)")
+
+    @field_validator("universe_path", "model_specs_path", mode="after")
+    @classmethod
+    def _existing_file(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        path = value.expanduser().resolve()
+        if not path.is_file():
+            raise ValueError(f"no such file: {path} (`quant init DIR` writes a starter set)")
+        return path
+
+    @field_validator("strategies_dir", mode="after")
+    @classmethod
+    def _existing_dir(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        path = value.expanduser().resolve()
+        if not path.is_dir():
+            raise ValueError(f"no such folder: {path} (`quant init DIR` writes a starter set)")
+        if not any(path.glob("*.yaml")):
+            raise ValueError(f"{path} holds no strategy *.yaml file")
+        return path
+
+    @field_validator("vendor_priority", mode="before")
+    @classmethod
+    def _parse_vendor_priority(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        out: dict[str, list[str]] = {}
+        for part in filter(None, (p.strip() for p in value.split(";"))):
+            domain, sep, vendors = part.partition("=")
+            if not sep:
+                raise ValueError(f"{part!r}: expected domain=vendor1,vendor2")
+            out[domain.strip()] = [v.strip() for v in vendors.split(",") if v.strip()]
+        return out
+
+    @field_validator("vendor_priority")
+    @classmethod
+    def _check_vendor_priority(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        from quant_assets.sources.registry import DOMAIN_VENDORS, VENDORS
+
+        for domain, vendors in value.items():
+            if domain not in DOMAIN_VENDORS:
+                raise ValueError(
+                    f"unknown data domain {domain!r}; known: {', '.join(DOMAIN_VENDORS)}"
+                )
+            unknown = [v for v in vendors if v not in VENDORS]
+            if unknown or not vendors:
+                raise ValueError(
+                    f"{domain}: unknown vendor(s) {', '.join(unknown) or '(none given)'}; "
+                    f"known: {', '.join(VENDORS)}"
+                )
         return value
 
     @field_validator("redis_url")

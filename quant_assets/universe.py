@@ -177,9 +177,16 @@ class Universe:
         return {INSTRUMENTS.fqn: inst, INSTRUMENT_GROUPS.fqn: groups}
 
 
+def configured_universe_path() -> Path:
+    """The user's universe (setting QUANT_UNIVERSE) or else the packaged universe.yaml."""
+    from quant_assets.settings import get_settings
+
+    return get_settings().universe_path or DEFAULT_PATH
+
+
 def load_universe(path: str | Path | None = None) -> Universe:
-    """Load and validate universe.yaml (the packaged one unless `path` is given)."""
-    path = Path(path) if path is not None else DEFAULT_PATH
+    """Load and validate a universe file: `path`, else QUANT_UNIVERSE, else the packaged one."""
+    path = Path(path) if path is not None else configured_universe_path()
     try:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)

@@ -13,16 +13,19 @@ import datetime as dt
 import hashlib
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from quant_assets.schemas.records import article_id_for, conform_frame
 from quant_assets.schemas.tables import get_table
+from quant_assets.schemas.validation import REASON
 from quant_assets.sources.base import SourceError
 
 NAME = "files"
@@ -136,6 +139,58 @@ EVENT_TYPES = {
 }  # fmt: skip
 
 
+@dataclass(frozen=True)
+class FileOutcome:
+    """What became of one file in one load."""
+
+    file: str  # path under the files folder
+    status: Literal["loaded", "quarantined", "skipped"]
+    reason: str = ""
+    rows: int = 0  # rows handed to the loader
+    rejected: int = 0  # rows refused here, with their original text (ops.quarantine)
+
+    @property
+    def notable(self) -> bool:
+        """Worth a warning: refused, or skipped for a reason the user can fix."""
+        routine = ("is served by another feed", "no rows in ")
+        return self.status == "quarantined" or (
+            self.status == "skipped" and not any(r in self.reason for r in routine)
+        )
+
+    def line(self) -> str:
+        if self.status == "loaded":
+            extra = f", {self.rejected} quarantined" if self.rejected else ""
+            return f"{self.file}: loaded {self.rows} rows{extra}"
+        return f"{self.file}: {self.status}: {self.reason}"
+
+
+@dataclass
+class FilesReport:
+    """Every file of a domain accounted for in one call, plus the rows refused with the
+    original text of the rejected value (what the loader writes to ops.quarantine)."""
+
+    domain: str
+    table: str
+    outcomes: list[FileOutcome]
+    rejects: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=[REASON]))
+
+    def count(self, status: str) -> int:
+        return sum(o.status == status for o in self.outcomes)
+
+    def lines(self) -> list[str]:
+        return [o.line() for o in self.outcomes]
+
+    def metadata(self) -> dict[str, Any]:
+        """JSON-ready counts and one line per file, for asset metadata and logs."""
+        return {
+            "files_loaded": self.count("loaded"),
+            "files_quarantined": self.count("quarantined"),
+            "files_skipped": self.count("skipped"),
+            "files": self.lines(),
+            "files_attention": [o.line() for o in self.outcomes if o.notable],
+        }
+
+
 class FilesMapping(BaseModel):
     """The optional `mapping.yaml` at the top of the folder. Every key is optional."""
 
@@ -143,8 +198,11 @@ class FilesMapping(BaseModel):
 
     timezone: str = Field("UTC", description="zone of naive timestamps")
     exchange_timezone: str = Field("America/New_York", description="for derived release_date")
-    date_format: str | None = Field(None, description="strptime format; default inferred")
-    dayfirst: bool = False
+    date_format: str | None = Field(None, description="strptime format of every file")
+    date_formats: dict[str, str] = Field(
+        default_factory=dict, description="file name or path under the folder -> strptime format"
+    )
+    dayfirst: bool | None = Field(None, description="settles 02/01/2024 when a file is ambiguous")
     symbols: dict[str, str] = Field(default_factory=dict, description="file symbol -> canonical")
     columns: dict[FileDomain, dict[str, str]] = Field(default_factory=dict)
     defaults: dict[FileDomain, dict[str, Any]] = Field(default_factory=dict)
@@ -160,47 +218,48 @@ class FilesSource:
 
     name = NAME
 
-    def __init__(self, root: str | Path, *, mapping: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        mapping: Mapping[str, Any] | None = None,
+        universe_symbols: Collection[str] | None = None,
+    ):
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
             raise SourceError(NAME, f"folder {self.root} does not exist (QUANT_FILES_DIR)")
         self.mapping = self._load_mapping(mapping)
+        self.universe_symbols = None if universe_symbols is None else set(universe_symbols)
         self._cache: dict[tuple[str, int, int], pd.DataFrame] = {}
+        self._report: FilesReport | None = None
 
     # --- Source protocol -----------------------------------------------------------
     def ohlcv(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
-        frame = self._domain("ohlcv", wanted=set(symbols))
-        return _window(frame[frame["symbol"].isin(set(symbols))], "date", start, end)
+        return self._load("ohlcv", "date", start, end, wanted=set(symbols))
 
     def security_events(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
-        frame = self._domain("security_events", wanted=set(symbols))
-        return _window(frame[frame["symbol"].isin(set(symbols))], "event_date", start, end)
+        return self._load("security_events", "event_date", start, end, wanted=set(symbols))
 
     def economic_events(self, start: dt.date, end: dt.date) -> pd.DataFrame:
-        return _window(self._domain("economic_events"), "release_date", start, end)
+        return self._load("economic_events", "release_date", start, end)
 
     def geopolitical_events(self, start: dt.date, end: dt.date) -> pd.DataFrame:
-        return _window(self._domain("geopolitical_events"), "event_date", start, end)
+        return self._load("geopolitical_events", "event_date", start, end)
 
     def macro_observations(
         self, series_ids: Sequence[str], start: dt.date, end: dt.date
     ) -> pd.DataFrame:
-        frame = self._domain("macro")
-        return _window(
-            frame[frame["series_id"].isin(set(series_ids))], "realtime_start", start, end
-        )
+        return self._load("macro", "realtime_start", start, end, wanted=set(series_ids))
 
     def news(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
         """Articles tagged with any requested symbol, plus untagged (market-wide) articles."""
-        frame = self._domain("news")
-        wanted = set(symbols)
-        keep = [
-            not tags or bool(wanted.intersection(tags.split(",")))
-            for tags in frame["symbols"].fillna("")
-        ]
-        return _window(
-            frame[pd.Series(keep, index=frame.index, dtype=bool)], "published_date", start, end
-        )
+        return self._load("news", "published_date", start, end, wanted=set(symbols))
+
+    def take_report(self) -> FilesReport | None:
+        """The accounting of the last domain call (every file: loaded, quarantined or
+        skipped, with the reason), cleared once taken so it is reported once."""
+        report, self._report = self._report, None
+        return report
 
     # --- discovery and reading -------------------------------------------------------
     def files(self, domain: FileDomain) -> list[tuple[Path, str]]:
@@ -219,25 +278,116 @@ class FilesSource:
                     found.append((path, key))
         return found
 
-    def _domain(self, domain: FileDomain, wanted: set[str] | None = None) -> pd.DataFrame:
+    def _load(
+        self,
+        domain: FileDomain,
+        date_column: str,
+        start: dt.date,
+        end: dt.date,
+        *,
+        wanted: set[str] | None = None,
+    ) -> pd.DataFrame:
+        """Every file of the domain, each accounted for; rows of start..end for `wanted`."""
         table = TABLE_OF[domain]
-        frames = []
+        frames: list[pd.DataFrame] = []
+        outcomes: list[FileOutcome] = []
+        rejects: list[pd.DataFrame] = []
         for path, key in self.files(domain):
-            # Skip a per-symbol file of a symbol nobody asked for (unless its rows carry symbols).
-            file_symbol = self._canonical(key) if key else None
-            if (
-                wanted is not None
-                and KEY_FROM_FILENAME.get(domain) == "symbol"
-                and file_symbol
-                and file_symbol not in wanted
-                and not self._has_column(path, domain, "symbol")
-            ):
+            name = self._relative(path)
+            skip = self._skip_reason(domain, path, key, wanted)
+            if skip is not None:
+                outcomes.append(FileOutcome(name, "skipped", skip))
                 continue
-            frames.append(self._parse(domain, path, key, self._read(path)))
+            try:
+                frame, bad = self._parse(domain, path, key, self._read(path))
+            except SourceError as exc:
+                reason = _bare_reason(exc, path)
+                outcomes.append(FileOutcome(name, "quarantined", reason))
+                rejects.append(_file_reject(name, reason))
+                continue
+            everything = frame
+            frame = self._requested(domain, frame, wanted)
+            if len(everything) and not len(frame):
+                outcomes.append(FileOutcome(name, "skipped", self._unrequested(domain, everything)))
+                continue
+            covered = frame[date_column].dropna()
+            frame = _window(frame, date_column, start, end)
+            bad = _window(bad, "_date", start, end) if len(bad) else bad
+            if not len(frame) and not len(bad):
+                span = f"; the file covers {min(covered)}..{max(covered)}" if len(covered) else ""
+                outcomes.append(FileOutcome(name, "skipped", f"no rows in {start}..{end}{span}"))
+                continue
+            bad = bad.drop(columns=["_date"])
+            outcomes.append(FileOutcome(name, "loaded", "", rows=len(frame), rejected=len(bad)))
+            frames.append(frame)
+            if len(bad):
+                rejects.append(bad)
         frames = [f for f in frames if len(f)]
+        self._report = FilesReport(
+            domain,
+            table,
+            outcomes,
+            pd.concat(rejects, ignore_index=True) if rejects else pd.DataFrame(columns=[REASON]),
+        )
         if not frames:
             return conform_frame(pd.DataFrame(columns=get_table(table).column_names), table)
         return pd.concat(frames, ignore_index=True)
+
+    def _relative(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path)
+
+    def _skip_reason(
+        self, domain: FileDomain, path: Path, key: str, wanted: set[str] | None
+    ) -> str | None:
+        """Why a per-symbol file is not read for this call (None: read it)."""
+        if wanted is None or KEY_FROM_FILENAME.get(domain) != "symbol" or not key:
+            return None
+        symbol = self._canonical(key)
+        if symbol in wanted:
+            return None
+        try:
+            if self._has_column(path, domain, "symbol"):
+                return None  # its rows carry their own symbols
+        except SourceError:
+            return None  # unreadable: _parse quarantines it with the reason
+        if self.universe_symbols is not None and symbol not in self.universe_symbols:
+            hint = "" if symbol != key else "; map the file name in mapping.yaml under symbols:"
+            return f"symbol {symbol!r} is not in the universe{hint}"
+        return f"symbol {symbol!r} is served by another feed"
+
+    def _unrequested(self, domain: FileDomain, frame: pd.DataFrame) -> str:
+        column = {"macro": "series_id", "news": "symbols"}.get(domain, "symbol")
+        found = sorted({str(v) for v in frame[column].dropna()})[:10]
+        if domain == "news":
+            return "no article tagged with a requested symbol"
+        outside = [
+            f for f in found if self.universe_symbols is not None and f not in self.universe_symbols
+        ]
+        what = "series" if domain == "macro" else "symbol"
+        note = (
+            f"; not in the universe: {', '.join(outside)}" if outside and domain != "macro" else ""
+        )
+        return f"no rows for a requested {what} (file has: {', '.join(found)}){note}"
+
+    def _requested(
+        self, domain: FileDomain, frame: pd.DataFrame, wanted: set[str] | None
+    ) -> pd.DataFrame:
+        if wanted is None:
+            return frame
+        if domain in ("ohlcv", "security_events"):
+            return frame[frame["symbol"].isin(wanted) | frame["symbol"].isna()]
+        if domain == "macro":
+            return frame[frame["series_id"].isin(wanted)]
+        if domain == "news":
+            keep = [
+                not tags or bool(wanted.intersection(tags.split(",")))
+                for tags in frame["symbols"].fillna("")
+            ]
+            return frame[pd.Series(keep, index=frame.index, dtype=bool)]
+        return frame
 
     def _read(self, path: Path) -> pd.DataFrame:
         stat = path.stat()
@@ -251,7 +401,12 @@ class FilesSource:
                     if not isinstance(raw.index, pd.RangeIndex):
                         raw = raw.reset_index()
                 else:
-                    raw = pd.read_csv(path, dtype=str, skipinitialspace=True)
+                    # Only empty cells are missing: "n/a" or "inf" stay text, so a refused row
+                    # is quarantined with the value as written.
+                    raw = pd.read_csv(
+                        path, dtype=str, skipinitialspace=True, keep_default_na=False,
+                        na_values=[""],
+                    )  # fmt: skip
             except Exception as exc:
                 raise SourceError(NAME, f"{path}: cannot read file: {exc}") from exc
             self._cache[cache_key] = raw
@@ -290,7 +445,13 @@ class FilesSource:
                     break
         return out
 
-    def _parse(self, domain: FileDomain, path: Path, key: str, raw: pd.DataFrame) -> pd.DataFrame:
+    def _parse(
+        self, domain: FileDomain, path: Path, key: str, raw: pd.DataFrame
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(rows for the table, rejected rows with their original text and reason).
+
+        A problem with the whole file (a missing column, ambiguous dates, bars that are not
+        daily) raises SourceError; `_load` quarantines the file and reads the others."""
         table = get_table(TABLE_OF[domain])
         header_map = self._header_map(domain, list(raw.columns))
         cols: dict[str, pd.Series] = {
@@ -299,6 +460,7 @@ class FilesSource:
         n = len(raw)
         if domain == "macro":
             cols, n = self._melt_macro(raw, header_map, cols, key)
+        raw_row = pd.Series(np.arange(n) % max(len(raw), 1), dtype=int)
         for column, value in self.mapping.defaults.get(domain, {}).items():
             cols.setdefault(column, pd.Series([value] * n, dtype=object))
         key_col = KEY_FROM_FILENAME.get(domain)
@@ -310,12 +472,33 @@ class FilesSource:
             )
 
         m = self.mapping
-        parse_dates = dict(fmt=m.date_format, dayfirst=m.dayfirst)
+        reasons = pd.Series([None] * n, dtype=object)
+        original = {c: cols[c].copy() for c in cols}
+        stamps: pd.Series | None = None
         for col in table.columns:
-            if col.name in cols and col.type == "timestamp":
-                cols[col.name] = _timestamps(cols[col.name], m.timezone, **parse_dates)
-            elif col.name in cols and col.type == "date":
-                cols[col.name] = _dates(cols[col.name], **parse_dates)
+            if col.name not in cols or col.type not in ("timestamp", "date"):
+                continue
+            fmt = self._date_format(path, col.name, cols[col.name])
+            if col.type == "timestamp":
+                cols[col.name] = _timestamps(cols[col.name], m.timezone, fmt=fmt, dayfirst=False)
+                unread = cols[col.name].isna()
+            else:
+                parsed = _parse_datetimes(cols[col.name], fmt, False)
+                if domain == "ohlcv" and col.name == "date":
+                    stamps = parsed
+                cols[col.name] = _dates(cols[col.name], parsed, fmt)
+                unread = cols[col.name].isna()
+            if not col.nullable:
+                _refuse_unread(reasons, original[col.name], unread, col.name, "a date")
+        for col in table.columns:
+            if col.name in cols and col.type in ("double", "bigint"):
+                text = original.get(col.name, cols[col.name])
+                number = pd.to_numeric(cols[col.name], errors="coerce").astype(float)
+                if not col.nullable:
+                    _refuse_unread(reasons, text, ~np.isfinite(number), col.name, "a finite number")
+                cols[col.name] = number.where(np.isfinite(number))
+        if domain == "ohlcv" and stamps is not None and "symbol" in cols:
+            _check_daily(cols["symbol"], stamps, reasons.isna())
         self._derive(domain, cols, n, path)
 
         missing = [
@@ -336,8 +519,27 @@ class FilesSource:
         }
         data["source"] = pd.Series([NAME] * n, dtype=object)
         data["is_sample"] = pd.Series([False] * n, dtype=bool)
-        frame = pd.DataFrame({k: v.reset_index(drop=True) for k, v in data.items()})
-        return conform_frame(frame, table.fqn)
+        frame = conform_frame(
+            pd.DataFrame({k: v.reset_index(drop=True) for k, v in data.items()}), table.fqn
+        )
+        refused = reasons.notna().to_numpy()
+        bad = raw.iloc[raw_row[refused].to_numpy()].reset_index(drop=True).astype(object)
+        bad = bad.where(bad.notna(), None)
+        bad.insert(0, "line", (raw_row[refused].to_numpy() + 2).tolist())  # header is line 1
+        bad.insert(0, "file", self._relative(path))
+        bad[REASON] = reasons[refused].to_numpy()
+        date_col = table.date_column
+        bad["_date"] = frame[date_col][refused].to_numpy() if date_col in frame else None
+        return frame[~refused].reset_index(drop=True), bad.reset_index(drop=True)
+
+    def _date_format(self, path: Path, column: str, values: pd.Series) -> str | None:
+        """The one format of a date column in this file: declared, else inferred from all rows."""
+        m = self.mapping
+        name = self._relative(path)
+        declared = m.date_formats.get(name) or m.date_formats.get(path.name) or m.date_format
+        if declared is not None or pd.api.types.is_datetime64_any_dtype(values):
+            return declared
+        return infer_date_format(values, dayfirst=m.dayfirst, where=f"column {column!r}", file=name)
 
     def _melt_macro(
         self, raw: pd.DataFrame, header_map: dict[Any, str], cols: dict[str, pd.Series], key: str
@@ -524,11 +726,27 @@ def _timestamps(values: pd.Series, tz: str, fmt: str | None, dayfirst: bool) -> 
     return pd.Series(pd.to_datetime(out, utc=True), index=values.index)
 
 
-def _dates(values: pd.Series, fmt: str | None, dayfirst: bool) -> pd.Series:
-    """Calendar dates as written (the date part; an aware value keeps its own local date)."""
+def _dates(values: pd.Series, parsed: pd.Series, fmt: str | None) -> pd.Series:
+    """Calendar dates as written (the date part; an aware value keeps its own local date).
+
+    Dates beyond pandas' timestamps (the open vintage end 9999-12-31) are read with the
+    same format by the standard library."""
     if values.map(lambda v: isinstance(v, dt.date) and not isinstance(v, dt.datetime)).all():
         return values.astype(object)
-    return _date_objects(_parse_datetimes(values, fmt, dayfirst))
+    out = _date_objects(parsed)
+    for i in np.flatnonzero(out.isna().to_numpy() & values.notna().to_numpy()):
+        out.iloc[i] = _stdlib_date(values.iloc[i], fmt)
+    return out
+
+
+def _stdlib_date(value: Any, fmt: str | None) -> dt.date | None:
+    text = str(value).strip()
+    try:
+        if fmt in (None, "ISO8601"):
+            return dt.date.fromisoformat(text[:10]) if len(text) >= 10 else None
+        return dt.datetime.strptime(text, fmt).date()
+    except ValueError:
+        return None
 
 
 def _date_objects(stamps: pd.Series) -> pd.Series:
@@ -542,3 +760,157 @@ def _window(frame: pd.DataFrame, column: str, start: dt.date, end: dt.date) -> p
     dates = frame[column]
     keep = dates.isna() | dates.map(lambda d: d is not None and start <= d <= end)
     return frame[keep.astype(bool)].reset_index(drop=True)
+
+
+# Formats tried on a date column, all rows at once; ISO 8601 also reads times and offsets.
+DATE_FORMATS: tuple[str, ...] = (
+    "ISO8601",
+    "%m/%d/%Y", "%d/%m/%Y", "%m/%d/%y", "%d/%m/%y",
+    "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%d/%m/%Y %H:%M:%S",
+    "%d.%m.%Y", "%d.%m.%y", "%d-%m-%Y", "%m-%d-%Y", "%Y/%m/%d", "%Y%m%d",
+    "%d-%b-%Y", "%d %b %Y", "%b %d, %Y", "%d-%b-%y",
+)  # fmt: skip
+
+
+def infer_date_format(
+    values: pd.Series, *, dayfirst: bool | None, where: str, file: str = "<file>"
+) -> str:
+    """The one format that reads the most values of a column; every value is read with it.
+
+    Two formats that read as many values but disagree on one (02/01/2012: 1 February or
+    2 January) make the file ambiguous: refused, unless `dayfirst` settles it, with a
+    message saying how to declare the format. Reading value by value in whatever format
+    fits would mix orders inside a file."""
+    text = values.dropna().astype(str).str.strip()
+    text = text[text != ""]
+    if text.empty:
+        return "ISO8601"
+    sample = text.drop_duplicates()
+    results: dict[str, pd.Series] = {}
+    for fmt in DATE_FORMATS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                parsed = pd.to_datetime(sample, format=fmt, errors="coerce", utc=fmt == "ISO8601")
+            except (ValueError, TypeError):
+                continue
+        results[fmt] = parsed
+    counts = {fmt: int(p.notna().sum()) for fmt, p in results.items()}
+    best = max(counts.values(), default=0)
+    if best == 0:
+        raise SourceError(
+            NAME,
+            f"{where}: no known date format reads its values (e.g. {sample.iloc[0]!r}); declare "
+            f"it in mapping.yaml, e.g. date_formats: {{{file}: '%d/%m/%Y'}}",
+        )
+    tied = [fmt for fmt, c in counts.items() if c == best]
+    first = tied[0]
+    disagree = [fmt for fmt in tied[1:] if not _same_dates(results[first], results[fmt])]
+    if not disagree:
+        return first
+    if dayfirst is not None:
+        prefer = [f for f in tied if f.startswith("%d") == dayfirst]
+        if prefer:
+            return prefer[0]
+    other = disagree[0]
+    both = results[first].notna() & results[other].notna()
+    differs = both & (results[first].dt.date != results[other].dt.date)
+    example = sample[differs].iloc[0]
+    a, b = results[first][differs].iloc[0].date(), results[other][differs].iloc[0].date()
+    raise SourceError(
+        NAME,
+        f"{where}: ambiguous dates: {example!r} reads as {a} ({first}) and as {b} ({other}), "
+        f"and no value tells them apart; declare the format in mapping.yaml: "
+        f"date_formats: {{{file}: '{first}'}} (or '{other}'), or dayfirst: true / false "
+        "for every file",
+    )
+
+
+def _same_dates(a: pd.Series, b: pd.Series) -> bool:
+    both = a.notna() & b.notna()
+    return bool((a[both].dt.date == b[both].dt.date).all())
+
+
+def _refuse_unread(
+    reasons: pd.Series, text: pd.Series, unread: pd.Series, column: str, what: str
+) -> None:
+    """Record `column: cannot read 'inf' as a finite number` for non-empty unreadable values."""
+    for i in np.flatnonzero(np.asarray(unread, dtype=bool)):
+        value = text.iloc[i]
+        if value is None or (not isinstance(value, str) and pd.isna(value) and not _is_inf(value)):
+            continue  # empty: the loader quarantines it as null
+        if isinstance(value, str) and not value.strip():
+            continue
+        reason = f"{column}: cannot read {_original(value)!r} as {what}"
+        reasons.iloc[i] = reason if reasons.iloc[i] is None else f"{reasons.iloc[i]}; {reason}"
+
+
+def _is_inf(value: Any) -> bool:
+    return isinstance(value, float | np.floating) and np.isinf(value)
+
+
+def _original(value: Any) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+def _file_reject(name: str, reason: str) -> pd.DataFrame:
+    """One ops.quarantine row standing for a whole refused file."""
+    return pd.DataFrame({"file": [name], REASON: [f"file refused: {reason}"]})
+
+
+MAX_DAILY_GAP_DAYS = 4  # a daily series' median gap is 1 day (24/7) or 1-3 (weekdays)
+MIN_BARS_FOR_FREQUENCY = 6  # fewer bars say too little about their frequency
+
+
+def _check_daily(symbols: pd.Series, stamps: pd.Series, usable: pd.Series) -> None:
+    """Refuse a file whose bars are not daily: several per day, or a day every week or more."""
+    ts = pd.to_datetime(pd.Series(list(stamps), dtype=object), utc=True, errors="coerce")
+    frame = pd.DataFrame({"symbol": symbols.to_numpy(), "ts": ts.to_numpy()})[
+        np.asarray(usable, dtype=bool) & ts.notna().to_numpy()
+    ]
+    if frame.empty:
+        return
+    local = pd.Series(list(stamps), dtype=object)[frame.index]
+    frame = frame.assign(day=[pd.Timestamp(t).date() for t in local])
+    repeated = frame[frame.duplicated(["symbol", "day"], keep=False)]
+    if len(repeated):
+        first = repeated.sort_values("ts").head(2)["ts"].tolist()
+        raise SourceError(
+            NAME,
+            f"intraday bars: {len(repeated)} rows share a day with another (e.g. {first[0]} and "
+            f"{first[1]}); the platform takes one bar per day: resample to daily first "
+            "(open first, high max, low min, close last, volume sum)",
+            field="date",
+        )
+    for symbol, g in frame.groupby("symbol"):
+        days = sorted(g["day"])
+        if len(days) < MIN_BARS_FOR_FREQUENCY:
+            continue
+        gap = float(np.median(np.diff([d.toordinal() for d in days])))
+        if gap > MAX_DAILY_GAP_DAYS:
+            kind = _frequency_name(gap)
+            raise SourceError(
+                NAME,
+                f"bars are {kind}, not daily (symbol {symbol}: median {gap:g} days between "
+                f"bars, {days[0]}..{days[-1]}); the platform takes daily bars",
+                symbol=str(symbol),
+                field="date",
+            )
+
+
+def _frequency_name(gap: float) -> str:
+    if gap <= 10:
+        return "weekly"
+    if gap <= 45:
+        return "monthly"
+    if gap <= 120:
+        return "quarterly"
+    return f"{gap:g}-day"
+
+
+def _bare_reason(exc: SourceError, path: Path) -> str:
+    """The error's message without the vendor prefix, file path and (symbol=, field=) suffix,
+    which the file's accounting line already shows."""
+    text = str(exc).removeprefix(f"[{NAME}] ").removeprefix(f"{path}: ")
+    where = ", ".join(f"{k}={v}" for k, v in (("symbol", exc.symbol), ("field", exc.field)) if v)
+    return text.removesuffix(f" ({where})") if where else text

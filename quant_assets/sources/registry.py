@@ -120,14 +120,17 @@ VENDORS: dict[str, VendorSpec] = {
     )
 }
 
-# Per data domain (select.Domain), vendors in order of preference.
+# Per data domain (select.Domain), vendors in order of preference; every configured one
+# joins a `ChainSource` that fills what the earlier ones lack (Alpha Vantage's earnings
+# next to Polygon's dividends, CoinGecko for a coin Binance does not list, World Bank's
+# annual indicators next to FRED's series). QUANT_VENDOR_PRIORITY overrides per domain.
 DOMAIN_VENDORS: dict[str, tuple[str, ...]] = {
     "ohlcv_listed": ("polygon", "alphavantage"),
-    "ohlcv_crypto": ("polygon", "coingecko", "binance"),
+    "ohlcv_crypto": ("binance", "coingecko", "polygon"),
     "security_events": ("polygon", "alphavantage"),
     "economic_events": ("fred",),
     "geopolitical_events": ("gdelt",),
-    "macro": ("fred",),
+    "macro": ("fred", "worldbank"),
     "news": ("polygon", "newsapi"),
 }
 
@@ -212,6 +215,14 @@ def build_source(
     return spec.build(_Context(key, settings, universe_loader, log, dict(overrides)))
 
 
+def domain_vendors(domain: str, settings: Any = None) -> tuple[str, ...]:
+    """The vendor order of a domain: QUANT_VENDOR_PRIORITY's entry, else DOMAIN_VENDORS."""
+    if domain not in DOMAIN_VENDORS:
+        raise ValueError(f"unknown data domain {domain!r}; known: {sorted(DOMAIN_VENDORS)}")
+    override = (getattr(settings, "vendor_priority", None) or {}).get(domain)
+    return tuple(override) if override else DOMAIN_VENDORS[domain]
+
+
 def vendor_source_for(
     domain: str,
     *,
@@ -220,21 +231,34 @@ def vendor_source_for(
     universe: Any = None,
     log: RequestLog | None = None,
 ) -> Source:
-    """The preferred vendor for a data domain among those whose key is set (or need none)."""
-    try:
-        candidates = DOMAIN_VENDORS[domain]
-    except KeyError:
-        raise ValueError(
-            f"unknown data domain {domain!r}; known: {sorted(DOMAIN_VENDORS)}"
-        ) from None
+    """The configured vendors of a data domain, in priority order: one vendor, or a
+    `ChainSource` whose later vendors fill what the earlier ones lack.
+
+    A vendor counts when its key is set or it needs none; one whose key is optional
+    (CoinGecko's keyless public tier) counts only when set, or as a fallback behind another.
+    """
     settings = _settings(settings)
+    candidates = domain_vendors(domain, settings)
+    chosen: list[str] = []
     for name in candidates:
-        spec = VENDORS[name]
-        # An optional key (CoinGecko) counts only when set; keyless vendors always count.
-        if spec.key_field is None or _key(spec, settings, keys) is not None:
-            return build_source(name, settings=settings, keys=keys, universe=universe, log=log)
-    needed = " or ".join(_key_env(VENDORS[n]) for n in candidates if VENDORS[n].key_required)
-    raise SourceError("vendor", f"no vendor configured for {domain}: set {needed}")
+        spec = _spec(name)
+        keyed = _key(spec, settings, keys) is not None
+        usable = spec.key_field is None or keyed or (not spec.key_required and bool(chosen))
+        if usable and name != "ibkr":  # ibkr needs a running TWS / IB Gateway: build it by name
+            chosen.append(name)
+    if not chosen:
+        needed = " or ".join(
+            _key_env(VENDORS[n]) for n in candidates if n in VENDORS and VENDORS[n].key_required
+        )
+        raise SourceError("vendor", f"no vendor configured for {domain}: set {needed}")
+    built = [
+        build_source(n, settings=settings, keys=keys, universe=universe, log=log) for n in chosen
+    ]
+    if len(built) == 1:
+        return built[0]
+    from quant_assets.sources.chain import ChainSource
+
+    return ChainSource(built)
 
 
 def _spec(name: str) -> VendorSpec:

@@ -32,6 +32,15 @@ DOMAINS: tuple[Domain, ...] = (
 
 # The macro series the platform tracks (FRED ids): inflation, jobs, growth, rates.
 MACRO_SERIES: tuple[str, ...] = ("CPIAUCSL", "PAYEMS", "GDP", "UNRATE", "FEDFUNDS", "DGS10")
+# Annual World Bank indicators (US real GDP growth, CPI inflation, % a year), asked for when
+# World Bank is one of the macro vendors: the long annual history FRED's ids do not cover.
+ANNUAL_SERIES: tuple[str, ...] = ("NY.GDP.MKTP.KD.ZG:USA", "FP.CPI.TOTL.ZG:USA")
+
+
+def macro_series(source: Source) -> tuple[str, ...]:
+    """The series ids to ask `source` for: FRED's, plus World Bank's annual ones it serves."""
+    names = getattr(source, "names", None) or [source.name]
+    return MACRO_SERIES + (ANNUAL_SERIES if "worldbank" in names else ())
 
 
 def source_for(domain: Domain, mode: str, *, seed: int = 7, files_dir: str | None = None) -> Source:
@@ -42,10 +51,12 @@ def source_for(domain: Domain, mode: str, *, seed: int = 7, files_dir: str | Non
         return _sample(seed)
     if mode == "files":
         from quant_assets.sources.files import FilesSource
+        from quant_assets.universe import load_universe
 
         if not files_dir:
             raise ValueError("source mode 'files' needs QUANT_FILES_DIR")
-        return FilesSource(files_dir)
+        # With the universe's symbols, a file of another symbol is reported as outside it.
+        return FilesSource(files_dir, universe_symbols=load_universe().symbols)
     if mode == "vendor":
         from quant_assets.sources.registry import vendor_source_for
 

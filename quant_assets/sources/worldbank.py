@@ -151,7 +151,9 @@ class WorldBankSource:
         if not start <= fetched <= end:
             return empty_frame(MACRO)
         frames = []
-        for series_id in series_ids:
+        # Indicator codes are dotted (NY.GDP.MKTP.KD.ZG); other ids (FRED's CPIAUCSL) belong to
+        # another vendor of the macro chain, so they are not asked for here.
+        for series_id in (s for s in series_ids if "." in s.partition(":")[0]):
             indicator, _, country = series_id.partition(":")
             countries = country or ";".join(self.countries)
             for payload in self._pages(indicator, countries, series_id):

@@ -493,14 +493,16 @@ def resolve_symbols(spec: Strategy, universe: Any | None = None) -> list[str]:
 
 
 def load_strategy(
-    source: str | Path | Mapping[str, Any], *, universe: Any | None = None
+    source: str | Path | Mapping[str, Any], *, universe: Any | None = None, check: bool = True
 ) -> Strategy:
     """Load a strategy from a YAML file, YAML text or a mapping, checked against the universe
-    (`quant_assets.universe.load_universe()` unless one is given)."""
-    if universe is None:
+    (`quant_assets.universe.load_universe()` unless one is given) unless `check` is False."""
+    if universe is None and check:
         from quant_assets.universe import load_universe
 
         universe = load_universe()
+    if not check:
+        universe = None
     if isinstance(source, Mapping):
         return parse_strategy(source, universe=universe)
     path = Path(source) if isinstance(source, Path) or "\n" not in str(source) else None
@@ -516,19 +518,53 @@ def load_strategy(
         raise StrategyError(f"{where}{e}") from None
 
 
+class Library(dict[str, "Strategy"]):
+    """Strategies by name, plus `skipped`: name -> why it cannot run on this universe."""
+
+    def __init__(self, *args: Any, skipped: Mapping[str, str] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.skipped: dict[str, str] = dict(skipped or {})
+
+
+def configured_library_dir() -> Path:
+    """The user's strategies (setting QUANT_STRATEGIES) or else the packaged library."""
+    from quant_assets.settings import get_settings
+
+    return get_settings().strategies_dir or LIBRARY_DIR
+
+
 def load_library(
-    directory: str | Path = LIBRARY_DIR, *, universe: Any | None = None
-) -> dict[str, Strategy]:
-    """Every `*.yaml` strategy in a directory by name; all errors reported together."""
+    directory: str | Path | None = None,
+    *,
+    universe: Any | None = None,
+    skip_outside_universe: bool | None = None,
+) -> Library:
+    """Every `*.yaml` strategy in a directory (default: QUANT_STRATEGIES, else the packaged
+    library) by name; all errors reported together.
+
+    A strategy whose symbols or group are not in the universe is an error in a user's own
+    library (a typo must not go unnoticed) but is skipped, with its reason in
+    `Library.skipped`, in the packaged library: a user's small universe cannot serve the
+    packaged strategies on other symbols, and that must not stop the ones it can serve.
+    """
     if universe is None:
         from quant_assets.universe import load_universe
 
         universe = load_universe()
-    out: dict[str, Strategy] = {}
+    directory = Path(directory) if directory is not None else configured_library_dir()
+    if skip_outside_universe is None:
+        skip_outside_universe = directory.resolve() == LIBRARY_DIR.resolve()
+    out = Library()
     errors: list[str] = []
-    for path in sorted(Path(directory).glob("*.yaml")):
+    for path in sorted(directory.glob("*.yaml")):
         try:
-            spec = load_strategy(path, universe=universe)
+            spec = load_strategy(path, universe=universe, check=not skip_outside_universe)
+            if skip_outside_universe:
+                try:
+                    check_universe(spec, universe)
+                except StrategyError as e:
+                    out.skipped[spec.name] = _first_reason(str(e), spec.name)
+                    continue
         except StrategyError as e:
             errors.append(str(e))
             continue
@@ -538,3 +574,9 @@ def load_library(
     if errors:
         raise StrategyError("\n".join(errors))
     return out
+
+
+def _first_reason(message: str, name: str) -> str:
+    """`strategy 'x': symbols[0]: symbol 'BTC' is not in the universe` -> the part after the name."""
+    first = message.splitlines()[0]
+    return first.removeprefix(f"strategy {name!r}: ")

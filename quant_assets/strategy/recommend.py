@@ -129,6 +129,12 @@ def to_json(value: Any) -> str:
 # --- 1. the library ---------------------------------------------------------------------
 
 
+LATEST_COLUMNS = [
+    "strategy", "symbol", "leg", "date", "target_weight", "prev_weight", "reason", "fired",
+    "fired_date",
+]  # fmt: skip
+
+
 @dataclass(frozen=True)
 class LibraryRun:
     as_of: dt.date
@@ -178,7 +184,8 @@ def run_library(
     first = pd.Timestamp(as_of - dt.timedelta(days=signal_days))
     sig_rows, latest_rows, stat_rows, eq_rows = [], [], [], []
     returns: dict[str, pd.Series] = {}
-    skipped: dict[str, str] = {}
+    # Strategies the library already set aside (symbols outside the universe) keep their reason.
+    skipped: dict[str, str] = dict(getattr(specs, "skipped", {}))
     for name, spec in specs.items():
         preds = None
         if isinstance(spec, MlSignalStrategy):
@@ -199,11 +206,19 @@ def run_library(
                 config=backtest, n_paths=n_paths, seed=seed,
             )  # fmt: skip
         except (StrategyError, KeyError, ValueError) as exc:
-            skipped[name] = str(exc).splitlines()[0]
+            # KeyError's str() quotes its message; the message itself is the reason.
+            text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            skipped[name] = str(text).splitlines()[0]
             continue
         sig = val.signals.assign(date=pd.to_datetime(val.signals["date"]))
         sig = _carry_reasons(sig[sig["date"] <= pd.Timestamp(as_of)])
         last = sig["date"].max()
+        if pd.isna(last) or last < first:
+            # Its bars stop before the signal window (a symbol whose data ended): no signal
+            # of today can come from it, and its rows would fall outside the stored slice.
+            ended = "no bars" if pd.isna(last) else f"its last bar is {last.date()}"
+            skipped[name] = f"no signal in the last {signal_days} days: {ended}"
+            continue
         dates = sorted(sig["date"].unique())
         prev = dates[-2] if len(dates) > 1 else None
         today = sig[sig["date"] == last].copy()
@@ -253,21 +268,9 @@ def run_library(
         else pd.DataFrame(columns=["date", "strategy", "symbol", "leg", "target_weight", "reason"])
     )
     latest = (
-        pd.concat(latest_rows, ignore_index=True)[
-            [
-                "strategy",
-                "symbol",
-                "leg",
-                "date",
-                "target_weight",
-                "prev_weight",
-                "reason",
-                "fired",
-                "fired_date",
-            ]
-        ]
+        pd.concat(latest_rows, ignore_index=True)[LATEST_COLUMNS]
         if latest_rows
-        else pd.DataFrame()
+        else pd.DataFrame(columns=LATEST_COLUMNS)
     )
     stats = pd.DataFrame(stat_rows, columns=["strategy", "as_of", "metric", "value"])
     equity = (
@@ -737,6 +740,10 @@ def build_recommendations(
     config = config or BookConfig()
     as_of = panels.as_of
     day = trade_date or next_session(as_of)
+    if not len(book) and not len(signals):
+        # No strategy ran today (every one skipped, with its reason in the signals
+        # metadata): nothing to recommend, and no bars to price it from.
+        return pd.DataFrame(columns=RECOMMENDATION_COLUMNS)
     close = panels.last_close()
     atr = panels.atr_price()
     sample = panels.is_sample()

@@ -33,6 +33,7 @@ class LoadResult:
     rows_quarantined: int
     batch_id: str
     reason_counts: dict[str, int] = field(default_factory=dict)  # rule -> rejected rows
+    files: dict[str, Any] | None = None  # the files source's per-file accounting, if any
 
 
 def _rule_of(reason: str) -> list[str]:
@@ -49,11 +50,16 @@ def load_frame(
     end: dt.date | None,
     where: Mapping[str, Any] | None = None,
     partition_key: str | None = None,
+    refused: pd.DataFrame | None = None,
+    files: Mapping[str, Any] | None = None,
 ) -> LoadResult:
     """Validate `df`, quarantine bad rows, replace the slice with the good ones, log the batch.
 
     Rows outside the slice (dates outside start..end, or not matching `where`) are
     quarantined too: loading them would make a re-run of this partition duplicate them.
+    `refused` are rows the source could not read (with a `reason` and the original text,
+    e.g. the files source), quarantined in the same batch; `files` is the source's
+    per-file accounting, passed through to the result for the asset's metadata.
     """
     started = pd.Timestamp.now(tz="UTC")
     table = get_table(table_fqn)
@@ -89,6 +95,10 @@ def load_frame(
 
     loaded = wh.replace_slice(table_fqn, valid, start=start, end=end, where=scope or None)
     quarantined = wh.quarantine(table_fqn, rejected, batch_id=batch_id, source=source)
+    if refused is not None and len(refused):
+        quarantined += wh.quarantine(table_fqn, refused, batch_id=batch_id, source=source)
+        parts = [f[[REASON]] for f in (rejected, refused) if REASON in f.columns and len(f)]
+        rejected = pd.concat(parts, ignore_index=True)
     wh.log_ingestion(
         {
             "batch_id": batch_id,
@@ -102,4 +112,4 @@ def load_frame(
         }
     )
     counts = Counter(rule for reason in rejected[REASON] for rule in _rule_of(str(reason)))
-    return LoadResult(loaded, quarantined, batch_id, dict(counts))
+    return LoadResult(loaded, quarantined, batch_id, dict(counts), dict(files) if files else None)

@@ -24,7 +24,7 @@ from ml.data import champion_scores, features_and_bars, oos_history, read_mart
 from ml.evaluate import evaluate_oos
 from ml.features import Dataset, build_dataset
 from ml.meta import meta_dataset
-from ml.specs import ModelSpec, load_specs
+from ml.specs import ModelSpec, history_skip_reason, load_specs, spec_skip_reason
 from ml.tracking import OOS_ARTIFACT, ApprovalError
 from ml.train import default_splitter, train
 from quant_assets.defs.metadata import md_table
@@ -85,6 +85,17 @@ class PredictConfig(dg.Config):
     as_of: str | None = None
 
 
+def _skipped(context: dg.AssetExecutionContext, spec: ModelSpec, reason: str):
+    """Record why the spec does not run today; the model, evaluation and predictions steps
+    are skipped with it (their input is not produced) instead of failing the run."""
+    context.log.warning(f"model spec {spec.name!r} skipped: {reason}")
+    yield dg.AssetObservation(
+        asset_key=DATASET_KEY,
+        partition=context.partition_key,
+        metadata={"model_spec": spec.name, "skipped": reason},
+    )
+
+
 @dg.asset(
     key=DATASET_KEY,
     group_name="ml",
@@ -92,21 +103,34 @@ class PredictConfig(dg.Config):
     automation_condition=REFIT,
     deps=[FEATURES_DEP],
     kinds={"python"},
+    output_required=False,
     description="Point-in-time features and the spec's labels (target over its horizon) "
-    "from derived.fct_features_daily over the lookback window.",
+    "from derived.fct_features_daily over the lookback window. A spec the data cannot "
+    "serve (its strategy skipped, too little history) is skipped with the reason.",
 )
 def training_dataset(
     context: dg.AssetExecutionContext, config: DatasetConfig, warehouse: WarehouseResource
-) -> dg.Output[Dataset]:
+):
+    from quant_assets.strategy.config import StrategyError, load_library
+    from quant_assets.universe import load_universe
+
     spec = spec_of(context)
+    reason = spec_skip_reason(spec, load_library(universe=load_universe()))
+    if reason is not None:
+        yield from _skipped(context, spec, reason)
+        return
     with warehouse.session(read_only=True) as wh:
         as_of = as_of_date(wh, config.as_of)
         mart = read_mart(wh, as_of - dt.timedelta(days=config.lookback_days), as_of)
-        entries = (
-            strategy_entries_until(wh, spec.strategy, as_of, config.lookback_days)
-            if spec.strategy is not None
-            else None
-        )
+        try:
+            entries = (
+                data.strategy_entries_until(wh, spec.strategy, as_of, config.lookback_days)
+                if spec.strategy is not None
+                else None
+            )
+        except (StrategyError, data.NoStrategySymbolsError) as exc:  # e.g. top_k > symbols
+            yield from _skipped(context, spec, f"its strategy cannot run: {exc}")
+            return
     if mart.empty:
         raise dg.Failure(f"derived.fct_features_daily has no rows up to {as_of}")
     feats, bars = features_and_bars(mart)
@@ -128,7 +152,11 @@ def training_dataset(
             feature_names=spec.features,
             **spec.label_options(),
         )
-    return dg.Output(
+    reason = history_skip_reason(int(ds.t0.nunique()) if len(ds) else 0)
+    if reason is not None:
+        yield from _skipped(context, spec, reason)
+        return
+    yield dg.Output(
         ds,
         metadata={
             "model_spec": spec.name,

@@ -58,13 +58,18 @@ def range_label(context: dg.AssetExecutionContext) -> str:
 
 
 def load_metadata(result: LoadResult, source: str, start: dt.date, end: dt.date) -> dict:
-    return {
+    meta = {
         "rows_loaded": result.rows_loaded,
         "rows_quarantined": result.rows_quarantined,
         "source": source,
         "date_range": f"{start.isoformat()}..{end.isoformat()}",
         "batch_id": result.batch_id,
     }
+    if result.files:  # the files source: every file loaded, quarantined or skipped, and why
+        meta.update({k: v for k, v in result.files.items() if k.startswith("files_")})
+        meta["files_attention"] = len(result.files["files_attention"])
+        meta["files"] = dg.MetadataValue.md("\n".join(f"- {x}" for x in result.files["files"]))
+    return meta
 
 
 def _build_raw_asset(spec: RawSpec) -> dg.AssetsDefinition:
@@ -98,15 +103,20 @@ def _build_raw_asset(spec: RawSpec) -> dg.AssetsDefinition:
             result = ingest(
                 wh, spec, source, load_universe(), start, end, partition_key=range_label(context)
             )
+        attention = (result.files or {}).get("files_attention", [])
+        for line in attention:
+            context.log.warning(f"{spec.name}: {line}")
         if (
             spec.domain in BAR_DOMAINS
             and result.rows_loaded == 0
             and len(sessions(calendar, start, end))
         ):
+            files = "; ".join(attention)
             raise dg.Failure(
                 f"{key.to_user_string()}: source {source.name!r} returned no bar for "
                 f"{start}..{end} ({result.rows_quarantined} quarantined); nothing is recorded as "
                 "loaded. Check the source (files mapping, vendor key) and re-run."
+                + (f" Files: {files}" if files else "")
             )
         publisher.publisher().publish(
             PartitionLanded(

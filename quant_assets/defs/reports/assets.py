@@ -75,6 +75,33 @@ def _metadata(published: Published, day: dt.date) -> dict:
     }
 
 
+SIGNALS_KEY = dg.AssetKey(["strategy", "signals"])
+DATASET_KEY = dg.AssetKey(["ml", "training_dataset"])
+
+
+def not_run_today(context: dg.AssetExecutionContext) -> list[str]:
+    """ "Not run today: <strategy or model spec>: <reason>", from the latest strategy signals
+    materialization and each model spec's latest dataset event (a skip is an observation)."""
+    from quant_assets.defs.ml.assets import model_specs
+
+    notes = []
+    instance = context.instance
+    signals = instance.get_latest_materialization_event(SIGNALS_KEY)
+    skipped = signals.asset_materialization.metadata.get("strategies_skipped") if signals else None
+    for name, reason in sorted(((skipped.value if skipped else None) or {}).items()):
+        notes.append(f"not run today: strategy {name}: {reason}")
+    for spec in model_specs.get_partition_keys():
+        flt = dg.AssetRecordsFilter(asset_key=DATASET_KEY, asset_partitions=[spec])
+        seen = instance.fetch_observations(flt, limit=1).records
+        made = instance.fetch_materializations(flt, limit=1).records
+        if seen and (not made or made[0].storage_id < seen[0].storage_id):
+            event = seen[0].asset_observation
+            reason = event.metadata.get("skipped") if event is not None else None
+            if reason is not None:
+                notes.append(f"not run today: model {spec}: {reason.value}")
+    return notes
+
+
 @dg.asset(
     key=SOD_KEY,
     group_name="reports",
@@ -93,7 +120,7 @@ def sod_report(
 ) -> dg.MaterializeResult:
     with warehouse.session() as wh:
         as_of, day = session_as_of(wh, context)
-        report = build_sod(wh, as_of, day, charts=config.charts,
+        report = build_sod(wh, as_of, day, charts=config.charts, notes=not_run_today(context),
                            generated_at=dt.datetime.now(dt.UTC))  # fmt: skip
         published = publish(report, reports.directory, reports.smtp())
         wh.replace_slice(

@@ -120,7 +120,8 @@ def test_real_bars_pass_the_record_rules(tmp_path: Path, goog: pd.DataFrame) -> 
 def test_fred_style_macro_file_with_release_lag(tmp_path: Path) -> None:
     shipped = arch_data("core_cpi", "core-cpi.csv.gz")
     shutil.copy(shipped, tmp_path / "macro_CPILFESL.csv.gz")
-    write(tmp_path / "mapping.yaml", "macro_release_lag_days: 45")
+    # Monthly dates on the 1st (2/1/1957) read either way: the file must declare its order.
+    write(tmp_path / "mapping.yaml", "macro_release_lag_days: 45\ndayfirst: false")
     frame = FilesSource(tmp_path).macro_observations(["CPILFESL"], D(2000, 1, 1), D(2000, 12, 31))
     assert_table_frame(frame, "macro.observations")
     ref = pd.read_csv(shipped, parse_dates=["Date"], date_format="%m/%d/%Y")
@@ -181,42 +182,59 @@ Day,Px Open,Px High,Px Low,Px Last,Qty
     assert btc["close"].tolist() == [105.0, 102.0] and btc["volume"].tolist() == [7.0, 8.0]
 
 
-def test_missing_required_column_names_file_and_column(tmp_path: Path) -> None:
-    path = write(tmp_path / "ohlcv" / "AAA.csv", "Date,Open,High,Low,Volume\n2024-01-02,1,2,0.5,10")
-    with pytest.raises(SourceError) as info:
-        FilesSource(tmp_path).ohlcv(["AAA"], *ALL_TIME)
-    assert str(path) in str(info.value) and "'close'" in str(info.value)
-    assert info.value.field == "close" and info.value.vendor == "files"
+def test_missing_required_column_quarantines_the_file_naming_the_column(tmp_path: Path) -> None:
+    write(tmp_path / "ohlcv" / "AAA.csv", "Date,Open,High,Low,Volume\n2024-01-02,1,2,0.5,10")
+    src = FilesSource(tmp_path)
+    assert src.ohlcv(["AAA"], *ALL_TIME).empty
+    report = src.take_report()
+    assert report is not None and report.count("quarantined") == 1
+    (line,) = report.lines()
+    assert line.startswith("ohlcv/AAA.csv: quarantined: missing required column 'close'")
+    assert "(file has: Date, Open, High, Low, Volume)" in line
 
 
-def test_file_without_symbol_column_or_name_is_an_error(tmp_path: Path) -> None:
+def test_file_without_symbol_column_or_name_is_quarantined(tmp_path: Path) -> None:
     write(tmp_path / "ohlcv.csv", "Date,Open,High,Low,Close,Volume\n2024-01-02,1,2,0.5,1.5,10")
-    with pytest.raises(SourceError, match="'symbol'"):
-        FilesSource(tmp_path).ohlcv(["AAA"], *ALL_TIME)
+    src = FilesSource(tmp_path)
+    assert src.ohlcv(["AAA"], *ALL_TIME).empty
+    (line,) = src.take_report().lines()
+    assert "quarantined: missing required column 'symbol'" in line
 
 
-def test_unparseable_values_become_nan_for_the_loader_to_quarantine(tmp_path: Path) -> None:
+def test_unreadable_values_are_refused_with_their_original_text(tmp_path: Path) -> None:
     write(
         tmp_path / "ohlcv" / "AAA.csv",
-        "Date,Open,High,Low,Close,Volume\n2024-01-02,1,n/a,0.5,1.5,10\nnot-a-date,1,2,0.5,1.5,10",
+        "Date,Open,High,Low,Close,Volume\n2024-01-02,1,n/a,0.5,1.5,10\nnot-a-date,1,2,0.5,1.5,10\n"
+        "2024-01-03,1,2,0.5,inf,10\n2024-01-04,1,2,0.5,1.5,",
     )
-    frame = FilesSource(tmp_path).ohlcv(["AAA"], D(2024, 1, 1), D(2024, 1, 5))
-    assert len(frame) == 2
-    assert math.isnan(frame["high"].iloc[0]) and frame["date"].iloc[1] is None
+    src = FilesSource(tmp_path)
+    frame = src.ohlcv(["AAA"], D(2024, 1, 1), D(2024, 1, 5))
+    # The empty volume reaches the loader, which quarantines it as null (the truth).
+    assert frame["date"].tolist() == [D(2024, 1, 4)] and math.isnan(frame["volume"].iloc[0])
+    report = src.take_report()
+    rejects = report.rejects.set_index("line")
+    assert rejects.loc[2, "reason"] == "high: cannot read 'n/a' as a finite number"
+    assert rejects.loc[3, "reason"] == "date: cannot read 'not-a-date' as a date"
+    assert rejects.loc[4, "reason"] == "close: cannot read 'inf' as a finite number"
+    assert rejects.loc[3, "Date"] == "not-a-date" and rejects.loc[4, "Close"] == "inf"
+    assert report.lines() == ["ohlcv/AAA.csv: loaded 1 rows, 3 quarantined"]
 
 
 def test_macro_requires_vintage_or_a_declared_lag(tmp_path: Path) -> None:
     write(
         tmp_path / "macro" / "UNRATE.csv", "observation_date,UNRATE\n2024-01-01,3.7\n2024-02-01,."
     )
-    with pytest.raises(SourceError, match="realtime_start") as info:
-        FilesSource(tmp_path).macro_observations(["UNRATE"], *ALL_TIME)
-    assert "UNRATE.csv" in str(info.value)
+    src = FilesSource(tmp_path)
+    assert src.macro_observations(["UNRATE"], *ALL_TIME).empty
+    (line,) = src.take_report().lines()
+    assert line.startswith(
+        "macro/UNRATE.csv: quarantined: missing required column 'realtime_start'"
+    )
     frame = FilesSource(tmp_path, mapping={"macro_release_lag_days": 7}).macro_observations(
         ["UNRATE"], *ALL_TIME
     )
     assert frame["realtime_start"].tolist() == [D(2024, 1, 8), D(2024, 2, 8)]
-    assert frame["value"].iloc[0] == 3.7 and math.isnan(frame["value"].iloc[1])
+    assert frame["value"].iloc[0] == 3.7 and math.isnan(frame["value"].iloc[1])  # FRED "."
 
 
 def test_alfred_vintages_filter_on_realtime_start(tmp_path: Path) -> None:

@@ -98,11 +98,15 @@ def test_alphavantage_never_asks_time_series_daily_for_crypto():
 @pytest.mark.parametrize(
     ("keys", "domain", "expected"),
     [
-        ({"polygon_api_key": "p", "alphavantage_api_key": "a"}, "ohlcv_listed", "polygon"),
+        (
+            {"polygon_api_key": "p", "alphavantage_api_key": "a"},
+            "ohlcv_listed",
+            "polygon+alphavantage",
+        ),
         ({"alphavantage_api_key": "a"}, "ohlcv_listed", "alphavantage"),
-        ({}, "ohlcv_crypto", "binance"),
-        ({"coingecko_api_key": "c"}, "ohlcv_crypto", "coingecko"),
-        ({"fred_api_key": "f"}, "macro", "fred"),
+        ({}, "ohlcv_crypto", "binance+coingecko"),  # CoinGecko's keyless tier as fallback
+        ({"polygon_api_key": "p"}, "ohlcv_crypto", "binance+coingecko+polygon"),
+        ({"fred_api_key": "f"}, "macro", "fred+worldbank"),
         ({"fred_api_key": "f"}, "economic_events", "fred"),
         ({}, "geopolitical_events", "gdelt"),
         ({"newsapi_api_key": "n"}, "news", "newsapi"),

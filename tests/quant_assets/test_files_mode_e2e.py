@@ -1,0 +1,178 @@
+"""`quant main` in files mode on a user's own universe, through the CLI, to the SOD report.
+
+Each case writes a universe of 1, 2 or 5 symbols (listed only, crypto only, mixed), drops
+daily bars in a files folder as a user would, points QUANT_UNIVERSE / QUANT_MODEL_SPECS at
+its own files and runs `quant main --through D` in a subprocess with a temporary data
+directory. Assertions are on what the user sees: the exit code, the summary, the SOD
+report file and the warehouse tables; never on the orchestration's internals.
+
+Listed bars are real (backtesting's GOOG, arch's S&P 500 and Nasdaq files); no package
+ships daily crypto bars, so BTC/ETH are a seeded random walk written as CSV.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+QUANT = Path(sys.executable).with_name("quant")
+THROUGH = dt.date(2013, 3, 1)  # a Friday; GOOG's file ends on it
+ONE_DAY = dt.timedelta(days=1)
+pytestmark = pytest.mark.slow
+
+UNIVERSE_HEAD = """version: 1
+as_of: 2013-03-01
+sectors: [broad_market, technology, communication, crypto]
+groups:
+{groups}
+instruments:
+"""
+INSTRUMENTS = {
+    "SPY": ("etf", "broad_market", "core", "NYSE Arca", "NYSE"),
+    "QQQ": ("etf", "technology", "core", "NASDAQ", "NYSE"),
+    "GOOG": ("stock", "communication", "tech", "NASDAQ", "NYSE"),
+    "BTC": ("crypto", "crypto", "coins", "CRYPTO", "24/7"),
+    "ETH": ("crypto", "crypto", "coins", "CRYPTO", "24/7"),
+}
+SPECS = """specs:
+  - name: linear_fwd_return_h1
+    kind: linear
+    target: fwd_return
+    horizon: 1
+    vol_scaled: true
+    features: [price]
+"""
+
+
+def package_file(package: str, *parts: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    assert spec is not None and spec.submodule_search_locations
+    return Path(next(iter(spec.submodule_search_locations))).joinpath(*parts)
+
+
+def write_universe(path: Path, symbols: list[str]) -> None:
+    groups = sorted({INSTRUMENTS[s][2] for s in symbols})
+    text = UNIVERSE_HEAD.format(groups="\n".join(f"  {g}: {g} members." for g in groups))
+    for s in symbols:
+        cls, sector, group, exchange, calendar = INSTRUMENTS[s]
+        text += (
+            f"  - symbol: {s}\n    name: {s}\n    asset_class: {cls}\n    sector: {sector}\n"
+            f"    groups: [{group}]\n    exchange: {exchange}\n    calendar: '{calendar}'\n"
+            "    vendor_symbols: {}\n"
+        )
+    path.write_text(text)
+
+
+def write_crypto(path: Path, symbol: str, first: dt.date, seed: int) -> None:
+    """Daily 24/7 bars: a seeded random walk with 4% daily volatility."""
+    days = pd.date_range(first, THROUGH, freq="D")
+    rng = np.random.default_rng(seed)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0005, 0.04, len(days))))
+    open_ = np.r_[100.0, close[:-1]]
+    frame = pd.DataFrame(
+        {
+            "Date": days.strftime("%Y-%m-%d"),
+            "Open": open_,
+            "High": np.maximum(open_, close) * 1.01,
+            "Low": np.minimum(open_, close) * 0.99,
+            "Close": close,
+            "Volume": rng.integers(1_000, 10_000, len(days)),
+        }
+    )
+    frame.to_csv(path / f"{symbol}.csv", index=False)
+
+
+def write_files(root: Path, symbols: list[str], first: dt.date) -> None:
+    ohlcv = root / "ohlcv"
+    ohlcv.mkdir(parents=True)
+    mapping = ["dayfirst: false  # arch's files write 1/4/1999 (month first)"]
+    if "GOOG" in symbols:
+        shutil.copy(package_file("backtesting", "test", "GOOG.csv"), ohlcv / "GOOG.csv")
+    if "SPY" in symbols:
+        shutil.copy(package_file("arch", "data", "sp500", "sp500.csv.gz"), ohlcv / "SPY.csv.gz")
+    if "QQQ" in symbols:  # the Nasdaq index file stands in for QQQ's bars
+        shutil.copy(package_file("arch", "data", "nasdaq", "nasdaq.csv.gz"), ohlcv / "NDX.csv.gz")
+        mapping.append("symbols: {NDX: QQQ}")
+    for seed, s in enumerate(x for x in symbols if INSTRUMENTS[x][0] == "crypto"):
+        write_crypto(ohlcv, s, first, seed)
+    (root / "mapping.yaml").write_text("\n".join(mapping) + "\n")
+
+
+def run_main(tmp_path: Path, symbols: list[str], first: dt.date) -> subprocess.CompletedProcess:
+    write_universe(tmp_path / "universe.yaml", symbols)
+    (tmp_path / "specs.yaml").write_text(SPECS)
+    write_files(tmp_path / "files", symbols, first)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QUANT_", "DAGSTER_"))}
+    env.update(
+        QUANT_DATA_DIR=str(tmp_path / "data"),
+        QUANT_SOURCE_MODE="files",
+        QUANT_FILES_DIR=str(tmp_path / "files"),
+        QUANT_UNIVERSE=str(tmp_path / "universe.yaml"),
+        QUANT_MODEL_SPECS=str(tmp_path / "specs.yaml"),
+        QUANT_SAMPLE_START=first.isoformat(),
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+    )
+    for key in ("POLYGON_API_KEY", "ALPHAVANTAGE_API_KEY", "FRED_API_KEY", "NEWSAPI_API_KEY"):
+        env.pop(key, None)
+    return subprocess.run(
+        [str(QUANT), "main", "--through", THROUGH.isoformat()],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=3600,  # minutes on a loaded shared machine; ~3 min when idle
+    )
+
+
+def warehouse_query(tmp_path: Path, sql: str) -> pd.DataFrame:
+    from quant_assets.warehouse import connect
+
+    with connect(f"duckdb:///{tmp_path / 'data' / 'warehouse.duckdb'}", read_only=True) as wh:
+        return wh.query(sql)
+
+
+CASES = [
+    # (symbols, first day of history): short = ~3 months, long = ~3 years
+    pytest.param(["GOOG"], dt.date(2012, 12, 3), id="1-listed-short"),
+    pytest.param(["BTC", "ETH"], dt.date(2010, 3, 1), id="2-crypto-long"),
+    pytest.param(["SPY", "QQQ", "GOOG", "BTC", "ETH"], dt.date(2010, 3, 1), id="5-mixed-long"),
+]
+
+
+@pytest.mark.parametrize(("symbols", "first"), CASES)
+def test_quant_main_in_files_mode_writes_the_sod_report(tmp_path, symbols, first) -> None:
+    done = run_main(tmp_path, symbols, first)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "sod_job" in done.stdout
+    reports = sorted((tmp_path / "data" / "reports").rglob("sod.html"))
+    assert len(reports) == 1, done.stdout[-2000:]
+    html = reports[0].read_text()
+    # What did not run, and why, is in the report (GLD is in no case's universe).
+    assert "not run today: strategy gld_mean_reversion: symbols[0]: symbol &#39;GLD&#39;" in html
+    bars = warehouse_query(
+        tmp_path,
+        "select symbol, count(*) as n, min(date) as first, max(date) as last "
+        "from market_data.ohlcv_daily group by symbol order by symbol",
+    )
+    assert sorted(bars["symbol"]) == sorted(symbols)
+    assert (pd.to_datetime(bars["first"]).dt.date >= first).all()
+    last = dict(zip(bars["symbol"], pd.to_datetime(bars["last"]).dt.date, strict=True))
+    for symbol in symbols:  # a UTC crypto day is loaded once it is over: the day before
+        assert last[symbol] == (
+            THROUGH if INSTRUMENTS[symbol][0] != "crypto" else THROUGH - ONE_DAY
+        )
+    assert warehouse_query(tmp_path, "select count(*) as n from ops.quarantine")["n"].iloc[0] == 0
+    # Strategies that need other symbols are skipped, with their reason, not failed.
+    signals = warehouse_query(tmp_path, "select distinct strategy from strategies.signals")
+    assert set(signals["strategy"]) <= {"btc_trend", "eth_btc_pair", "spy_qqq_switch",
+                                        "portfolio"}  # fmt: skip
