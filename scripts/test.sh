@@ -14,4 +14,6 @@ fi
 export DBT_SEND_ANONYMOUS_USAGE_STATS=false
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-exec .venv/bin/pytest "$@"
+# Two workers (this machine has 2 cores); a test module's tests stay on one worker, so its
+# module-scoped fixtures (a built warehouse, a Ray cluster, a `quant main` data dir) are built once.
+exec .venv/bin/pytest -n 2 --dist loadfile "$@"
