@@ -140,11 +140,11 @@ def history_plan(
         instance, [*LISTED_KEYS, *DAILY_KEYS, *derived], history_partitions, years
     )
     # the year of `through` is stale if a feed has not loaded through the last complete day
-    wanted = {
-        "NYSE": min(through, last_complete_day("NYSE", _end_of(through))),
-        CRYPTO_CALENDAR: through,
-    }
+    now = dt.datetime.now(dt.UTC)
+    wanted = {cal: min(through, last_complete_day(cal, now)) for cal in ("NYSE", CRYPTO_CALENDAR)}
     for keys, calendar in ((LISTED_KEYS[:1], "NYSE"), (DAILY_KEYS[:1], CRYPTO_CALENDAR)):
+        if wanted[calendar] < dt.date.fromisoformat(last):
+            continue  # nothing of this year is complete yet
         loaded = metadata_value(latest_record(instance, keys[0], last), "through")
         if loaded is None or dt.date.fromisoformat(loaded) < wanted[calendar]:
             todo.append(last)
@@ -160,10 +160,6 @@ def history_plan(
     if not todo:
         return None
     return Step("history_job", min(todo), last, tags={THROUGH_TAG: through.isoformat()})
-
-
-def _end_of(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(23, 59), tzinfo=dt.UTC)
 
 
 def model_plan(instance: dg.DagsterInstance, settings: Settings, newest_bar: dt.date) -> list[Step]:

@@ -77,8 +77,9 @@ def test_live_approved_with_kill_switch_on_sends_nothing(wh, tmp_path):
     broker = Recording(wh)
     _plan(wh)
     approval.approve(wh, DAY, by="alice", channel="cli")
-    kill_switch.turn_on(wh, by="bob", reason="test")
-    out = submit_session(wh, _router(broker), day=DAY, settings=_live(tmp_path), now=BEFORE_EXPIRY)
+    settings = _live(tmp_path)  # the switch lives under this test's data dir, not the repo's
+    kill_switch.turn_on(wh, by="bob", reason="test", settings=settings)
+    out = submit_session(wh, _router(broker), day=DAY, settings=settings, now=BEFORE_EXPIRY)
     assert broker.sent == [] and out.kill_switch
     assert all("kill switch" in (o.reason or "") for o in OMS(wh).orders())
 

@@ -33,14 +33,16 @@ def feed_calendar(spec: RawSpec) -> str:
 
 
 def run_through(context: dg.AssetExecutionContext, calendar: str) -> dt.date:
-    """The last day this run may load: its `quant/through` tag, else the last complete day."""
+    """The last day this run may load: its `quant/through` tag, capped at the last complete
+    day of the feed's calendar (a day still trading is never loaded)."""
+    complete = last_complete_day(calendar, dt.datetime.now(dt.UTC))  # never a partial day
     tag = context.run.tags.get(THROUGH_TAG)
     if tag:
         try:
-            return dt.date.fromisoformat(tag)
+            return min(dt.date.fromisoformat(tag), complete)
         except ValueError as exc:
             raise dg.Failure(f"run tag {THROUGH_TAG}: {tag!r} is not an ISO date") from exc
-    return last_complete_day(calendar, dt.datetime.now(dt.UTC))
+    return complete
 
 
 def partition_dates(
@@ -99,15 +101,18 @@ def _build_raw_asset(spec: RawSpec) -> dg.AssetsDefinition:
                 metadata={"rows_loaded": 0, "source": source.name, "through": end.isoformat(),
                           "note": f"nothing due: no complete day in {start}..{end}"}
             )  # fmt: skip
+        universe = load_universe()
         with warehouse.session() as wh:
             result = ingest(
-                wh, spec, source, load_universe(), start, end, partition_key=range_label(context)
+                wh, spec, source, universe, start, end, partition_key=range_label(context)
             )
         attention = (result.files or {}).get("files_attention", [])
         for line in attention:
             context.log.warning(f"{spec.name}: {line}")
         if (
             spec.domain in BAR_DOMAINS
+            and spec.symbols is not None
+            and spec.symbols(universe)  # a universe with no symbol of this calendar loads none
             and result.rows_loaded == 0
             and len(sessions(calendar, start, end))
         ):

@@ -6,12 +6,9 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
 from quant_assets.definitions import build_definitions
+from quant_assets.defs.raw.assets import THROUGH_TAG
 from quant_assets.settings import Settings, get_settings
 from quant_assets.warehouse import connect
 
@@ -40,14 +37,14 @@ def files_env(tmp_path, monkeypatch):
 def test_listed_bars_metadata_accounts_for_every_file(files_env):
     defs = build_definitions(files_env)
     instance = dg.DagsterInstance.ephemeral()
-    assert defs.resolve_job_def("universe_job").execute_in_process(instance=instance).success
-    tags = {
-        ASSET_PARTITION_RANGE_START_TAG: "2013-01-07",
-        ASSET_PARTITION_RANGE_END_TAG: "2013-01-11",
-    }
-    result = defs.resolve_job_def("raw_listed_job").execute_in_process(instance=instance, tags=tags)
+    keys = {dg.AssetKey(k) for k in (["market_data", "instruments"],
+            ["market_data", "instrument_groups"], ["market_data", "ohlcv_daily"])}  # fmt: skip
+    job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=keys)
+    # the year 2013 loaded through Friday 2013-01-11: GOOG has 8 sessions from 2 January
+    result = job.execute_in_process(
+        instance=instance, partition_key="2013-01-01", tags={THROUGH_TAG: "2013-01-11"}
+    )
     assert result.success
-    # One materialization per partition of the range, all with the range's metadata.
     *_, mat = [
         e.event_specific_data.materialization
         for e in result.all_events
@@ -55,9 +52,9 @@ def test_listed_bars_metadata_accounts_for_every_file(files_env):
         and e.event_specific_data.materialization.asset_key.path == ["market_data", "ohlcv_daily"]
     ]
     meta = {k: v.value for k, v in mat.metadata.items()}
-    assert (meta["rows_loaded"], meta["rows_quarantined"]) == (5, 1)
+    assert (meta["rows_loaded"], meta["rows_quarantined"]) == (8, 1)
     assert (meta["files_loaded"], meta["files_quarantined"], meta["files_skipped"]) == (1, 1, 1)
     assert meta["files_attention"] == 2
-    assert "- ohlcv/GOOG.csv: loaded 5 rows" in meta["files"]
+    assert "- ohlcv/GOOG.csv: loaded 8 rows" in meta["files"]
     assert "- ohlcv/EURUSD.csv: skipped: symbol 'EURUSD' is not in the universe" in meta["files"]
     assert "- ohlcv/QQQ.csv: quarantined: missing required column 'close'" in meta["files"]
