@@ -1,4 +1,5 @@
-"""Small frames as Markdown tables in asset metadata, one format for every asset group."""
+"""Asset metadata, written and read: Markdown tables in one format for every asset group,
+and the newest materialization record of an asset (partition)."""
 
 from __future__ import annotations
 
@@ -16,3 +17,14 @@ def md_table(df: pd.DataFrame, max_rows: int = 40) -> dg.MetadataValue:
         cells = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in row]
         lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
     return dg.MetadataValue.md("\n".join(lines))
+
+
+def latest_record(
+    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None = None
+) -> dg.EventLogRecord | None:
+    """The newest materialization of `key` (of one partition when given)."""
+    flt = dg.AssetRecordsFilter(
+        asset_key=key, asset_partitions=[partition] if partition is not None else None
+    )
+    records = instance.fetch_materializations(flt, limit=1).records
+    return records[0] if records else None

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from quant_assets.defs.launcher import DagsterServices
+from quant_assets.defs.metadata import latest_record
 from quant_assets.settings import Settings
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"  # Dagster's documented range tags
@@ -93,15 +94,6 @@ class DailySummary:
 
 
 # --- what is missing ---------------------------------------------------------------------
-def latest_record(
-    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None = None
-) -> dg.EventLogRecord | None:
-    """The newest materialization of `key` (of one partition when given)."""
-    flt = dg.AssetRecordsFilter(
-        asset_key=key, asset_partitions=[partition] if partition is not None else None
-    )
-    records = instance.fetch_materializations(flt, limit=1).records
-    return records[0] if records else None
 
 
 def metadata_value(record: dg.EventLogRecord | None, name: str) -> str | None:

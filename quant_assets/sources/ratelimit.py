@@ -33,7 +33,7 @@ class RateLimit:
 
 _DAY = 86_400.0
 
-# Documented free-tier limits (see /work/shared/DATA-SOURCES.md); a vendor may have several.
+# Documented free-tier limits of each vendor (their API docs; see docs/ENVIRONMENT.md); a vendor may have several.
 RATE_LIMITS: dict[str, tuple[RateLimit, ...]] = {
     "polygon": (RateLimit(5, 60),),
     "alphavantage": (RateLimit(5, 60), RateLimit(25, _DAY)),

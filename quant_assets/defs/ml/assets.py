@@ -27,7 +27,7 @@ from ml.meta import meta_dataset
 from ml.specs import ModelSpec, history_skip_reason, load_specs, spec_skip_reason
 from ml.tracking import OOS_ARTIFACT, ApprovalError
 from ml.train import default_splitter, train
-from quant_assets.defs.metadata import md_table
+from quant_assets.defs.metadata import latest_record, md_table
 from quant_assets.defs.ml.resources import MlflowResource
 from quant_assets.defs.resources import WarehouseResource
 from quant_assets.schemas.tables import PREDICTIONS
@@ -290,15 +290,6 @@ def predictions(
             ),
         }
     )
-
-
-def latest_record(
-    instance: dg.DagsterInstance, key: dg.AssetKey, spec: str
-) -> dg.EventLogRecord | None:
-    """The latest materialization of `key` for one model-spec partition."""
-    flt = dg.AssetRecordsFilter(asset_key=key, asset_partitions=[spec])
-    records = instance.fetch_materializations(flt, limit=1).records
-    return records[0] if records else None
 
 
 def _model_run_id(context: dg.AssetExecutionContext) -> str:
