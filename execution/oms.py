@@ -130,8 +130,10 @@ class OMS:
         return {s: float(q) for s, q in net.items() if abs(q) > 1e-12}
 
     def fills(self, client_order_id: str | None = None) -> pd.DataFrame:
+        """Fills in the order they happened (a table read has no order of its own)."""
         where = {"client_order_id": client_order_id} if client_order_id else None
-        return self.warehouse.read_table(FILLS, where=where)
+        fills = self.warehouse.read_table(FILLS, where=where)
+        return fills.sort_values(["fill_time", "fill_id"], kind="stable", ignore_index=True)
 
     # --- writes ----------------------------------------------------------------------------
 
