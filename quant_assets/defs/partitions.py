@@ -24,6 +24,8 @@ from quant_assets.calendars import sessions
 from quant_assets.settings import get_settings
 
 _START = get_settings().sample_start
+# The first day of history: the first yearly partition starts on Jan 1, its load here.
+HISTORY_START: dt.date = _START
 # Sessions are listed this far past today, so the partition set never runs out of holidays.
 _HOLIDAY_HORIZON_YEARS = 3
 

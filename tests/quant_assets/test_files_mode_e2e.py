@@ -28,12 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 QUANT = Path(sys.executable).with_name("quant")
 THROUGH = dt.date(2013, 3, 1)  # a Friday; GOOG's file ends on it
 ONE_DAY = dt.timedelta(days=1)
-# Rewritten for the Dagster front end of `quant main` in the last minutes of the session and
-# not verified on the final merge: it runs, but does not gate CI (see the issue 17 note).
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.xfail(reason="unverified after the final merges: see the issue 17 note"),
-]
+pytestmark = pytest.mark.slow
 
 UNIVERSE_HEAD = """version: 1
 as_of: 2013-03-01

@@ -15,7 +15,7 @@ import dagster as dg
 
 from quant_assets.bus import PartitionLanded
 from quant_assets.calendars import CRYPTO_CALENDAR, last_complete_day, sessions
-from quant_assets.defs.partitions import history_partitions
+from quant_assets.defs.partitions import HISTORY_START, history_partitions
 from quant_assets.defs.resources import PublisherResource, SourcesResource, WarehouseResource
 from quant_assets.ingest import RAW_SPECS, RawSpec, ingest, score_news
 from quant_assets.sources.pools import fetch_pool
@@ -48,10 +48,11 @@ def run_through(context: dg.AssetExecutionContext, calendar: str) -> dt.date:
 def partition_dates(
     context: dg.AssetExecutionContext, calendar: str = CRYPTO_CALENDAR
 ) -> tuple[dt.date, dt.date]:
-    """Inclusive first and last day of the run's partition range, cut at the run's through day."""
+    """Inclusive first and last day of the run's partition range, cut at the first day of
+    history (QUANT_SAMPLE_START, mid-year in the first partition) and at the run's through day."""
     window = context.partition_time_window
     last = (window.end - dt.timedelta(days=1)).date()
-    return window.start.date(), min(last, run_through(context, calendar))
+    return max(window.start.date(), HISTORY_START), min(last, run_through(context, calendar))
 
 
 def range_label(context: dg.AssetExecutionContext) -> str:

@@ -33,13 +33,7 @@ SIGNALS_SQL = (
 )
 MARTS = ("fct_returns_daily", "fct_price_features_daily", "fct_features_daily")
 
-# The last full run after the final merges ended with failures in this module that there was
-# no time left to diagnose (the issue 13 note lists them); until they are, the module runs but
-# its outcome does not gate CI. The replay test is a known failure (strict below).
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.xfail(reason="unverified after the final merges: see the issue 13 note"),
-]
+pytestmark = pytest.mark.slow
 
 
 def _env(data: Path) -> dict[str, str]:
@@ -272,11 +266,6 @@ for schedule, job, when in ticks:
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: the day replayed through the schedules differs from quant main's "
-    "(strategies.signals `reason`; in one run also the day's crypto bar); see the issue 13 note",
-)
 def test_the_schedules_replaying_the_next_day_give_the_same_tables(runs):
     """The daemon path at a fixed clock: each schedule's tick for D+1 names its run, which
     runs as the daemon would run it; the tables equal what `quant main --through D+1` wrote."""
