@@ -28,3 +28,11 @@ def latest_record(
     )
     records = instance.fetch_materializations(flt, limit=1).records
     return records[0] if records else None
+
+
+def metadata_value(record: dg.EventLogRecord | None, name: str) -> str | None:
+    """One metadata entry of a materialization record, as text (None when absent)."""
+    if record is None or record.asset_materialization is None:
+        return None
+    value = record.asset_materialization.metadata.get(name)
+    return None if value is None else str(value.value)

@@ -8,8 +8,8 @@ other. The plan, in dependency order:
 
     history_job   the years from the first missing or stale one to the year of `through`
                   (raw feeds loaded through `through`, then the derived layer)
-    ml_job        each model spec never fitted or last fitted `ml_refit_days` before the
-                  newest bar (one run per spec)
+    ml_job        the model specs never fitted or last fitted `ml_refit_days` before the
+                  newest bar (one run over the range of them)
     decision_job  the session after `through` (scores -> simulations -> strategies ->
                   recommendations -> orders -> SOD report), when missing or older than the
                   derived layer
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from quant_assets.defs.launcher import DagsterServices
-from quant_assets.defs.metadata import latest_record
+from quant_assets.defs.metadata import latest_record, metadata_value
 from quant_assets.settings import Settings
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"  # Dagster's documented range tags
@@ -96,13 +96,6 @@ class DailySummary:
 # --- what is missing ---------------------------------------------------------------------
 
 
-def metadata_value(record: dg.EventLogRecord | None, name: str) -> str | None:
-    if record is None or record.asset_materialization is None:
-        return None
-    value = record.asset_materialization.metadata.get(name)
-    return None if value is None else str(value.value)
-
-
 def missing_partitions(
     instance: dg.DagsterInstance,
     keys: Iterable[dg.AssetKey],
@@ -154,12 +147,16 @@ def history_plan(
     return Step("history_job", min(todo), last, tags={THROUGH_TAG: through.isoformat()})
 
 
-def model_plan(instance: dg.DagsterInstance, settings: Settings, newest_bar: dt.date) -> list[Step]:
-    """One ml_job run per spec never fitted, or fitted `ml_refit_days` or more before the
-    newest bar, or whose predictions are older than its fit."""
+def model_plan(
+    instance: dg.DagsterInstance, settings: Settings, newest_bar: dt.date
+) -> Step | None:
+    """One ml_job run over the specs never fitted, or fitted `ml_refit_days` or more before
+    the newest bar, or whose predictions are older than their fit: the range from the first
+    such spec to the last (specs in between are refitted too; they are usually all due on
+    the same day, and one run saves a run start-up per spec)."""
     from quant_assets.defs.ml.assets import DATASET_KEY, PREDICTIONS_KEY, model_specs
 
-    steps = []
+    due = []
     for spec in model_specs.get_partition_keys():
         dataset = latest_record(instance, DATASET_KEY, spec)
         predicted = latest_record(instance, PREDICTIONS_KEY, spec)
@@ -172,8 +169,8 @@ def model_plan(instance: dg.DagsterInstance, settings: Settings, newest_bar: dt.
             and (newest_bar - dt.date.fromisoformat(as_of)).days < settings.ml_refit_days
         )
         if not fresh:
-            steps.append(Step("ml_job", spec, spec))
-    return steps
+            due.append(spec)
+    return Step("ml_job", due[0], due[-1]) if due else None
 
 
 def decision_plan(instance: dg.DagsterInstance, session: dt.date) -> Step | None:
@@ -246,12 +243,13 @@ def run_daily(
             summary.runs.append(JobRun("history_job", "up to date", True, 0.0, status="skipped"))
         with connect(settings.warehouse_url, read_only=True) as wh:
             newest = as_of_date(wh, before=through + dt.timedelta(days=1))
-        for step in model_plan(instance, settings, newest):
-            run = run_step(services, instance, step.with_tags(through), timeout)
+        models = model_plan(instance, settings, newest)
+        if models is not None:
+            run = run_step(services, instance, models.with_tags(through), timeout)
             summary.runs.append(run)
             if not run.ok:
                 return summary
-        if not any(r.job == "ml_job" for r in summary.runs):
+        else:
             summary.runs.append(JobRun("ml_job", "up to date", True, 0.0, status="skipped"))
         session = next_session(through)
         decision = decision_plan(instance, session)

@@ -3,7 +3,10 @@ derived.fct_features_daily, a model trained walk-forward and tracked in MLflow, 
 out-of-sample evaluation, and the champion's scores in strategies.predictions.
 
 Each run works as of the latest bar of the mart (or the run config's `as_of`), like the
-strategy group. A fit is registered under its spec's name, the name an `ml_signal`
+strategy group. One run may fit a range of specs (single-run backfill policy: a fresh
+`quant main` fits every spec in one run instead of paying a run start-up per spec); each
+spec's materialization carries its own metadata, and a spec the data cannot serve is
+materialized with the reason it was skipped. A fit is registered under its spec's name, the name an `ml_signal`
 strategy reads; a version becomes the champion only if its out-of-sample rank-IC t-stat
 passes the threshold, and predictions come from the champion only, so an unproven fit
 never reaches a strategy.
@@ -11,7 +14,9 @@ never reaches a strategy.
 
 import datetime as dt
 import math
+import pickle
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -46,6 +51,8 @@ FEATURES_KEY = dg.AssetKey(["derived", "fct_features_daily"])
 FEATURES_DEP = dg.AssetDep(FEATURES_KEY, partition_mapping=dg.AllPartitionMapping())
 # Weekly refit under the daemon (ml_automation sensor): every spec, once its inputs updated.
 REFIT = dg.AutomationCondition.on_cron("0 6 * * 6", "UTC")
+# A run over a range of specs executes each asset once for all of them.
+ONE_RUN = dg.BackfillPolicy.single_run()
 
 
 class DatasetConfig(dg.Config):
@@ -60,9 +67,34 @@ class ModelConfig(dg.Config):
     approve_threshold: float | None = None  # default: the spec's `approve.threshold`
 
 
-def spec_of(context: dg.AssetExecutionContext) -> ModelSpec:
-    """The model spec of the run's partition."""
-    return SPECS[context.partition_key]
+def specs_of(context: dg.AssetExecutionContext) -> Iterator[ModelSpec]:
+    """The model specs of the run's partition range, in partition order."""
+    for key in context.partition_keys:
+        yield SPECS[key]
+
+
+def dataset_path(instance: dg.DagsterInstance, spec: str) -> Path:
+    """Where a spec's labelled dataset waits for the model and evaluation steps (the
+    instance's storage, as an IO manager would keep it; one file per spec, so a range run
+    needs no IO manager)."""
+    return Path(instance.storage_directory()) / "ml_datasets" / f"{spec}.pkl"
+
+
+def save_dataset(instance: dg.DagsterInstance, spec: str, ds: Dataset | None) -> None:
+    path = dataset_path(instance, spec)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if ds is None:  # a skipped spec: no stale dataset of an earlier run may stand in for it
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(pickle.dumps(ds, protocol=pickle.HIGHEST_PROTOCOL))
+    tmp.replace(path)
+
+
+def load_dataset(instance: dg.DagsterInstance, spec: str) -> Dataset | None:
+    """The dataset the training_dataset step wrote for the spec, None if it skipped it."""
+    path = dataset_path(instance, spec)
+    return pickle.loads(path.read_bytes()) if path.exists() else None
 
 
 def strategy_entries_until(
@@ -85,14 +117,13 @@ class PredictConfig(dg.Config):
     as_of: str | None = None
 
 
-def _skipped(context: dg.AssetExecutionContext, spec: ModelSpec, reason: str):
-    """Record why the spec does not run today; the model, evaluation and predictions steps
-    are skipped with it (their input is not produced) instead of failing the run."""
+def skip(context: dg.AssetExecutionContext, spec: ModelSpec, reason: str, **meta) -> None:
+    """Materialize the spec's partition with why it does not run today (the SOD report lists
+    it); the model, evaluation and predictions steps see no dataset and skip it too."""
     context.log.warning(f"model spec {spec.name!r} skipped: {reason}")
-    yield dg.AssetObservation(
-        asset_key=DATASET_KEY,
-        partition=context.partition_key,
-        metadata={"model_spec": spec.name, "skipped": reason},
+    save_dataset(context.instance, spec.name, None)
+    context.add_asset_metadata(
+        {"model_spec": spec.name, "skipped": reason, **meta}, partition_key=spec.name
     )
 
 
@@ -100,44 +131,62 @@ def _skipped(context: dg.AssetExecutionContext, spec: ModelSpec, reason: str):
     key=DATASET_KEY,
     group_name="ml",
     partitions_def=model_specs,
+    backfill_policy=ONE_RUN,
     automation_condition=REFIT,
     deps=[FEATURES_DEP],
     kinds={"python"},
-    output_required=False,
     description="Point-in-time features and the spec's labels (target over its horizon) "
     "from derived.fct_features_daily over the lookback window. A spec the data cannot "
     "serve (its strategy skipped, too little history) is skipped with the reason.",
 )
 def training_dataset(
     context: dg.AssetExecutionContext, config: DatasetConfig, warehouse: WarehouseResource
-):
-    from quant_assets.strategy.config import StrategyError, load_library
+) -> None:
+    from quant_assets.strategy.config import load_library
     from quant_assets.universe import load_universe
 
-    spec = spec_of(context)
-    reason = spec_skip_reason(spec, load_library(universe=load_universe()))
-    if reason is not None:
-        yield from _skipped(context, spec, reason)
-        return
+    library = load_library(universe=load_universe())
     with warehouse.session(read_only=True) as wh:
         as_of = as_of_date(wh, config.as_of)
         mart = read_mart(wh, as_of - dt.timedelta(days=config.lookback_days), as_of)
-        try:
-            entries = (
-                data.strategy_entries_until(wh, spec.strategy, as_of, config.lookback_days)
-                if spec.strategy is not None
-                else None
-            )
-        except (StrategyError, data.NoStrategySymbolsError) as exc:  # e.g. top_k > symbols
-            yield from _skipped(context, spec, f"its strategy cannot run: {exc}")
-            return
     if mart.empty:
         raise dg.Failure(f"derived.fct_features_daily has no rows up to {as_of}")
     feats, bars = features_and_bars(mart)
+    for spec in specs_of(context):
+        reason = spec_skip_reason(spec, library)
+        if reason is not None:
+            skip(context, spec, reason, as_of=as_of.isoformat())
+            continue
+        built = build_spec_dataset(spec, warehouse, config, as_of, feats, bars)
+        if isinstance(built, str):
+            skip(context, spec, built, as_of=as_of.isoformat())
+            continue
+        save_dataset(context.instance, spec.name, built)
+        context.add_asset_metadata(dataset_metadata(spec, built, as_of), partition_key=spec.name)
+
+
+def build_spec_dataset(
+    spec: ModelSpec,
+    warehouse: WarehouseResource,
+    config: DatasetConfig,
+    as_of: dt.date,
+    feats: pd.DataFrame,
+    bars: pd.DataFrame,
+) -> Dataset | str:
+    """The spec's labelled dataset, or the reason the data cannot serve it."""
+    from quant_assets.strategy.config import StrategyError
+
     missing = [f for f in spec.features if f not in feats.columns]
     if missing:
         raise dg.Failure(f"model spec {spec.name!r}: derived.fct_features_daily lacks {missing}")
-    if entries is not None:
+    if spec.strategy is not None:
+        try:
+            with warehouse.session(read_only=True) as wh:
+                entries = data.strategy_entries_until(
+                    wh, spec.strategy, as_of, config.lookback_days
+                )
+        except (StrategyError, data.NoStrategySymbolsError) as exc:  # e.g. top_k > symbols
+            return f"its strategy cannot run: {exc}"
         opts = spec.label_options()
         ds = meta_dataset(
             entries, bars, feats, horizon=spec.horizon, feature_names=spec.features,
@@ -145,38 +194,33 @@ def training_dataset(
         )  # fmt: skip
     else:
         ds = build_dataset(
-            feats,
-            bars,
-            spec.target,
-            spec.horizon,
-            feature_names=spec.features,
+            feats, bars, spec.target, spec.horizon, feature_names=spec.features,
             **spec.label_options(),
-        )
+        )  # fmt: skip
     reason = history_skip_reason(int(ds.t0.nunique()) if len(ds) else 0)
-    if reason is not None:
-        yield from _skipped(context, spec, reason)
-        return
-    yield dg.Output(
-        ds,
-        metadata={
-            "model_spec": spec.name,
-            "as_of": as_of.isoformat(),
-            "rows": len(ds),
-            "features": len(ds.features),
-            "symbols": int(ds.frame["symbol"].nunique()),
-            "start": str(ds.t0.min().date()) if len(ds) else "",
-            "end": str(ds.t0.max().date()) if len(ds) else "",
-            "target": f"{ds.target} h={ds.horizon}",
-        },
-    )
+    return reason if reason is not None else ds
+
+
+def dataset_metadata(spec: ModelSpec, ds: Dataset, as_of: dt.date) -> dict[str, object]:
+    return {
+        "model_spec": spec.name,
+        "as_of": as_of.isoformat(),
+        "rows": len(ds),
+        "features": len(ds.features),
+        "symbols": int(ds.frame["symbol"].nunique()),
+        "start": str(ds.t0.min().date()) if len(ds) else "",
+        "end": str(ds.t0.max().date()) if len(ds) else "",
+        "target": f"{ds.target} h={ds.horizon}",
+    }
 
 
 @dg.asset(
     key=MODEL_KEY,
     group_name="ml",
     partitions_def=model_specs,
+    backfill_policy=ONE_RUN,
     automation_condition=REFIT,
-    ins={"dataset": dg.AssetIn(key=DATASET_KEY)},
+    deps=[DATASET_KEY],
     kinds={"python", "xgboost", "scikitlearn", "mlflow"},
     description="The spec's learner (XGBoost, or the regularised linear baseline) on the "
     "dataset, scored walk-forward, logged to MLflow and registered under the spec's name; "
@@ -187,14 +231,33 @@ def model(
     config: ModelConfig,
     warehouse: WarehouseResource,
     mlflow: MlflowResource,
+) -> None:
+    tracker = mlflow.tracker()
+    for spec in specs_of(context):
+        dataset = load_dataset(context.instance, spec.name)
+        if dataset is None:
+            context.add_asset_metadata(
+                {"model_name": spec.name, "skipped": "no dataset (see ml/training_dataset)"},
+                partition_key=spec.name,
+            )
+            continue
+        meta = fit_spec(context, config, warehouse, tracker, spec, dataset)
+        context.add_asset_metadata(meta, partition_key=spec.name)
+
+
+def fit_spec(
+    context: dg.AssetExecutionContext,
+    config: ModelConfig,
+    warehouse: WarehouseResource,
+    tracker,
+    spec: ModelSpec,
     dataset: Dataset,
-) -> dg.MaterializeResult:
-    spec = spec_of(context)
+) -> dict[str, object]:
+    """Train, track and register one spec's fit; approve it if it passes. Its metadata."""
     params = dict(spec.params)
     if config.n_estimators is not None and spec.kind == "xgb":
         params["n_estimators"] = config.n_estimators
     augment = augmenter(spec, warehouse, dataset) if spec.augment is not None else None
-    tracker = mlflow.tracker()
     result = train(
         dataset,
         kind=spec.kind,
@@ -217,31 +280,30 @@ def model(
         tracker.approve(spec.name, str(result.version), metric=metric, threshold=threshold)
     except ApprovalError as exc:
         approved, reason = False, str(exc)
-        context.log.warning(f"not approved: {exc}")
+        context.log.warning(f"{spec.name}: not approved: {exc}")
     m = result.metrics
-    return dg.MaterializeResult(
-        metadata={
-            "model_name": spec.name,
-            "kind": spec.kind,
-            "target": f"{spec.target} h={spec.horizon}",
-            "augmented": spec.augment.model if spec.augment is not None else "no",
-            "run_id": result.run_id or "",
-            "version": result.version or "",
-            "ic": float(m.get("ic", float("nan"))),
-            "rank_ic": float(m.get("rank_ic", float("nan"))),
-            "rank_ic_t": float(m.get("rank_ic_t", float("nan"))),
-            "approval_rule": f"{metric} >= {threshold:g}",
-            "approval_value": float(m.get(metric, float("nan"))),
-            "approved": approved,
-            "approval": reason,
-        }
-    )
+    return {
+        "model_name": spec.name,
+        "kind": spec.kind,
+        "target": f"{spec.target} h={spec.horizon}",
+        "augmented": spec.augment.model if spec.augment is not None else "no",
+        "run_id": result.run_id or "",
+        "version": result.version or "",
+        "ic": float(m.get("ic", float("nan"))),
+        "rank_ic": float(m.get("rank_ic", float("nan"))),
+        "rank_ic_t": float(m.get("rank_ic_t", float("nan"))),
+        "approval_rule": f"{metric} >= {threshold:g}",
+        "approval_value": float(m.get(metric, float("nan"))),
+        "approved": approved,
+        "approval": reason,
+    }
 
 
 @dg.asset(
     key=PREDICTIONS_KEY,
     group_name="ml",
     partitions_def=model_specs,
+    backfill_policy=ONE_RUN,
     automation_condition=REFIT,
     deps=[MODEL_KEY, FEATURES_DEP],
     kinds={"python"},
@@ -255,20 +317,33 @@ def predictions(
     config: PredictConfig,
     warehouse: WarehouseResource,
     mlflow: MlflowResource,
-) -> dg.MaterializeResult:
+) -> None:
+    tracker = mlflow.tracker()
+    for spec in specs_of(context):
+        if load_dataset(context.instance, spec.name) is None:
+            meta = {"status": "skipped", "model_name": spec.name, "rows": 0}
+        else:
+            meta = predict_spec(context, config, warehouse, tracker, spec)
+        context.add_asset_metadata(meta, partition_key=spec.name)
+
+
+def predict_spec(
+    context: dg.AssetExecutionContext,
+    config: PredictConfig,
+    warehouse: WarehouseResource,
+    tracker,
+    spec: ModelSpec,
+) -> dict[str, object]:
+    """Write the champion's scores of as_of and its OOS history; the metadata of the spec."""
     from mlflow.exceptions import MlflowException
 
-    spec = spec_of(context)
     name = spec.name
-    tracker = mlflow.tracker()
     try:
         version = tracker.champion_version(name)
         champion = tracker.load(name, version)
     except MlflowException as exc:
         context.log.warning(f"{name}: no approved model ({exc})")
-        return dg.MaterializeResult(
-            metadata={"status": "no approved model", "model_name": name, "rows": 0}
-        )
+        return {"status": "no approved model", "model_name": name, "rows": 0}
     with warehouse.session() as wh:
         as_of = as_of_date(wh, config.as_of)
         out = champion_scores(wh, spec, champion, version, as_of)
@@ -277,30 +352,27 @@ def predictions(
         if len(history):
             wh.upsert(PREDICTIONS.fqn, history)
     top = out.sort_values("score", ascending=False).head(10)
-    return dg.MaterializeResult(
-        metadata={
-            "status": "written",
-            "as_of": as_of.isoformat(),
-            "model_name": name,
-            "model_version": version,
-            "rows": len(out),
-            "history_rows_added": len(history),
-            "top": dg.MetadataValue.md(
-                "\n".join(f"- {r.symbol}: {r.score:.4g}" for r in top.itertuples())
-            ),
-        }
-    )
+    return {
+        "status": "written",
+        "as_of": as_of.isoformat(),
+        "model_name": name,
+        "model_version": version,
+        "rows": len(out),
+        "history_rows_added": len(history),
+        "top": dg.MetadataValue.md(
+            "\n".join(f"- {r.symbol}: {r.score:.4g}" for r in top.itertuples())
+        ),
+    }
 
 
-def _model_run_id(context: dg.AssetExecutionContext) -> str:
-    """The MLflow run of the latest ml/model materialization of this partition."""
-    record = latest_record(context.instance, MODEL_KEY, context.partition_key)
+def _model_run_id(context: dg.AssetExecutionContext, spec: str) -> str:
+    """The MLflow run of the latest ml/model materialization of this spec."""
+    record = latest_record(context.instance, MODEL_KEY, spec)
     mat = record.asset_materialization if record is not None else None
     run_id = mat.metadata.get("run_id") if mat is not None else None
     if run_id is None or not run_id.value:
         raise dg.Failure(
-            f"{MODEL_KEY.to_user_string()} [{context.partition_key}] has no tracked MLflow run "
-            "to evaluate"
+            f"{MODEL_KEY.to_user_string()} [{spec}] has no tracked MLflow run to evaluate"
         )
     return str(run_id.value)
 
@@ -309,22 +381,36 @@ def _model_run_id(context: dg.AssetExecutionContext) -> str:
     key=EVALUATION_KEY,
     group_name="ml",
     partitions_def=model_specs,
+    backfill_policy=ONE_RUN,
     automation_condition=REFIT,
-    ins={"dataset": dg.AssetIn(key=DATASET_KEY)},
-    deps=[MODEL_KEY],
+    deps=[MODEL_KEY, DATASET_KEY],
     kinds={"python"},
     description="Out-of-sample skill of the latest ml/model fit, from its walk-forward "
     "predictions: AUC and accuracy of the direction, IC and rank IC with t-stats, "
     "calibration (Brier, reliability bins) and a long-short backtest of the scores.",
 )
 def evaluation(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, mlflow: MlflowResource
+) -> None:
+    tracker = mlflow.tracker()
+    for spec in specs_of(context):
+        dataset = load_dataset(context.instance, spec.name)
+        if dataset is None:
+            meta: dict[str, object] = {"model_name": spec.name, "skipped": "no dataset"}
+        else:
+            meta = evaluate_spec(context, warehouse, tracker, spec.name, dataset.horizon)
+        context.add_asset_metadata(meta, partition_key=spec.name)
+
+
+def evaluate_spec(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
-    mlflow: MlflowResource,
-    dataset: Dataset,
-) -> dg.MaterializeResult:
-    run_id = _model_run_id(context)
-    tracker = mlflow.tracker()
+    tracker,
+    spec: str,
+    horizon: int,
+) -> dict[str, object]:
+    """Score the OOS predictions of the spec's latest fit against the mart's bars."""
+    run_id = _model_run_id(context, spec)
     with tempfile.TemporaryDirectory() as tmp:
         path = tracker.client.download_artifacts(run_id, OOS_ARTIFACT, tmp)
         oos = pd.read_parquet(Path(path))
@@ -335,18 +421,18 @@ def evaluation(
         start = oos["date"].min().date() - dt.timedelta(days=7)
         end = pd.to_datetime(oos["t1"]).max().date() + dt.timedelta(days=7)
         _, bars = features_and_bars(read_mart(wh, start, end))
-    metrics, bins = evaluate_oos(oos, bars, dataset.horizon)
-    meta: dict[str, object] = {"model_name": context.partition_key, "run_id": run_id}
+    metrics, bins = evaluate_oos(oos, bars, horizon)
+    meta: dict[str, object] = {"model_name": spec, "run_id": run_id}
     for k, v in metrics.items():
         meta[k] = v if isinstance(v, str) or math.isfinite(v) else float("nan")
     meta["reliability"] = md_table(bins)
-    return dg.MaterializeResult(metadata=meta)  # type: ignore[arg-type]
+    return meta
 
 
 ml_assets = [training_dataset, model, predictions, evaluation]
 ml_job = dg.define_asset_job(
     "ml_job",
     selection=dg.AssetSelection.assets(training_dataset, model, predictions, evaluation),
-    description="One model spec: dataset, walk-forward fit + MLflow registration, "
-    "out-of-sample evaluation, the champion's predictions.",
+    description="A range of model specs (one run, or one per spec): dataset, walk-forward "
+    "fit + MLflow registration, out-of-sample evaluation, the champion's predictions.",
 )

@@ -11,6 +11,7 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
+from quant_assets.defs.metadata import latest_record, metadata_value
 from quant_assets.defs.partitions import session_as_of, session_of, session_partitions
 from quant_assets.defs.reports.resources import ReportsResource
 from quant_assets.defs.resources import WarehouseResource
@@ -81,7 +82,8 @@ DATASET_KEY = dg.AssetKey(["ml", "training_dataset"])
 
 def not_run_today(context: dg.AssetExecutionContext) -> list[str]:
     """ "Not run today: <strategy or model spec>: <reason>", from the latest strategy signals
-    materialization and each model spec's latest dataset event (a skip is an observation)."""
+    materialization and each model spec's latest dataset materialization (a skipped spec's
+    carries the reason)."""
     from quant_assets.defs.ml.assets import model_specs
 
     notes = []
@@ -91,14 +93,10 @@ def not_run_today(context: dg.AssetExecutionContext) -> list[str]:
     for name, reason in sorted(((skipped.value if skipped else None) or {}).items()):
         notes.append(f"not run today: strategy {name}: {reason}")
     for spec in model_specs.get_partition_keys():
-        flt = dg.AssetRecordsFilter(asset_key=DATASET_KEY, asset_partitions=[spec])
-        seen = instance.fetch_observations(flt, limit=1).records
-        made = instance.fetch_materializations(flt, limit=1).records
-        if seen and (not made or made[0].storage_id < seen[0].storage_id):
-            event = seen[0].asset_observation
-            reason = event.metadata.get("skipped") if event is not None else None
-            if reason is not None:
-                notes.append(f"not run today: model {spec}: {reason.value}")
+        record = latest_record(instance, DATASET_KEY, spec)
+        reason = metadata_value(record, "skipped")
+        if reason is not None:
+            notes.append(f"not run today: model {spec}: {reason}")
     return notes
 
 

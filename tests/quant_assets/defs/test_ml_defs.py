@@ -210,11 +210,14 @@ def test_each_spec_partition_trains_registers_and_predicts_under_its_own_name(st
 
         as_of = pd.Timestamp(mart["date"].max()).date()
         weekly = Settings.load(ml_refit_days=7)
-        todo = {s.start for s in model_plan(instance, weekly, as_of)}
+        keys = list(SPECS)
+        step = model_plan(instance, weekly, as_of)  # one run over the specs due
+        todo = keys[keys.index(step.start) : keys.index(step.end) + 1]
         assert MODEL_NAME not in todo and BASELINE not in todo
         assert "xgb_direction_h5" in todo  # never run
-        later = {s.start for s in model_plan(instance, weekly, as_of + dt.timedelta(days=7))}
-        assert {MODEL_NAME, BASELINE} <= later  # a week of new bars: refit
+        assert todo == keys[2:]  # the two fitted specs come first in ml/specs.yaml
+        later = model_plan(instance, weekly, as_of + dt.timedelta(days=7))
+        assert (later.start, later.end) == (keys[0], keys[-1])  # a week of new bars: refit
     with connect(wh_url, read_only=True) as wh:
         pred = wh.read_table("strategies.predictions", where={"model": [MODEL_NAME, BASELINE]})
     as_of = mart["date"].max()
@@ -275,3 +278,75 @@ def test_a_strategy_without_bars_fails_the_run_with_its_reason(monkeypatch):
     monkeypatch.setattr(data, "strategy_entries_until", no_bars)
     with pytest.raises(dg.Failure, match=r"strategy 'x' has no symbol with bars"):
         ml_defs.strategy_entries_until(None, "x", dt.date(2024, 1, 5), 30)
+
+
+def test_one_run_fits_a_range_of_specs_each_with_its_own_metadata(stores):
+    """What `quant main` launches on a fresh instance: one ml_job run over a range of specs
+    (single-run backfill policy), every spec's partition materialized with its own fit."""
+    wh_url, ml_url, _ = stores
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            ml_assets,
+            instance=instance,
+            tags={
+                "dagster/asset_partition_range_start": MODEL_NAME,
+                "dagster/asset_partition_range_end": BASELINE,
+            },
+            resources={
+                "warehouse": WarehouseResource(url=wh_url),
+                "mlflow": MlflowResource(tracking_uri=ml_url, experiment="tests-range"),
+            },
+            run_config={"ops": {"ml__model": {"config": {"n_estimators": 40, "n_splits": 3}}}},
+        )
+        assert result.success
+        model_key = dg.AssetKey(["ml", "model"])
+        assert instance.get_materialized_partitions(model_key) == {MODEL_NAME, BASELINE}
+        from quant_assets.defs.metadata import latest_record
+
+        meta = {}
+        for spec in (MODEL_NAME, BASELINE):
+            record = latest_record(instance, model_key, spec)
+            meta[spec] = {k: v.value for k, v in record.asset_materialization.metadata.items()}
+        assert meta[MODEL_NAME]["kind"] == "xgb" and meta[BASELINE]["kind"] == "linear"
+        assert meta[MODEL_NAME]["run_id"] != meta[BASELINE]["run_id"]
+        for spec in (MODEL_NAME, BASELINE):  # each evaluation read its own spec's fit
+            ev = latest_record(instance, dg.AssetKey(["ml", "evaluation"]), spec)
+            assert ev.asset_materialization.metadata["run_id"].value == meta[spec]["run_id"]
+
+
+def test_a_spec_the_data_cannot_serve_is_materialized_with_its_reason(stores, monkeypatch):
+    """A skipped spec in a range run does not stop the others; its reason is what the SOD
+    report's "not run today" reads, and nothing downstream fits or scores it."""
+    from quant_assets.defs.metadata import latest_record, metadata_value
+    from quant_assets.defs.ml import assets as ml_defs
+
+    wh_url, ml_url, _ = stores
+    real = ml_defs.spec_skip_reason
+    monkeypatch.setattr(
+        ml_defs,
+        "spec_skip_reason",
+        lambda spec, library: "planted: no data" if spec.name == BASELINE else real(spec, library),
+    )
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            ml_assets,
+            instance=instance,
+            tags={
+                "dagster/asset_partition_range_start": MODEL_NAME,
+                "dagster/asset_partition_range_end": BASELINE,
+            },
+            resources={
+                "warehouse": WarehouseResource(url=wh_url),
+                "mlflow": MlflowResource(tracking_uri=ml_url, experiment="tests-skip"),
+            },
+            run_config={"ops": {"ml__model": {"config": {"n_estimators": 20, "n_splits": 2}}}},
+        )
+        assert result.success
+        dataset = latest_record(instance, dg.AssetKey(["ml", "training_dataset"]), BASELINE)
+        assert metadata_value(dataset, "skipped") == "planted: no data"
+        fitted = latest_record(instance, dg.AssetKey(["ml", "model"]), MODEL_NAME)
+        assert metadata_value(fitted, "run_id")
+        skipped_fit = latest_record(instance, dg.AssetKey(["ml", "model"]), BASELINE)
+        assert metadata_value(skipped_fit, "run_id") is None
+        scored = latest_record(instance, dg.AssetKey(["ml", "predictions"]), BASELINE)
+        assert metadata_value(scored, "status") == "skipped"
