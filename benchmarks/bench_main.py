@@ -5,7 +5,10 @@ daemon, runs through the instance's queue) on a fresh data directory; the backfi
 queues one decision_job run per past session through the same services.
 
     .venv/bin/python benchmarks/bench_main.py [--start 2005-01-03] [--through 2025-06-27]
-        [--sessions 20]
+        [--sessions 20] [--starter]
+
+--starter runs the small starter set `quant init` writes (4 symbols, 2 strategies, 1 model
+spec), the universe the end-to-end tests use, instead of the full default universe.
 """
 
 from __future__ import annotations
@@ -65,14 +68,21 @@ def main() -> None:
     parser.add_argument("--start", default="2005-01-03")
     parser.add_argument("--through", type=dt.date.fromisoformat, default=dt.date(2025, 6, 26))
     parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--starter", action="store_true", help="the 4-symbol starter set")
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="bench_main_")) / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QUANT_", "DAGSTER_"))}
     env.update(QUANT_DATA_DIR=str(data), QUANT_SAMPLE_START=args.start, QUANT_SOURCE_MODE="sample",
                DBT_SEND_ANONYMOUS_USAGE_STATS="false")  # fmt: skip
+    if args.starter:
+        starter = REPO / "quant_assets" / "starter"
+        env.update(QUANT_UNIVERSE=str(starter / "universe.yaml"),
+                   QUANT_STRATEGIES=str(starter / "strategies"),
+                   QUANT_MODEL_SPECS=str(starter / "model_specs.yaml"))  # fmt: skip
     from quant_assets.calendars import sessions as nyse
 
     rows = []
+    begin = os.getloadavg()
     fresh, out = quant_main(env, args.through)
     rows.append(("fresh main job", f"{args.start}..{args.through}", fresh))
     print(out)
@@ -87,7 +97,9 @@ def main() -> None:
     took = backfill(env, keys)
     rows.append((f"{len(keys)}-session backfill", f"{keys[0]}..{keys[-1]}", took))
     load = os.getloadavg()
-    print(f"\nload average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    universe = "starter set (4 symbols)" if args.starter else "default universe"
+    print(f"\n{universe}; load average (1 min) at the start {begin[0]:.1f}, at the end "
+          f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")  # fmt: skip
     print(f"{'step':<22} {'what':<28} {'seconds':>8}")
     for name, what, seconds in rows:
         print(f"{name:<22} {what:<28} {seconds:8.1f}")
