@@ -76,6 +76,36 @@ def _metadata(published: Published, day: dt.date) -> dict:
     }
 
 
+def _value(num) -> float | None:
+    return None if num is None or num.value is None else float(num.value)
+
+
+def sod_headline(report) -> dict:
+    """The numbers a PM reads first, so the UI's partition list compares days at a glance:
+    recommendation and action counts, equity, exposure, drawdown and the first VaR row in $
+    (a number the report shows as n/a is left out here)."""
+    meta: dict = {
+        "recommendations": len(report.recommendations),
+        "actions": dg.MetadataValue.json(dict(report.action_counts)),
+    }
+    risk = report.risk
+    if risk is None:
+        return meta
+    numbers = {
+        "equity": _value(risk.equity),
+        "gross_exposure": _value(risk.gross_exposure),
+        "net_exposure": _value(risk.net_exposure),
+        "drawdown": _value(risk.drawdown.drawdown) if risk.drawdown is not None else None,
+    }
+    if risk.var:
+        first = risk.var[0]
+        level, horizon = _value(first.level), _value(first.horizon_days)
+        if level is not None and horizon is not None:
+            numbers[f"var_{level * 100:.0f}_{horizon:.0f}d_money"] = _value(first.var_money)
+    meta.update({k: v for k, v in numbers.items() if v is not None})
+    return meta
+
+
 SIGNALS_KEY = dg.AssetKey(["strategy", "signals"])
 DATASET_KEY = dg.AssetKey(["ml", "training_dataset"])
 
@@ -127,9 +157,7 @@ def sod_report(
         )  # fmt: skip
     if published.delivery.status == "failed":
         context.log.warning(f"SOD report saved but not mailed: {published.delivery.detail}")
-    return dg.MaterializeResult(
-        metadata={**_metadata(published, day), "recommendations": len(report.recommendations)}
-    )
+    return dg.MaterializeResult(metadata={**_metadata(published, day), **sod_headline(report)})
 
 
 @dg.asset(

@@ -235,6 +235,11 @@ def test_the_sod_partition_lists_its_report_in_metadata(runs):
     assert meta["report_date"].value == "2024-07-01"
     assert Path(meta["html"].value).exists()
     assert meta["recommendations"].value >= 0
+    # headline numbers: the same ones the report prints
+    assert sum(meta["actions"].value.values()) == meta["recommendations"].value
+    html = Path(meta["html"].value).read_text()
+    assert f"{meta['equity'].value:,.0f}" in html
+    assert {"gross_exposure", "net_exposure", "drawdown"} <= set(meta)
 
 
 REPLAY = """
