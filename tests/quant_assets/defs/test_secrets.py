@@ -82,3 +82,72 @@ def test_a_run_on_a_password_url_stores_no_password(pg_url, tmp_path, monkeypatc
     )
     assert shown.returncode == 0, shown.stderr
     assert SECRET not in shown.stdout + shown.stderr
+
+
+RESOURCES_QUERY = """
+query {
+  allTopLevelResourceDetailsOrError(
+    repositorySelector: {repositoryLocationName: "quant_assets", repositoryName: "__repository__"}
+  ) {
+    __typename
+    ... on ResourceDetailsList {
+      results { name configuredValues { key value type } }
+    }
+  }
+}
+"""
+
+
+def test_the_ui_resource_page_shows_the_env_var_not_the_password(tmp_path):
+    """What the Resources page of the Dagster UI fetches (its GraphQL query, through a real
+    `dagster-webserver` on the repository's workspace) names QUANT_WAREHOUSE_URL and never
+    shows the password."""
+    import json
+    import os
+    import time
+    import urllib.request
+
+    from quant_assets.defs.launcher import free_port
+
+    url = f"postgresql://postgres:{SECRET}@127.0.0.1:5432/never_opened"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QUANT_", "DAGSTER_"))}
+    env.update(QUANT_WAREHOUSE_URL=url, QUANT_DATA_DIR=str(tmp_path / "data"),
+               QUANT_SMTP_HOST="127.0.0.1", QUANT_SMTP_PASSWORD=SECRET + "-smtp",
+               DAGSTER_HOME=str(tmp_path))  # fmt: skip
+    repo = Path(__file__).resolve().parents[3]
+    web = subprocess.Popen(
+        [str(Path(sys.executable).with_name("dagster-webserver")), "-w", "workspace.yaml",
+         "-h", "127.0.0.1", "-p", str(port)],
+        cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        body, deadline = None, time.monotonic() + 240
+        while time.monotonic() < deadline:  # the location loads after the server answers
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/graphql",
+                    data=json.dumps({"query": RESOURCES_QUERY}).encode(),
+                    headers={"Content-Type": "application/json"},
+                )
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    body = response.read().decode()
+                if '"ResourceDetailsList"' in body:
+                    break
+            except OSError:
+                pass
+            time.sleep(1)
+    finally:
+        web.terminate()
+        log = web.communicate(timeout=60)[0]
+    assert body is not None and '"ResourceDetailsList"' in body, (body, log[-3000:])
+    resources = {
+        r["name"]: {v["key"]: v for v in r["configuredValues"]}
+        for r in json.loads(body)["data"]["allTopLevelResourceDetailsOrError"]["results"]
+    }
+    assert resources["warehouse"]["url"]["type"] == "ENV_VAR"
+    assert resources["warehouse"]["url"]["value"] == "QUANT_WAREHOUSE_URL"
+    passwords = {(n, k): v["type"] for n, vs in resources.items() for k, v in vs.items()
+                 if "password" in k}  # fmt: skip
+    assert passwords and set(passwords.values()) == {"ENV_VAR"}, passwords
+    assert SECRET not in body and SECRET not in log
