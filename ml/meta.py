@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from ml.features import Dataset, make_dataset
 from ml.labels import BarrierMethod, triple_barrier
@@ -103,6 +102,8 @@ def meta_dataset(
 def bet_size(prob: np.ndarray | pd.Series) -> np.ndarray:
     """AFML 10.1 for two outcomes: z = (p - 1/2) / sqrt(p (1 - p)), size = 2 Phi(z) - 1,
     floored at 0 (a meta-model only scales the primary side down, never flips it)."""
+    from scipy.stats import norm  # imported here: scipy.stats takes seconds to import
+
     p = np.clip(np.asarray(prob, dtype=np.float64), 1e-9, 1 - 1e-9)
     z = (p - 0.5) / np.sqrt(p * (1.0 - p))
     return np.maximum(2.0 * norm.cdf(z) - 1.0, 0.0)

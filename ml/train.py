@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ml.cv import WalkForward
 from ml.evaluate import daily_ic, ic_stats, summary
 from ml.features import Dataset
 from ml.models import Kind, Model, make_model
 from quant_assets.compute.executor import LocalExecutor
 
 if TYPE_CHECKING:
+    from ml.cv import WalkForward
     from ml.tracking import Tracker
     from quant_assets.compute import Executor
 
@@ -48,6 +48,8 @@ class TrainResult:
 
 def default_splitter(n_splits: int = 4) -> WalkForward:
     """Expanding walk-forward, the first 40% of dates as the initial training window."""
+    from ml.cv import WalkForward  # imported here: its base class loads scikit-learn
+
     return WalkForward(n_splits=n_splits, min_train=0.4)
 
 

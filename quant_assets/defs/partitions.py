@@ -20,7 +20,7 @@ from functools import lru_cache
 
 import dagster as dg
 
-from quant_assets.calendars import sessions
+from quant_assets.calendars import cached_closed_weekdays, sessions
 from quant_assets.settings import get_settings
 
 _START = get_settings().sample_start
@@ -41,12 +41,9 @@ history_partitions = dg.TimeWindowPartitionsDefinition(
 
 @lru_cache(maxsize=1)
 def nyse_holidays(start: dt.date, end: dt.date) -> tuple[dt.datetime, ...]:
-    """Weekdays in start..end on which the NYSE does not trade (partition exclusions)."""
-    import pandas as pd
-
-    weekdays = pd.bdate_range(start, end)
-    open_days = sessions("NYSE", start, end)
-    closed = weekdays.difference(open_days)
+    """Weekdays in start..end on which the NYSE does not trade (partition exclusions);
+    cached under the data dir, since every run worker computes them at load."""
+    closed = cached_closed_weekdays("NYSE", start, end, get_settings().data_dir / "cache")
     return tuple(dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC) for d in closed)
 
 

@@ -28,7 +28,6 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
 from markupsafe import Markup
 
-from quant_assets.reports import charts
 from quant_assets.reports.formatting import MISSING, NA, fmt
 from quant_assets.reports.model import EODReport, Num, Report, SODReport, bind
 
@@ -343,6 +342,8 @@ def _chart(name: str, title: str, png: bytes, as_of: dt.date) -> ChartImage:
 
 
 def _risk_charts(report: Report, prefix: str) -> list[ChartImage]:
+    from quant_assets.reports import charts  # imported here: matplotlib only when drawing
+
     risk, out = report.risk, []
     if risk is None:
         return out
@@ -367,6 +368,8 @@ def sod_charts(
     report: SODReport, max_price_charts: int = 12
 ) -> tuple[list[ChartImage], dict[int, str]]:
     """Price chart per recommendation with history (first `max_price_charts`), risk charts."""
+    from quant_assets.reports import charts  # imported here: matplotlib only when drawing
+
     images, rec_charts = [], {}
     for i, rec in enumerate(report.recommendations):
         if rec.history is None or rec.history.empty or len(rec_charts) >= max_price_charts:
@@ -389,6 +392,8 @@ def sod_charts(
 
 
 def eod_charts(report: EODReport) -> list[ChartImage]:
+    from quant_assets.reports import charts  # imported here: matplotlib only when drawing
+
     images = []
     if report.equity_curve is not None and len(report.equity_curve) > 1:
         png = charts.equity_chart(report.equity_curve, title="Equity and drawdown")

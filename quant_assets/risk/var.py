@@ -19,7 +19,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from quant_assets.sim import risk_measures as rm
 from quant_assets.sim.stochastic import StochasticModel, simulate_portfolio
@@ -112,6 +111,8 @@ def component_var(weights: pd.Series, returns: pd.DataFrame, level: float = 0.95
     normal_var_i = w_i (-mu_i + z sigma_ip / sigma_p), z = -z_{1-a}, sigma_ip = (Sigma w)_i;
     historical_cvar_i = -mean of w_i r_i over the m worst portfolio periods.
     """
+    from scipy.stats import norm  # imported here: scipy.stats takes seconds to import
+
     r = returns[list(weights.index)].dropna(how="any")
     w = weights.to_numpy(dtype=np.float64)
     x = r.to_numpy()

@@ -16,7 +16,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 DEFAULT_LEVELS = (0.95, 0.99)
 _PATH_CHUNK = 512  # paths per pass when reducing asset paths, bounds float64 temporaries
@@ -111,6 +110,8 @@ def normal_var_cvar(
 ) -> pd.DataFrame:
     """Closed-form VaR/CVaR when the return is N(mean, std^2), or, with lognormal=True, when
     the *log* return is N(mean, std^2) and the loss is on the simple return exp(X) - 1."""
+    from scipy.stats import norm  # imported here: scipy.stats takes seconds to import
+
     rows = []
     for level in levels:
         z = norm.ppf(1.0 - level)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quant_assets.sources.base import Source, SourceError
-from quant_assets.sources.http import AuthError, RequestLog
+
+if TYPE_CHECKING:
+    from quant_assets.sources.http import RequestLog
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,8 @@ def build_source(
     settings = _settings(settings)
     key = _key(spec, settings, keys)
     if spec.key_required and key is None:
+        from quant_assets.sources.http import AuthError  # imported here: httpx, for one error
+
         raise AuthError(name, f"bad or missing API key for {name}: set {_key_env(spec)}")
 
     cached: list[Any] = []

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from statsmodels.tsa.stattools import coint
 
 
 def rolling_ols(y: pd.Series, x: pd.Series, window: int) -> pd.DataFrame:
@@ -86,6 +85,8 @@ def engle_granger(y: pd.Series | np.ndarray, x: pd.Series | np.ndarray) -> tuple
 
     A small p-value rejects "no cointegration": the residual of y on x is stationary.
     """
+    from statsmodels.tsa.stattools import coint  # imported here: statsmodels loads scipy.stats
+
     yv, xv = np.asarray(y, np.float64), np.asarray(x, np.float64)
     ok = np.isfinite(yv) & np.isfinite(xv)
     tstat, pvalue, _ = coint(yv[ok], xv[ok], trend="c", autolag="aic")

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from quant_assets.sources import registry
 from quant_assets.sources.base import Source, SourceError
-from quant_assets.sources.http import AuthError, ManualClock
+from quant_assets.sources.http import AuthError, ManualClock, RequestLog
 
 pytestmark = pytest.mark.usefixtures("socket_disabled")
 
@@ -143,7 +143,7 @@ def test_overrides_reach_the_adapter_so_a_built_source_runs_offline():
             200, content=(FRED_FIX / f"observations_GDP_page{page}.json").read_bytes()
         )
 
-    log = registry.RequestLog()
+    log = RequestLog()
     src = registry.build_source(
         "alfred",
         keys={"alfred": "k"},
