@@ -183,6 +183,23 @@ def test_the_next_day_builds_the_marts_incrementally_and_equal_a_full_refresh(ru
         pd.testing.assert_frame_equal(incremental, full, rtol=1e-9, atol=1e-12, check_dtype=False)
 
 
+def test_reload_from_a_day_plans_the_years_from_its_year(runs):
+    """`quant main --reload FROM` (corrected files, vendor restatements): the history run
+    starts at FROM's year, although every year is loaded; without it nothing is due."""
+    from quant_assets.defs.pipeline import history_plan
+
+    instance = _instance(runs["data"])
+    assert history_plan(instance, D1) is None
+    step = history_plan(instance, D1, reload_from=dt.date(2023, 9, 15))
+    assert (step.job, step.start, step.end) == ("history_job", "2023-01-01", "2024-01-01")
+    assert step.tags["quant/through"] == D1.isoformat()
+    bad = subprocess.run(
+        [str(Path(sys.executable).with_name("quant")), "main", "--reload", "2023-13-01"],
+        cwd=REPO, env=_env(runs["data"]), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert bad.returncode != 0 and "2023-13-01" in bad.stderr
+
+
 BACKFILL = """
 import sys
 import dagster as dg
