@@ -171,11 +171,6 @@ def pre_trade(
     return out
 
 
-def sells_first(orders: Iterable[Order]) -> list[Order]:
-    """The submit order `orders_from_targets` uses: sells (they free cash), then by symbol."""
-    return sorted(orders, key=lambda o: (o.side is Side.BUY, o.symbol, o.strategy, o.leg or ""))
-
-
 # --- the orders asset's flow ---------------------------------------------------------------
 
 
