@@ -1,13 +1,14 @@
 """Execution assets: the day's orders (recorded, not sent), then fills and positions (sent, synced).
 
 `execution/orders` turns the approved recommendations of a date into checked orders in the
-OMS (state `new`, or `rejected` with the check's reason). The sensor
+OMS (state `new`, or `rejected` with the check's reason); the legs of a pair, switch or fly
+strategy share a parent id, so they are sent as one package. The sensor
 `execution_on_new_orders` reacts to it by launching `execution_job`, which materializes
 `execution/fills` and `execution/positions` (execution.session.submit_session): the approval
 gate, routing by asset class, the day's approved orders sent once (packages as one unit),
 then fills synced and positions reconciled with the OMS. The EOD job materializes them
-again with `send=False` (sync and reconcile only), so the report sees the session's fills. See planning.py for the conventions (approval, sides,
-the book orders are diffed against).
+again with `send=False` (sync and reconcile only), so the report sees the session's fills.
+See planning.py for the conventions (approval, sides, the book orders are diffed against).
 """
 
 import datetime as dt
@@ -26,6 +27,7 @@ from quant_assets.defs.execution.resources import BrokerResource, ExecutionPolic
 from quant_assets.defs.partitions import session_partitions
 from quant_assets.defs.resources import WarehouseResource
 from quant_assets.schemas.tables import EXECUTION_FILLS
+from quant_assets.strategy.config import load_library
 from quant_assets.universe import load_universe
 from quant_assets.warehouse import Warehouse
 
@@ -71,7 +73,10 @@ def orders(
 ) -> dg.MaterializeResult:
     day = _day(context)
     settings = broker.effective_settings()
-    crypto = {i.symbol for i in load_universe().by_asset_class("crypto")}
+    universe = load_universe()
+    crypto = {i.symbol for i in universe.by_asset_class("crypto")}
+    # the legs of a pair, switch or fly strategy go out as one package (execution.packages)
+    kinds = {name: spec.kind for name, spec in load_library(universe=universe).items()}
     with warehouse.session() as wh:
         switch = kill_switch.status(wh, settings)
         plan = plan_orders(
@@ -82,6 +87,7 @@ def orders(
             kill_switch_on=switch.active,
             allow_sample=settings.broker_mode != "live",
             crypto=crypto,
+            package_kinds=kinds,
         )
     rejected = pd.DataFrame(
         [{"symbol": o.symbol, "order": o.describe(), "reason": o.reason} for o in plan.rejected],

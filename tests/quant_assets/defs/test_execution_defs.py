@@ -57,7 +57,7 @@ class CountingBrokerResource(BrokerResource):
         return Router(
             brokers={"paper": self.build(wh)},
             routes={"stock": "paper"},
-            asset_classes=dict.fromkeys("ABC", "stock"),
+            asset_classes=dict.fromkeys(["A", "B", "C", "XOP", "XLE"], "stock"),
         )
 
 
@@ -458,3 +458,24 @@ def test_a_broker_authentication_failure_fails_the_run_and_sends_nothing(env):
     text = failure.event_specific_data.error.message
     assert "broker paper: authentication failed: 401 unauthorized" in text
     assert {o.status for o in _orders(env).values()} == {OrderStatus.NEW}  # retried later
+
+
+def test_the_legs_of_a_pair_strategy_go_out_as_one_package(env):
+    """xle_xop_pair is a pair in the packaged strategy library: its two legs share a parent
+    id in the OMS and are sent and filled as one package."""
+    wh = _wh(env)
+    wh.bulk_load("market_data.ohlcv_daily", _bars({"XOP": 150.0, "XLE": 90.0}))
+    wh.close()
+    _seed(env, D, [("xle_xop_pair", "XOP", "buy", 10), ("xle_xop_pair", "XLE", "sell", 16),
+                   ("s1", "A", "buy", 5)])  # fmt: skip
+    instance = dg.DagsterInstance.ephemeral()
+    defs = _defs(env)
+    _materialize_orders(defs, instance)
+    orders = _orders(env)
+    parents = {s: o.parent_id for s, o in orders.items()}
+    assert parents["XOP"] is not None and parents["XOP"] == parents["XLE"]
+    assert parents["A"] is None
+    meta = _meta(_execute(defs, instance), FILLS_KEY)
+    assert meta["n_packages"] == 1 and "| pair | filled |" in meta["packages"]
+    assert meta["outcomes"] == {"sent": 3}
+    assert {o.status for o in _orders(env).values()} == {OrderStatus.FILLED}
