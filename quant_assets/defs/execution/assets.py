@@ -81,7 +81,7 @@ def orders(
         switch = kill_switch.status(wh, settings)
         plan = plan_orders(
             wh,
-            broker.build(wh),
+            broker.router(wh, universe.instruments),
             day=day,
             policy=execution_policy.policy(),
             kill_switch_on=switch.active,

@@ -479,3 +479,36 @@ def test_the_legs_of_a_pair_strategy_go_out_as_one_package(env):
     assert meta["n_packages"] == 1 and "| pair | filled |" in meta["packages"]
     assert meta["outcomes"] == {"sent": 3}
     assert {o.status for o in _orders(env).values()} == {OrderStatus.FILLED}
+
+
+class TwoRouteResource(BrokerResource):
+    """A and B (stocks) at the paper broker, C (crypto) at a second paper account `alt`."""
+
+    def router(self, wh, instruments):
+        from execution.brokers.paper import PaperBroker
+
+        return Router(
+            brokers={"paper": self.build(wh), "alt": PaperBroker(wh, account="alt", name="alt")},
+            routes={"stock": "paper", "crypto": "alt"},
+            asset_classes={"A": "stock", "B": "stock", "C": "crypto"},
+        )
+
+
+def test_the_next_days_orders_diff_against_the_book_at_every_route(env):
+    instance = dg.DagsterInstance.ephemeral()
+    defs = _defs(env)
+    defs = dg.Definitions(
+        assets=execution_assets,
+        jobs=[execution_job],
+        resources={**defs.resources, "broker": TwoRouteResource(mode="paper")},
+    )
+    _seed(env, D, [("s1", "A", "buy", 10), ("s1", "C", "buy", 20)])
+    _materialize_orders(defs, instance)
+    _execute(defs, instance)
+    assert {s: o.broker for s, o in _orders(env).items()} == {"A": "paper", "C": "alt"}
+    nxt = D + dt.timedelta(days=1)
+    _seed(env, nxt, [("s1", "A", "buy", 10), ("s1", "C", "buy", 25)])
+    meta = _meta(_materialize_orders(defs, instance, nxt.isoformat()), ORDERS_KEY)
+    got = {s: (o.side.value, o.qty) for s, o in _orders(env, nxt).items()}
+    assert got == {"C": ("buy", 5.0)}  # A is already held; C's 20 are held at `alt`
+    assert meta["book_broker"] == "alt, paper"
