@@ -4,7 +4,8 @@
 `break_lines` says, per symbol where a broker and the OMS disagree in the day's latest
 reconciliation run at each broker (run on that UTC date), both quantities.
 `packaged_order_ids` lets the report list the day's fills without the legs that the
-package lines already cover.
+package lines already cover. `fills_pnl` is the day's PnL of what the brokers actually
+did, from execution.fills and the session's closes (formula on the function).
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ import datetime as dt
 import pandas as pd
 
 from execution.packages import FLATTEN, PACKAGES
-from quant_assets.schemas.tables import EXECUTION_ORDERS, EXECUTION_RECONCILIATION_BREAKS
+from quant_assets.schemas.tables import (
+    EXECUTION_FILLS,
+    EXECUTION_ORDERS,
+    EXECUTION_RECONCILIATION_BREAKS,
+    OHLCV_DAILY,
+)
 from quant_assets.warehouse import Warehouse
 
 
@@ -63,3 +69,67 @@ def break_lines(wh: Warehouse, day: dt.date) -> list[str]:
                 f"{r['broker_qty']:g} (diff {r['diff']:+g})"
             )
     return out
+
+
+FILLS_PNL_COLUMNS = ["symbol", "held_qty", "prev_close", "traded_qty", "close", "commission", "pnl"]
+
+
+def _closes(
+    wh: Warehouse, symbols: list[str], day: dt.date, lookback_days: int = 10
+) -> pd.DataFrame:
+    """Daily closes of `symbols` up to `day` (one vendor per symbol: the one with most bars,
+    as the paper broker prices fills)."""
+    bars = wh.read_table(OHLCV_DAILY.fqn, start=day - dt.timedelta(days=lookback_days), end=day,
+                         where={"symbol": symbols}, columns=["symbol", "date", "close", "source"])  # fmt: skip
+    if bars.empty:
+        return bars
+    n = bars.groupby(["symbol", "source"])["date"].transform("size")
+    top = n == n.groupby(bars["symbol"]).transform("max")
+    bars = bars[top].assign(date=pd.to_datetime(bars["date"]).dt.date)
+    return bars.drop_duplicates(["symbol", "date"]).sort_values(["symbol", "date"])
+
+
+def fills_pnl(wh: Warehouse, day: dt.date) -> tuple[pd.DataFrame, list[str]]:
+    """The day's PnL per symbol from the brokers' fills, marked to the session's close.
+
+    For each symbol, with q the signed quantity of a fill (buy +, sell -), p its price and
+    c its commission:
+        pnl = H * (close_day - close_prev) + sum over the day's fills of q * (close_day - p) - c
+    where H is the position held into the day (the signed sum of all earlier fills) and
+    close_prev the last close before the day. A symbol with no close on the day has no PnL
+    (a note says so; the bar may come later, e.g. a crypto day still open).
+    """
+    fills = wh.read_table(EXECUTION_FILLS.fqn, end=day)
+    if fills.empty:
+        return pd.DataFrame(columns=FILLS_PNL_COLUMNS), []
+    fills = fills.assign(
+        trade_date=pd.to_datetime(fills["trade_date"]).dt.date,
+        signed=fills["qty"].where(fills["side"] == "buy", -fills["qty"]),
+    )
+    today = fills[fills["trade_date"] == day]
+    before = fills[fills["trade_date"] < day]
+    held = before.groupby("symbol")["signed"].sum()
+    held = held[held.abs() > 1e-12]
+    symbols = sorted(set(today["symbol"]) | set(held.index))
+    closes = _closes(wh, symbols, day)
+    rows, notes = [], []
+    for symbol in symbols:
+        bars = closes[closes["symbol"] == symbol] if len(closes) else closes
+        now = bars[bars["date"] == day]
+        prev = bars[bars["date"] < day]
+        h = float(held.get(symbol, 0.0))
+        if now.empty or (h and prev.empty):
+            notes.append(f"fills PnL: no close of {day} (or before it) for {symbol}; left out")
+            continue
+        close = float(now["close"].iloc[0])
+        prev_close = float(prev["close"].iloc[-1]) if len(prev) else float("nan")
+        mine = today[today["symbol"] == symbol]
+        pnl = float((mine["signed"] * (close - mine["price"])).sum() - mine["commission"].sum())
+        if h:
+            pnl += h * (close - prev_close)
+        rows.append(
+            {"symbol": symbol, "held_qty": h, "prev_close": prev_close,
+             "traded_qty": float(mine["signed"].sum()), "close": close,
+             "commission": float(mine["commission"].sum()), "pnl": pnl}
+        )  # fmt: skip
+    return pd.DataFrame(rows, columns=FILLS_PNL_COLUMNS), notes

@@ -8,7 +8,7 @@
   orders (intent `flatten`, same parent id), so the book ends as it began.
 - Legging risk starts at the first fill: a package some of whose legs filled and others
   did not within `timeout` seconds of that fill is broken the same way. A package with
-  no fill is just working (a paper order waits for the next bar); if every leg ends
+  no fill is just working (a paper order waits for its session's bar); if every leg ends
   cancelled without a fill it is `cancelled`, flat, at no cost.
 - Legging cost, in money: what the package's fills (legs and unwinds) cost against the
   reference prices at decision, commissions included. For a flattened package that is

@@ -8,8 +8,8 @@ Each step is testable on its own. Conventions this layer decides:
 - A recommendation is a target position: `side` is its direction (buy = long, sell =
   short, close = flat, hold = leave as is, no order) and `quantity` its size (its sign is
   ignored). Symbols a strategy holds but does not mention are left alone.
-- The book the targets are diffed against is the OMS's per-strategy book at this broker
-  before the trade date: filled quantities plus what is still working at the broker
+- The book the targets are diffed against is the OMS's per-strategy book at the brokers of
+  the routes (execution.routing) before the trade date: filled quantities plus what is still working at the broker
   (submitted or partially filled). So re-running a day gives the same orders and ids.
 """
 
@@ -96,8 +96,8 @@ def targets_from_recommendations(
     return Targets(frame, pd.DataFrame(skipped, columns=SKIP_COLUMNS))
 
 
-def strategy_book(wh: Warehouse, broker: str, before: dt.date) -> pd.DataFrame:
-    """Per (strategy, symbol) quantity at `broker` from orders dated before `before`.
+def strategy_book(wh: Warehouse, broker: str | Collection[str], before: dt.date) -> pd.DataFrame:
+    """Per (strategy, symbol) quantity at `broker` (or brokers) from orders dated before `before`.
 
     Filled quantities plus the unfilled rest of orders still working at the broker;
     orders never sent (`new`, e.g. dry runs) count for nothing.
@@ -106,7 +106,7 @@ def strategy_book(wh: Warehouse, broker: str, before: dt.date) -> pd.DataFrame:
     df = wh.read_table(
         EXECUTION_ORDERS.fqn,
         end=before - dt.timedelta(days=1),
-        where={"broker": broker},
+        where={"broker": [broker] if isinstance(broker, str) else sorted(broker)},
         columns=cols,
     )
     if df.empty:
@@ -171,11 +171,6 @@ def pre_trade(
     return out
 
 
-def sells_first(orders: Iterable[Order]) -> list[Order]:
-    """The submit order `orders_from_targets` uses: sells (they free cash), then by symbol."""
-    return sorted(orders, key=lambda o: (o.side is Side.BUY, o.symbol, o.strategy, o.leg or ""))
-
-
 # --- the orders asset's flow ---------------------------------------------------------------
 
 
@@ -200,7 +195,7 @@ class OrdersPlan:
     superseded: list[str]  # unsent orders of the day that this plan replaced (cancelled)
     skipped: pd.DataFrame  # SKIP_COLUMNS: recommendation rows or diffs that give no order
     prices: dict[str, float]
-    broker: str
+    broker: str  # the book's broker names, comma-separated
     kill_switch: bool
 
     @property
@@ -219,6 +214,15 @@ def book_broker_name(broker: object) -> str:
     """The broker whose book a dry run diffs against: the wrapped one if any."""
     inner = getattr(broker, "inner", None) if getattr(broker, "dry_run", False) else None
     return str(getattr(inner, "name", None) or getattr(broker, "name", "unknown"))
+
+
+def book_brokers(broker: object) -> list[object]:
+    """The brokers a plan diffs against: each route's broker of a `Router`, else `broker`.
+
+    A symbol routes to one broker, so the book of every route's broker is the whole book.
+    """
+    routed = getattr(broker, "brokers", None)
+    return list(routed.values()) if isinstance(routed, Mapping) else [broker]
 
 
 def _same(a: Order, b: Order) -> bool:
@@ -305,7 +309,7 @@ def _settle(
 
 def plan_orders(
     wh: Warehouse,
-    broker: object,
+    broker: object,  # one broker, or a Router (every route's broker)
     *,
     day: dt.date,
     policy: Policy,
@@ -320,8 +324,9 @@ def plan_orders(
     targets = targets_from_recommendations(
         recs, approved_strategies=policy.approved_strategies, allow_sample=allow_sample
     )
-    book_name = book_broker_name(broker)
-    book = strategy_book(wh, book_name, day)
+    brokers = book_brokers(broker)
+    names = sorted({book_broker_name(b) for b in brokers})
+    book = strategy_book(wh, names, day)
     symbols = set(targets.frame["symbol"]) | set(book["symbol"])
     entry = dict(zip(targets.frame["symbol"], targets.frame["price"], strict=True))
     prices = last_prices(wh, symbols, day, fallback=entry)
@@ -339,7 +344,10 @@ def plan_orders(
     planned = orders_from_targets(sized, book, trade_date=day, **kw)
     if package_kinds:  # legs of a pair/switch/fly strategy go out as one package
         planned = group_legs(planned, package_kinds)
-    positions = {p.symbol: p.qty for p in broker.positions()}  # type: ignore[attr-defined]
+    positions: dict[str, float] = {}
+    for b in brokers:
+        for p in b.positions():  # type: ignore[attr-defined]
+            positions[p.symbol] = positions.get(p.symbol, 0.0) + p.qty
     ctx = RiskContext(positions=positions, last_prices=prices, kill_switch=kill_switch_on)
     checks = with_kill_switch(list(policy.checks))
     kept, created, superseded, late = [], [], [], []
@@ -369,6 +377,6 @@ def plan_orders(
         superseded=superseded,
         skipped=pd.concat([s for s in skipped if len(s)] or [skipped[0]], ignore_index=True),
         prices=prices,
-        broker=book_name,
+        broker=", ".join(names),
         kill_switch=kill_switch_on,
     )

@@ -50,12 +50,20 @@ class SessionResult:
     kill_switch: bool = False
 
     def outcomes(self) -> dict[str, int]:
-        every = [*self.results, *self.no_route, *(r for p in self.packages for r in p.legs)]
-        return dict(Counter(r.outcome for r in every))
+        return dict(Counter(r.outcome for r in self.every_result()))
 
     @property
     def sent(self) -> int:
         return self.outcomes().get("sent", 0)
+
+    def every_result(self) -> list[SubmitResult]:
+        """Single orders, refused ones and package legs: one row per order handled."""
+        return [*self.results, *self.no_route, *(r for p in self.packages for r in p.legs)]
+
+    @property
+    def auth_failure(self) -> SubmitResult | None:
+        """The first order a broker's authentication failure stopped, if any."""
+        return next((r for r in self.every_result() if r.outcome == "not_attempted"), None)
 
 
 def split_packages(orders: Sequence[Order]) -> tuple[list[Order], list[MultiLegOrder]]:

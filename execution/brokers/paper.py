@@ -1,8 +1,10 @@
 """The paper broker (default): fills from warehouse bars with the backtester's cost model.
 
-Fill rules, per order, on the symbol's daily bars in `market_data.ohlcv_daily`:
-- `fill="next_open"` (default, as the backtester): the first bar after the order's trade
-  date; a market order fills at its open. `fill="same_close"`: the trade date's bar, at its close.
+Fill rules, per order, on the symbol's daily bars in `market_data.ohlcv_daily`. An order's
+trade date is the session it is for (the decision partition's key), decided on the bars
+before it, so the bar it trades on is the trade date's (or the next one present):
+- `fill="next_open"` (default, as the backtester: the open after the decision bar): a
+  market order fills at that bar's open. `fill="same_close"`: at that bar's close.
 - limit buy: at the open if open <= limit, else at the limit if low <= limit (next_open);
   at the close if close <= limit (same_close). Sells mirror. Stops trigger the same way
   through the high/low, then fill like a market (stop) or a limit (stop-limit) order.
@@ -215,10 +217,8 @@ class PaperBroker:
     def _try_fill(self, row: dict[str, Any]) -> dict[str, Any]:
         trade_date = pd.Timestamp(row["trade_date"])
         bars = self._bars(row["symbol"], trade_date - pd.Timedelta(days=self.history_days))
-        if self.fill == "next_open":
-            eligible = np.flatnonzero((bars["date"] > trade_date).to_numpy())
-        else:  # the trade date's close, or the next one if that day has no bar
-            eligible = np.flatnonzero((bars["date"] >= trade_date).to_numpy())
+        # the trade date's bar, or the first one after it if that day has none
+        eligible = np.flatnonzero((bars["date"] >= trade_date).to_numpy())
         if row["time_in_force"] == TimeInForce.DAY:
             eligible = eligible[:1]
         for i in eligible:

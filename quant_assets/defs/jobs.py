@@ -7,7 +7,8 @@ one feed calendar each and rebuild the derived layer behind it in the same run, 
 asset graph's order (docs/PARTITIONS.md says why this is a job, not an eager condition). Models: `ml_job`, one spec
 per run. Decisions (session partitions): `decision_job` is the morning chain of a session
 (model scores, simulations, strategies, recommendations, orders, SOD report), `eod_job`
-its evening report, `execution_job` the sending of its orders.
+its evening report (after syncing the session's fills from the brokers),
+`execution_job` the sending of its orders.
 """
 
 from __future__ import annotations
@@ -63,8 +64,12 @@ decision_job = dg.define_asset_job(
 )
 eod_job = dg.define_asset_job(
     "eod_job",
-    selection=dg.AssetSelection.keys(EOD_KEY),
-    description="One session's EOD report, once its bars are in the derived layer.",
+    # fills and positions again, synced and reconciled only (nothing is sent after the
+    # close): a paper order fills on its session's bar, loaded after the close
+    selection=dg.AssetSelection.keys(FILLS_KEY, POSITIONS_KEY, EOD_KEY),
+    config={"ops": {"fills_and_positions": {"config": {"send": False}}}},
+    description="One session's broker fills synced and positions reconciled, then its EOD "
+    "report, once its bars are in the derived layer.",
 )
 execution_job = dg.define_asset_job(
     "execution_job",

@@ -20,6 +20,8 @@ EOD PnL (paper, when execution.fills holds nothing for the day): the previous st
 target book held over as_of's bar, PnL = market value x total return of the symbol
 (risk.attribution's holding PnL with quantity = value / previous close), attributed by
 strategy, group and position; the parts add up to the total.
+Fills PnL (execution/fills): what the brokers' fills made over the session, marked to its
+close in market_data.ohlcv_daily, per symbol (execution.eod.fills_pnl has the formula).
 """
 
 from __future__ import annotations
@@ -680,6 +682,15 @@ def build_eod(
     packaged = execution_eod.packaged_order_ids(wh, [f.order_id for f in fills])
     fills = [f for f in fills if f.order_id not in packaged]
     notes += execution_eod.package_lines(wh, as_of) + execution_eod.break_lines(wh, as_of)
+    by_symbol, pnl_notes = execution_eod.fills_pnl(wh, as_of)
+    notes += pnl_notes
+    fills_pnl = None
+    if len(by_symbol):
+        fills_pnl = PnLAttribution(
+            source=EXECUTION,
+            total=float(by_symbol["pnl"].sum()),
+            by_position=[PnLRow(name=r.symbol, pnl=r.pnl) for r in by_symbol.itertuples()],
+        )
     recs = wh.read_table("strategies.recommendations", start=trade_date, end=trade_date)
     live = recs[recs["side"].isin(["buy", "sell"])]
     no_fill = "no execution fills: a target-book position has no cost basis"
@@ -705,6 +716,7 @@ def build_eod(
         is_sample=is_sample,
         notes=notes,
         pnl=pnl,
+        fills_pnl=fills_pnl,
         positions=positions,
         fills=fills,
         drawdown=risk.drawdown,

@@ -438,6 +438,8 @@ class EODReport(_Report):
 
     kind: Literal["eod"] = "eod"
     pnl: PnLAttribution
+    # what the brokers' fills made over the session, marked to its close (execution.eod)
+    fills_pnl: PnLAttribution | None = None
     positions: list[Position] = Field(default_factory=list)
     fills: list[Fill] = Field(default_factory=list)
     drawdown: DrawdownState | None = None

@@ -429,6 +429,8 @@ def _subject(report: Report) -> str:
         detail = f"PnL {text_number(report.pnl.total, report.currency)}"
         if report.pnl.total_return is not None:
             detail += f" ({text_number(report.pnl.total_return, report.currency)})"
+        if report.fills_pnl is not None:
+            detail += f"; fills PnL {text_number(report.fills_pnl.total, report.currency)}"
     return f"{tag}{report.kind.upper()} {report.as_of.isoformat()}: {detail}"
 
 

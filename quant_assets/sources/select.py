@@ -48,7 +48,10 @@ def source_for(domain: Domain, mode: str, *, seed: int = 7, files_dir: str | Non
     if domain not in DOMAINS:
         raise ValueError(f"unknown data domain {domain!r}; known: {DOMAINS}")
     if mode == "sample":
-        return _sample(seed)
+        from quant_assets.sources.sample_market import spec_from
+        from quant_assets.universe import load_universe
+
+        return _sample(seed, tuple(spec_from(i) for i in load_universe().instruments))
     if mode == "files":
         from quant_assets.sources.files import FilesSource
         from quant_assets.universe import load_universe
@@ -65,8 +68,10 @@ def source_for(domain: Domain, mode: str, *, seed: int = 7, files_dir: str | Non
 
 
 @lru_cache(maxsize=4)
-def _sample(seed: int) -> Source:
-    # One instance per seed keeps the generator's per-symbol cache warm across assets.
+def _sample(seed: int, instruments: tuple[object, ...]) -> Source:
+    # One instance per seed and universe keeps the generator's per-symbol cache warm across
+    # assets; keyed by the universe too, so a process that changes it (QUANT_UNIVERSE) never
+    # gets a source generating another universe.
     from quant_assets.sources.sample import SampleSource
 
-    return SampleSource(seed=seed)
+    return SampleSource(instruments=instruments, seed=seed)

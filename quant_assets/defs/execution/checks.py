@@ -1,6 +1,6 @@
 """Asset check on execution/positions: the brokers' positions agree with the book (the OMS).
 
-Reconciliation (execution.session.reconcile_session, or execute_day) stores every break in
+Reconciliation (execution.session.reconcile_session) stores every break in
 execution.reconciliation_breaks under the run's id; this check, run in the same run right
 after the positions, fails when that run recorded any. The EOD report carries the same
 breaks as lines (execution.eod.break_lines).

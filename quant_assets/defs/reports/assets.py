@@ -189,8 +189,21 @@ def eod_report(
         )  # fmt: skip
     if published.delivery.status == "failed":
         context.log.warning(f"EOD report saved but not mailed: {published.delivery.detail}")
+    fills = [
+        {"symbol": f.symbol, "side": f.side, "qty": f.qty.value, "price": f.price.value,
+         "order_id": f.order_id}
+        for f in report.fills
+    ]  # fmt: skip
+    fills_pnl = report.fills_pnl.total.value if report.fills_pnl is not None else None
     return dg.MaterializeResult(
-        metadata={**_metadata(published, as_of), "pnl": report.pnl.total.value or 0.0}
+        metadata={
+            **_metadata(published, as_of),
+            "pnl": report.pnl.total.value or 0.0,
+            "n_fills": len(fills),
+            "fills": dg.MetadataValue.json(fills),
+            # None (no fill, or no close yet) is not a zero PnL
+            "fills_pnl": dg.MetadataValue.float(fills_pnl) if fills_pnl is not None else None,
+        }
     )
 
 

@@ -52,9 +52,12 @@ def test_paper_fill_costs_equal_backtest_fill(duck_wh, costs, fill):
     result = run_backtest(Prices.from_long(bars), weights, BacktestConfig(fill=fill, costs=costs))
     (bt,) = result.fills.itertuples()
     broker = PaperBroker(duck_wh, costs=costs, fill=fill, initial_cash=100_000.0)
+    # the order is for the session it trades in: the bar after the decision bar (next_open),
+    # the decision bar itself (same_close)
+    session = decision + (1 if fill == "next_open" else 0)
     order = Order.create(
         strategy="t",
-        trade_date=bars["date"].iloc[decision].date(),
+        trade_date=bars["date"].iloc[session].date(),
         symbol="AAA",
         side="buy",
         qty=bt.qty,
@@ -71,10 +74,10 @@ def test_paper_fill_costs_equal_backtest_fill(duck_wh, costs, fill):
 def test_next_open_waits_for_the_bar_and_state_survives_restart(duck_wh):
     bars = _bars(n=30)
     duck_wh.bulk_load("market_data.ohlcv_daily", bars.iloc[:20])
-    day = bars["date"].iloc[19].date()
+    day = bars["date"].iloc[20].date()  # the next session, decided on the 20 bars loaded
     broker = PaperBroker(duck_wh)
     order = Order.create(strategy="t", trade_date=day, symbol="AAA", side="buy", qty=10)
-    assert broker.submit(order).status is OrderStatus.SUBMITTED  # tomorrow's bar is not loaded yet
+    assert broker.submit(order).status is OrderStatus.SUBMITTED  # its bar is not loaded yet
     duck_wh.bulk_load("market_data.ohlcv_daily", bars.iloc[20:])
     again = PaperBroker(duck_wh)  # a new process: state comes from the warehouse
     filled = again.get_order_by_client_id(order.client_order_id)
@@ -87,11 +90,11 @@ def test_next_open_waits_for_the_bar_and_state_survives_restart(duck_wh):
 def test_limit_day_order_expires_and_gtc_fills_later(duck_wh):
     bars = _bars(n=30)
     duck_wh.bulk_load("market_data.ohlcv_daily", bars)
-    day = bars["date"].iloc[10].date()
+    day = bars["date"].iloc[11].date()
     low_after = bars["low"].iloc[11:].min()
     limit = round(
         float(bars["low"].iloc[11]) * 0.999, 4
-    )  # below the next bar's low: no fill that day
+    )  # below the trade date's low: no fill that day
     broker = PaperBroker(duck_wh)
     day_order = Order.create(strategy="t", trade_date=day, symbol="AAA", side="buy", qty=5, leg="day",
                              order_type="limit", limit_price=limit)  # fmt: skip

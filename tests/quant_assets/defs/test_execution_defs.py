@@ -13,6 +13,7 @@ import pytest
 from execution import kill_switch
 from execution.models import OrderStatus
 from execution.oms import OMS
+from execution.routing import Router
 from quant_assets.defs.execution import (
     BrokerResource,
     ExecutionPolicyResource,
@@ -50,6 +51,14 @@ class CountingBroker:
 class CountingBrokerResource(BrokerResource):
     def build(self, wh):
         return CountingBroker(super().build(wh))
+
+    def router(self, wh, instruments):
+        """A, B and C (not in the universe) are stocks routed to the counting broker."""
+        return Router(
+            brokers={"paper": self.build(wh)},
+            routes={"stock": "paper"},
+            asset_classes=dict.fromkeys(["A", "B", "C", "XOP", "XLE"], "stock"),
+        )
 
 
 def _bars(prices: dict[str, float]) -> pd.DataFrame:
@@ -103,10 +112,11 @@ def _wh(settings: Settings):
     return connect(settings.warehouse_url)
 
 
-def _seed(settings: Settings, day: dt.date, rows) -> None:
+def _seed(settings: Settings, day: dt.date, rows, *, sample: bool = True) -> None:
     wh = _wh(settings)
     try:
-        wh.replace_slice("strategies.recommendations", _recs(day, rows), start=day, end=day)
+        recs = _recs(day, rows).assign(is_sample=sample)
+        wh.replace_slice("strategies.recommendations", recs, start=day, end=day)
     finally:
         wh.close()
 
@@ -380,3 +390,125 @@ def test_dry_run_sends_nothing_and_leaves_orders_new(env):
     assert {o.status for o in _orders(env).values()} == {OrderStatus.NEW}
     meta = _meta(run, FILLS_KEY)
     assert meta["dry_run"] is True and meta["outcomes"] == {"dry_run": 1}
+
+
+# --- approval gate and broker authentication on the Dagster path -----------------------------
+
+
+def test_live_orders_go_out_only_when_a_human_approved_them(env, monkeypatch):
+    """Live: unapproved orders past their expiry (D is long past) are cancelled, unsent; the
+    next day's orders, approved before the run, go out once."""
+    from execution import approval
+
+    monkeypatch.setenv("QUANT_BROKER_MODE", "live")
+    get_settings.cache_clear()
+    nxt = D + dt.timedelta(days=1)
+    # live never trades sample rows: these stand for real recommendations
+    _seed(env, D, [("s1", "A", "buy", 10), ("s1", "B", "sell", 5)], sample=False)
+    _seed(env, nxt, [("s1", "C", "buy", 3)], sample=False)
+    instance = dg.DagsterInstance.ephemeral()
+    defs = _defs(env, mode="live")
+    _materialize_orders(defs, instance)
+    _materialize_orders(defs, instance, nxt.isoformat())
+    unapproved = _meta(_execute(defs, instance), FILLS_KEY)
+    assert sent_ids == [] and unapproved["n_submitted"] == 0
+    assert unapproved["approval"].startswith("approval manual: 0 approved, 0 waiting, 2 expired")
+    assert {o.status for o in _orders(env).values()} == {OrderStatus.CANCELLED}
+    wh = _wh(env)
+    try:
+        approval.approve(wh, nxt, by="alice", channel="cli")
+    finally:
+        wh.close()
+    approved = _meta(_execute(defs, instance, nxt.isoformat()), FILLS_KEY)
+    assert approved["n_submitted"] == 1 and len(sent_ids) == 1
+    assert approved["approval"].startswith("approval manual: 1 approved, 0 waiting")
+    assert _meta(_execute(defs, instance, nxt.isoformat()), FILLS_KEY)["n_submitted"] == 0
+    assert len(sent_ids) == 1
+
+
+class RefusingBroker(CountingBroker):
+    def submit(self, order):
+        from execution.brokers import AuthError
+
+        raise AuthError("401 unauthorized")
+
+
+class RefusingBrokerResource(BrokerResource):
+    def router(self, wh, instruments):
+        return Router(
+            brokers={"paper": RefusingBroker(self.build(wh))},
+            routes={"stock": "paper"},
+            asset_classes=dict.fromkeys("ABC", "stock"),
+        )
+
+
+def test_a_broker_authentication_failure_fails_the_run_and_sends_nothing(env):
+    _seed(env, D, [("s1", "A", "buy", 10), ("s1", "B", "sell", 5)])
+    instance = dg.DagsterInstance.ephemeral()
+    defs = _defs(env)
+    _materialize_orders(defs, instance)
+    job = dg.Definitions(
+        assets=execution_assets,
+        jobs=[execution_job],
+        resources={**defs.resources, "broker": RefusingBrokerResource(mode="paper")},
+    ).resolve_job_def("execution_job")
+    result = job.execute_in_process(partition_key=P, instance=instance, raise_on_error=False)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    text = failure.event_specific_data.error.message
+    assert "broker paper: authentication failed: 401 unauthorized" in text
+    assert {o.status for o in _orders(env).values()} == {OrderStatus.NEW}  # retried later
+
+
+def test_the_legs_of_a_pair_strategy_go_out_as_one_package(env):
+    """xle_xop_pair is a pair in the packaged strategy library: its two legs share a parent
+    id in the OMS and are sent and filled as one package."""
+    wh = _wh(env)
+    wh.bulk_load("market_data.ohlcv_daily", _bars({"XOP": 150.0, "XLE": 90.0}))
+    wh.close()
+    _seed(env, D, [("xle_xop_pair", "XOP", "buy", 10), ("xle_xop_pair", "XLE", "sell", 16),
+                   ("s1", "A", "buy", 5)])  # fmt: skip
+    instance = dg.DagsterInstance.ephemeral()
+    defs = _defs(env)
+    _materialize_orders(defs, instance)
+    orders = _orders(env)
+    parents = {s: o.parent_id for s, o in orders.items()}
+    assert parents["XOP"] is not None and parents["XOP"] == parents["XLE"]
+    assert parents["A"] is None
+    meta = _meta(_execute(defs, instance), FILLS_KEY)
+    assert meta["n_packages"] == 1 and "| pair | filled |" in meta["packages"]
+    assert meta["outcomes"] == {"sent": 3}
+    assert {o.status for o in _orders(env).values()} == {OrderStatus.FILLED}
+
+
+class TwoRouteResource(BrokerResource):
+    """A and B (stocks) at the paper broker, C (crypto) at a second paper account `alt`."""
+
+    def router(self, wh, instruments):
+        from execution.brokers.paper import PaperBroker
+
+        return Router(
+            brokers={"paper": self.build(wh), "alt": PaperBroker(wh, account="alt", name="alt")},
+            routes={"stock": "paper", "crypto": "alt"},
+            asset_classes={"A": "stock", "B": "stock", "C": "crypto"},
+        )
+
+
+def test_the_next_days_orders_diff_against_the_book_at_every_route(env):
+    instance = dg.DagsterInstance.ephemeral()
+    defs = _defs(env)
+    defs = dg.Definitions(
+        assets=execution_assets,
+        jobs=[execution_job],
+        resources={**defs.resources, "broker": TwoRouteResource(mode="paper")},
+    )
+    _seed(env, D, [("s1", "A", "buy", 10), ("s1", "C", "buy", 20)])
+    _materialize_orders(defs, instance)
+    _execute(defs, instance)
+    assert {s: o.broker for s, o in _orders(env).items()} == {"A": "paper", "C": "alt"}
+    nxt = D + dt.timedelta(days=1)
+    _seed(env, nxt, [("s1", "A", "buy", 10), ("s1", "C", "buy", 25)])
+    meta = _meta(_materialize_orders(defs, instance, nxt.isoformat()), ORDERS_KEY)
+    got = {s: (o.side.value, o.qty) for s, o in _orders(env, nxt).items()}
+    assert got == {"C": ("buy", 5.0)}  # A is already held; C's 20 are held at `alt`
+    assert meta["book_broker"] == "alt, paper"

@@ -72,4 +72,8 @@ def test_jobs_hold_their_step_of_the_day(tmp_path):
     decision = keys(decision_job)
     assert {"ml/session_scores", "strategy/signals", "strategy/recommendations",
             "simulation/monte_carlo", "execution/orders", "reports/sod_report"} <= decision  # fmt: skip
-    assert "reports/eod_report" not in decision and keys(eod_job) == {"reports/eod_report"}
+    assert "reports/eod_report" not in decision and keys(eod_job) == {
+        "reports/eod_report",
+        "execution/fills",
+        "execution/positions",
+    }
