@@ -23,7 +23,6 @@ import pandas as pd
 
 from execution.models import Order, OrderStatus
 from execution.oms import OMS
-from quant_assets.calendars import sessions
 from quant_assets.schemas.tables import EXECUTION_APPROVALS
 from quant_assets.settings import Settings
 from quant_assets.warehouse import Warehouse
@@ -55,9 +54,9 @@ class Gate:
 
 
 def expires_at(day: dt.date, settings: Settings) -> dt.datetime:
-    """QUANT_APPROVAL_EXPIRY on the first NYSE session after `day`, as an aware datetime."""
-    nxt = sessions("NYSE", day + dt.timedelta(days=1), day + dt.timedelta(days=14))[0].date()
-    return dt.datetime.combine(nxt, settings.approval_expiry, ZoneInfo(settings.approval_timezone))
+    """QUANT_APPROVAL_EXPIRY on the session `day` the orders trade (their partition), as an
+    aware datetime: an approval after it would send orders priced before the approval."""
+    return dt.datetime.combine(day, settings.approval_expiry, ZoneInfo(settings.approval_timezone))
 
 
 def pending(oms: OMS, day: dt.date) -> list[Order]:

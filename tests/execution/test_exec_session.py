@@ -17,9 +17,9 @@ from quant_assets.schemas.tables import EXECUTION_APPROVALS, OHLCV_DAILY
 from quant_assets.settings import Settings
 from tests.execution.conftest import make_bars
 
-DAY = dt.date(2024, 3, 1)  # a Friday: the next session is Monday 2024-03-04
-BEFORE_EXPIRY = dt.datetime(2024, 3, 4, 14, 0, tzinfo=dt.UTC)  # 09:00 New York
-AFTER_EXPIRY = dt.datetime(2024, 3, 4, 14, 30, tzinfo=dt.UTC)  # 09:30 New York
+DAY = dt.date(2024, 3, 1)  # the session the orders trade (a Friday)
+BEFORE_EXPIRY = dt.datetime(2024, 3, 1, 14, 0, tzinfo=dt.UTC)  # 09:00 New York that day
+AFTER_EXPIRY = dt.datetime(2024, 3, 1, 14, 30, tzinfo=dt.UTC)  # 09:30 New York that day
 
 
 class Recording(PaperBroker):
