@@ -96,3 +96,5 @@ def test_rule_features_are_the_numeric_columns() -> None:
 def test_suggest_names_the_closest_feature() -> None:
     assert ft.suggest("zscroe_20", ft.RULE_FEATURES) == " (did you mean 'zscore_20'?)"
     assert ft.suggest("completely_unrelated", ft.RULE_FEATURES) == ""
+    for plain in ("macd", "obv", "rsi_14", "atr_14"):  # rules written before the tr_ prefix
+        assert ft.suggest(plain, ft.RULE_FEATURES) == f" (did you mean 'tr_{plain}'?)"
