@@ -76,8 +76,8 @@ def compute_indicators(ohlcv: pd.DataFrame) -> pd.DataFrame:
     """Rows of `derived.technical_indicators` from daily bars of one or many symbols.
 
     The bars must be on the total-return scale (`rescale_to_total_return`; bars without
-    splits or dividends are already): the columns are named `tr_<indicator>`. Input needs `symbol, date, high, low, close, volume` (other columns, open included, are
-    ignored). Each symbol is sorted by date and computed on its own history only, so a row
+    splits or dividends are already): the columns are named `tr_<indicator>`. Input needs
+    `symbol, date, high, low, close, volume` (other columns, open included, are ignored). Each symbol is sorted by date and computed on its own history only, so a row
     depends on that symbol's bars up to its date and nothing later. Output columns are
     exactly the table's; indicator columns are float64 with NaN in the warm-up (the
     warehouse stores NaN as NULL). Bars must be complete: a NaN price makes TA-Lib's

@@ -16,13 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from quant_assets.schemas.tables import (
-    ALL_SCHEMAS,
-    INDICATOR_NAMES,
-    TABLES,
-    TOTAL_RETURN_PREFIX,
-    Table,
-)
+from quant_assets.schemas.tables import ALL_SCHEMAS, TABLES, Table
 
 if TYPE_CHECKING:
     from quant_assets.warehouse.base import Warehouse
@@ -172,6 +166,14 @@ def _llm_sessions_index_ddl(wh: Warehouse) -> list[str]:
     ]
 
 
+# The indicator columns as named before step 0005 (frozen here: the step never changes).
+_PLAIN_INDICATOR_NAMES = (
+    "sma_20", "sma_50", "ema_12", "ema_26", "rsi_14", "macd", "macd_signal", "macd_hist",
+    "bb_upper", "bb_middle", "bb_lower", "atr_14", "adx_14", "obv", "stoch_k", "stoch_d",
+    "cci_20", "willr_14", "mfi_14",
+)  # fmt: skip
+
+
 def _indicator_tr_names_ddl(wh: Warehouse) -> list[str]:
     """Rename derived.technical_indicators' columns to their tr_ names in place.
 
@@ -188,9 +190,9 @@ def _indicator_tr_names_ddl(wh: Warehouse) -> list[str]:
     )
     have = set(found["column_name"]) if len(found) else set()
     out = [
-        f"ALTER TABLE {qtable(table)} RENAME COLUMN {qident(old)} TO {qident(TOTAL_RETURN_PREFIX + old)}"
-        for old in INDICATOR_NAMES
-        if old in have and TOTAL_RETURN_PREFIX + old not in have
+        f"ALTER TABLE {qtable(table)} RENAME COLUMN {qident(old)} TO {qident('tr_' + old)}"
+        for old in _PLAIN_INDICATOR_NAMES
+        if old in have and "tr_" + old not in have
     ]
     if out:
         step = f"table:{table.fqn}"
