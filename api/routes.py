@@ -124,7 +124,9 @@ def features(
     end: End = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> dict[str, Any]:
-    """Derived features (fct_features_daily with technical indicators) of one symbol."""
+    """Derived features of one symbol: fct_features_daily (close as traded, sma_* in price
+    units of the date) joined with technical_indicators (tr_* columns: TA-Lib on the
+    total-return bars, splits and dividends continuous)."""
     checked = check_symbols(_universe(request), "symbol", [symbol])
     check_range(start, end)
     lo, hi = start or dt.date.min, end or dt.date.max

@@ -370,14 +370,6 @@ def bars(url: str, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def indicators(url: str, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame:
-    require(url, "derived.technical_indicators")
-    return reader(url).read_table(
-        "derived.technical_indicators", start=start, end=end, where={"symbol": symbol}
-    )
-
-
-@st.cache_data(ttl=TTL, show_spinner=False)
 def splits(url: str, symbol: str, end: dt.date) -> pd.DataFrame:
     """Splits of `symbol` up to `end` (date = ex-date, ratio): to split-adjust its bars."""
     require(url, "events.security_events")

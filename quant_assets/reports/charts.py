@@ -97,7 +97,8 @@ def with_indicators(
 ) -> pd.DataFrame:
     """`history` with sma_<n> and bb_upper/bb_middle/bb_lower columns, computed if absent.
 
-    Precomputed columns (derived.technical_indicators has sma_20, sma_50, bb_*) win.
+    Precomputed columns win, so they must be on the history's own price scale (never
+    derived.technical_indicators' tr_* columns, which are on the total-return scale).
     Bollinger bands use the population standard deviation, as TA-Lib does.
     """
     out = history.copy()

@@ -258,7 +258,7 @@ class Leg(_Row):
 
 
 class Condition(_Row):
-    """A rule that fired, with the value that fired it: "rsi_14 < 30: 27.4"."""
+    """A rule that fired, with the value that fired it: "tr_rsi_14 < 30: 27.4"."""
 
     name: str
     unit: NumKind = "number"

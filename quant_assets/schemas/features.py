@@ -9,8 +9,9 @@ provide. They come from two places:
   mirrored here by MACRO_SERIES / EVENT_CODES.
 - `derived.technical_indicators` (TA-Lib, declared in `quant_assets.schemas.tables`).
 A test renders the dbt model and compares its select list and the tables contract with
-these tuples, so neither side can drift silently. `sma_20` and `sma_50` exist in both:
-a features panel joining the two tables keeps one column per name (the mart's).
+these tuples, so neither side can drift silently. The two share no name: the mart's
+`sma_20/50/200` are in price units of their date, the indicators' `tr_*` columns are on the
+total-return scale (`tr_sma_20`, `tr_rsi_14`, ...), so a name never means two scales.
 Here (not in `strategy/`) so `warehouse/` can read by these names without importing
 the strategy package that reads through it.
 """

@@ -213,11 +213,11 @@ RULES: dict[str, tuple[Rule, ...]] = {
         outside("score_mean", -1.0, 1.0),
     ),
     "derived.technical_indicators": (
-        outside("rsi_14", 0.0, 100.0),
-        outside("mfi_14", 0.0, 100.0),
-        outside("stoch_k", 0.0, 100.0),
-        outside("stoch_d", 0.0, 100.0),
-        outside("willr_14", -100.0, 0.0),
+        outside("tr_rsi_14", 0.0, 100.0),
+        outside("tr_mfi_14", 0.0, 100.0),
+        outside("tr_stoch_k", 0.0, 100.0),
+        outside("tr_stoch_d", 0.0, 100.0),
+        outside("tr_willr_14", -100.0, 0.0),
     ),
 }
 

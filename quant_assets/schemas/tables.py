@@ -99,7 +99,10 @@ OHLCV_DAILY = Table(
     ),
     primary_key=("symbol", "date", "source"),
     date_column="date",
-    doc="Daily bars as delivered (unadjusted); adjustment happens in dbt.",
+    doc=(
+        "Daily bars as delivered: prices and volume as traded, not adjusted for splits or "
+        "dividends; adjustment happens in dbt (fct_returns_daily, fct_adjusted_prices)."
+    ),
 )
 
 SECURITY_EVENTS = Table(
@@ -255,11 +258,33 @@ INGESTION_LOG = Table(
     primary_key=("batch_id", "table_name"),
 )
 
-_INDICATOR_COLUMNS = (
+# TA-Lib indicators by their plain names, as charts compute them on split-adjusted bars
+# (`strategy.indicators.price_scale_indicators`). The table stores them computed on the
+# total-return bars, so each column carries the `tr_` prefix (as `tr_index` does): a name
+# never means two scales.
+INDICATOR_NAMES = (
     "sma_20", "sma_50", "ema_12", "ema_26", "rsi_14", "macd", "macd_signal", "macd_hist",
     "bb_upper", "bb_middle", "bb_lower", "atr_14", "adx_14", "obv", "stoch_k", "stoch_d",
     "cci_20", "willr_14", "mfi_14",
 )  # fmt: skip
+TOTAL_RETURN_PREFIX = "tr_"
+# Price-level outputs (units of the input prices); the others are scale-free oscillators
+# (rsi, stoch, adx, cci, willr, mfi) or volume (obv).
+PRICE_LEVEL_INDICATORS = (
+    "sma_20", "sma_50", "ema_12", "ema_26", "macd", "macd_signal", "macd_hist",
+    "bb_upper", "bb_middle", "bb_lower", "atr_14",
+)  # fmt: skip
+
+
+def _indicator_doc(name: str) -> str:
+    if name in PRICE_LEVEL_INDICATORS:
+        unit = "total-return-index units (not comparable with close; see fct_features_daily.sma_*)"
+    elif name == "obv":
+        unit = "shares as traded, signed by the total-return index's daily change"
+    else:
+        unit = "scale-free, computed on the total-return bars"
+    return f"TA-Lib {name} of the total-return bars; {unit}; null in warm-up"
+
 
 TECHNICAL_INDICATORS = Table(
     "derived",
@@ -268,12 +293,18 @@ TECHNICAL_INDICATORS = Table(
         _c("symbol", "text"),
         _c("date", "date"),
         *(
-            _c(name, "double", nullable=True, doc="TA-Lib convention; null in warm-up")
-            for name in _INDICATOR_COLUMNS
+            _c(TOTAL_RETURN_PREFIX + name, "double", nullable=True, doc=_indicator_doc(name))
+            for name in INDICATOR_NAMES
         ),
     ),
     primary_key=("symbol", "date"),
     date_column="date",
+    doc=(
+        "TA-Lib indicators on the point-in-time total-return bars (each bar's OHLC x "
+        "tr_index / close): splits and dividends are continuous (reinvested), no bar uses "
+        "a later event. The scale for signals; every column is prefixed tr_. Charts compute "
+        "the same indicators under their plain names on split-adjusted bars at read time."
+    ),
 )
 
 # --- execution: the OMS, the paper broker's state, reconciliation and the kill switch ----------

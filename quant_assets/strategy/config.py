@@ -15,7 +15,7 @@ Kinds and the extra variables their rules can read besides the features
                   crosses above the slow one and exits (or reverses to short with
                   `allow_short`) when it crosses below, as backtesting.py's SmaCross;
                   `signal: state` holds long while fast > slow from the first bar both exist.
-- mean_reversion  per-symbol entry/exit rules over features, e.g. zscore_20 and rsi_14.
+- mean_reversion  per-symbol entry/exit rules over features, e.g. zscore_20 and tr_rsi_14.
 - momentum        rotation: every `rebalance_every` bars hold the `top_k` symbols of a
                   group ranked by a numeric `score` expression over features.
 - ml_signal       the same rotation ranked by a model's predictions (`score`), a slot the

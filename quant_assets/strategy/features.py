@@ -34,6 +34,11 @@ RULE_FEATURES: frozenset[str] = frozenset(
 
 
 def suggest(name: str, known: frozenset[str] | set[str]) -> str:
-    """' (did you mean 'x'?)' for the closest known name, or '' when nothing is close."""
+    """' (did you mean 'x'?)' for the closest known name, or '' when nothing is close.
+
+    A plain indicator name (`macd`, `rsi_14`) points to its total-return column (`tr_macd`):
+    rules written before the indicators carried the prefix get the new name."""
+    if f"tr_{name}" in known:
+        return f" (did you mean 'tr_{name}'?)"
     close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
     return f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,4 +1,9 @@
-"""Technical indicators for `derived.technical_indicators`, computed with TA-Lib.
+"""Technical indicators for `derived.technical_indicators` and for charts, with TA-Lib.
+
+Two scales, two sets of names. `compute_indicators` fills the table from total-return bars
+(`rescale_to_total_return`): columns `tr_<name>`, the scale for signals.
+`price_scale_indicators` computes the same definitions on a chart's split-adjusted bars
+under the plain names (`sma_20`, `rsi_14`, ...), for display only and never stored.
 
 TA-Lib is the convention most charting tools and vendors reproduce, so the values here
 match what a user sees elsewhere: EMAs seeded with the SMA of their first n values,
@@ -23,7 +28,7 @@ import pandas as pd
 import talib
 from talib import abstract
 
-from quant_assets.schemas.tables import get_table
+from quant_assets.schemas.tables import TOTAL_RETURN_PREFIX, get_table
 
 INPUT_COLUMNS = ("symbol", "date", "high", "low", "close", "volume")  # no indicator reads open
 INDICATOR_COLUMNS: tuple[str, ...] = tuple(
@@ -34,7 +39,8 @@ INDICATOR_COLUMNS: tuple[str, ...] = tuple(
 def indicator_arrays(
     high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """All indicator columns for one symbol's date-sorted bars (float64, NaN in warm-up)."""
+    """Every indicator, by plain name, of one symbol's date-sorted bars (float64, NaN in
+    warm-up), on whatever scale the bars are."""
     h, lo, c, v = (np.ascontiguousarray(a, dtype=np.float64) for a in (high, low, close, volume))
     macd, macd_signal, macd_hist = talib.MACD(c, fastperiod=12, slowperiod=26, signalperiod=9)
     bb_upper, bb_middle, bb_lower = talib.BBANDS(
@@ -69,8 +75,9 @@ def indicator_arrays(
 def compute_indicators(ohlcv: pd.DataFrame) -> pd.DataFrame:
     """Rows of `derived.technical_indicators` from daily bars of one or many symbols.
 
-    Input needs `symbol, date, high, low, close, volume` (other columns, open included, are
-    ignored). Each symbol is sorted by date and computed on its own history only, so a row
+    The bars must be on the total-return scale (`rescale_to_total_return`; bars without
+    splits or dividends are already): the columns are named `tr_<indicator>`. Input needs
+    `symbol, date, high, low, close, volume` (other columns, open included, are ignored). Each symbol is sorted by date and computed on its own history only, so a row
     depends on that symbol's bars up to its date and nothing later. Output columns are
     exactly the table's; indicator columns are float64 with NaN in the warm-up (the
     warehouse stores NaN as NULL). Bars must be complete: a NaN price makes TA-Lib's
@@ -98,7 +105,7 @@ def compute_indicators(ohlcv: pd.DataFrame) -> pd.DataFrame:
             for name, values in indicator_arrays(
                 high[a:b], low[a:b], close[a:b], volume[a:b]
             ).items():
-                out[name][a:b] = values
+                out[TOTAL_RETURN_PREFIX + name][a:b] = values
 
     columns: dict[str, object] = {
         "symbol": ohlcv["symbol"].to_numpy()[order],
@@ -184,9 +191,9 @@ def rescale_to_total_return(bars: pd.DataFrame) -> pd.DataFrame:
 # --- price scale for charts ---------------------------------------------------------------
 #
 # derived.technical_indicators is computed on the total-return index (splits and dividends
-# reinvested, no look-ahead): the scale for signals. A chart of unadjusted bars needs its
-# indicators on the bars' own (split-adjusted) price scale instead; these are computed at
-# read time for display only and never stored under the table's names.
+# reinvested, no look-ahead) under tr_ names: the scale for signals. A chart of unadjusted
+# bars needs its indicators on the bars' own (split-adjusted) price scale instead; these
+# are computed at read time for display only, under the plain names, and never stored.
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 
@@ -217,7 +224,8 @@ def split_adjust(bars: pd.DataFrame, splits: pd.DataFrame) -> pd.DataFrame:
 
 def price_scale_indicators(bars: pd.DataFrame) -> pd.DataFrame:
     """TA-Lib indicators of one symbol's (split-adjusted) bars, on their price scale: for
-    charts. Columns: date and the indicator names (the same definitions as the table)."""
+    charts. Columns: date and the plain indicator names (the table's definitions; the table
+    stores them on the total-return scale as tr_<name>)."""
     b = bars.sort_values("date")
     arrays = indicator_arrays(
         b["high"].to_numpy(float), b["low"].to_numpy(float), b["close"].to_numpy(float),

@@ -85,10 +85,10 @@ class Panels:
         return f.sort_values("date").groupby("symbol")[name].last()
 
     def atr_price(self) -> pd.Series:
-        """ATR(14) in unadjusted price units: atr_14 of the total-return bars x close / tr_index
+        """ATR(14) in unadjusted price units: tr_atr_14 (total-return bars) x close / tr_index
         (the ratio ATR / price does not depend on the scale)."""
-        f = self.features.dropna(subset=["atr_14"]).sort_values("date").groupby("symbol").last()
-        ratio = f["atr_14"].astype(float) / f["tr_index"].astype(float)
+        f = self.features.dropna(subset=["tr_atr_14"]).sort_values("date").groupby("symbol").last()
+        ratio = f["tr_atr_14"].astype(float) / f["tr_index"].astype(float)
         return (ratio * self.last_close().reindex(ratio.index)).astype(float)
 
     def is_sample(self) -> bool:

@@ -596,7 +596,7 @@ _FIELD = re.compile(r"^(?P<field>[A-Za-z_]\w*): (?P<rest>.*)$")
 
 
 def parse_conditions(text: str | None) -> list[dict[str, Any]]:
-    """'entry_long: zscore_20=-2.31 < -2; rsi_14=27.4 < 30' -> one dict per clause
+    """'entry_long: zscore_20=-2.31 < -2; tr_rsi_14=27.4 < 30' -> one dict per clause
     (name, value, op, threshold, detail); clauses that are not comparisons keep their text."""
     if not text or (isinstance(text, float) and math.isnan(text)):
         return []

@@ -1,4 +1,4 @@
-"""Timing rules such as `zscore_20 < -2 and rsi_14 < 30`, parsed safely and evaluated on frames.
+"""Timing rules such as `zscore_20 < -2 and tr_rsi_14 < 30`, parsed safely and evaluated on frames.
 
 Strategy files are data, so a rule is never handed to `eval`: a hand-written tokenizer
 accepts only names, numbers and the operators below, and a recursive-descent parser builds
@@ -518,7 +518,7 @@ class Evaluation:
 
     def explain(self, date: object, symbol: object = None) -> str:
         """Why the rule holds at (date, symbol): the true conditions with their values,
-        e.g. "zscore_20=-2.31 < -2; rsi_14=27.4 < 30"."""
+        e.g. "zscore_20=-2.31 < -2; tr_rsi_14=27.4 < 30"."""
         return "; ".join(self._explain(self.node, date, symbol))
 
     def _explain(self, node: Node, date: object, symbol: object) -> list[str]:

@@ -4,7 +4,7 @@
 `date, symbol, leg, target_weight, reason`. The weight on date t is decided at t's close
 from features and prices up to t only; `sim.historical.run_backtest` fills it at the next
 open. Reasons say what fired and with which values ("entry_long: zscore_20=-2.31 < -2;
-rsi_14=27.4 < 30"), or "hold" / "flat" when nothing changed.
+tr_rsi_14=27.4 < 30"), or "hold" / "flat" when nothing changed.
 
 Positions follow one state machine for every kind with entries and exits: flat -> long on
 entry_long (short on entry_short); long -> flat on exit_long or after max_hold_bars; long

@@ -166,6 +166,43 @@ def _llm_sessions_index_ddl(wh: Warehouse) -> list[str]:
     ]
 
 
+# The indicator columns as named before step 0005 (frozen here: the step never changes).
+_PLAIN_INDICATOR_NAMES = (
+    "sma_20", "sma_50", "ema_12", "ema_26", "rsi_14", "macd", "macd_signal", "macd_hist",
+    "bb_upper", "bb_middle", "bb_lower", "atr_14", "adx_14", "obv", "stoch_k", "stoch_d",
+    "cci_20", "willr_14", "mfi_14",
+)  # fmt: skip
+
+
+def _indicator_tr_names_ddl(wh: Warehouse) -> list[str]:
+    """Rename derived.technical_indicators' columns to their tr_ names in place.
+
+    The table always held indicators of the total-return bars; only the names changed
+    (`sma_20` -> `tr_sma_20`, ...), so a rename keeps every row correct and no backfill is
+    needed. The table step's recorded checksum is moved to the renamed declaration, so the
+    drift check stays quiet. A warehouse created with the new names renames nothing.
+    """
+    table = TABLES["derived.technical_indicators"]
+    found = wh.query(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ?",
+        [table.schema, table.name],
+    )
+    have = set(found["column_name"]) if len(found) else set()
+    out = [
+        f"ALTER TABLE {qtable(table)} RENAME COLUMN {qident(old)} TO {qident('tr_' + old)}"
+        for old in _PLAIN_INDICATOR_NAMES
+        if old in have and "tr_" + old not in have
+    ]
+    if out:
+        step = f"table:{table.fqn}"
+        out.append(
+            f'UPDATE "ops"."schema_migrations" SET "checksum" = '
+            f"'{_checksum(_table_ddl(table)(wh))}' WHERE \"id\" = '{step}'"
+        )
+    return out
+
+
 # Deliberate changes to existing tables go here (ALTER ... steps), in order, never edited.
 EXTRA_MIGRATIONS: list[Migration] = [
     Migration("0002_quarantine_index", "index ops.quarantine by table and batch", _index_ddl),
@@ -178,6 +215,11 @@ EXTRA_MIGRATIONS: list[Migration] = [
         "0004_llm_sessions_index",
         "index ops.llm_messages by user and time (conversation list)",
         _llm_sessions_index_ddl,
+    ),
+    Migration(
+        "0005_technical_indicators_tr_names",
+        "derived.technical_indicators: total-return indicators renamed tr_<name>",
+        _indicator_tr_names_ddl,
     ),
 ]
 
@@ -212,15 +254,6 @@ def apply_migrations(wh: Warehouse) -> list[str]:
     applied: list[str] = []
     for step in migrations():
         if step.id in recorded:
-            if step.id.startswith("table:"):
-                # compare against the plain DDL: the partitioning choice is not drift
-                table = TABLES[step.id.removeprefix("table:")]
-                if recorded[step.id] not in _known_checksums(table, wh.dialect):
-                    warnings.warn(
-                        f"{step.id}: tables.py no longer matches the DDL applied; append an ALTER "
-                        "step to warehouse.migrations.EXTRA_MIGRATIONS",
-                        stacklevel=2,
-                    )
             continue
         statements = step.ddl(wh)
         with wh._transaction() as conn:
@@ -240,7 +273,25 @@ def apply_migrations(wh: Warehouse) -> list[str]:
                 [step.id, step.description, _checksum(statements)],
             )
         applied.append(step.id)
+    _warn_on_drift(wh)
     return applied
+
+
+def _warn_on_drift(wh: Warehouse) -> None:
+    """Warn for each table whose applied DDL differs from tables.py, once every step has
+    run (an ALTER step may just have brought a table up to date)."""
+    done = wh.query('SELECT "id", "checksum" FROM "ops"."schema_migrations"')
+    for step_id, checksum in zip(done["id"], done["checksum"], strict=True):
+        fqn = str(step_id).removeprefix("table:")
+        if not str(step_id).startswith("table:") or fqn not in TABLES:
+            continue
+        # compare against the plain DDL: the partitioning choice is not drift
+        if checksum not in _known_checksums(TABLES[fqn], wh.dialect):
+            warnings.warn(
+                f"{step_id}: tables.py no longer matches the DDL applied; append an ALTER "
+                "step to warehouse.migrations.EXTRA_MIGRATIONS",
+                stacklevel=3,
+            )
 
 
 def _known_checksums(table: Table, dialect: str) -> set[str]:

@@ -14,13 +14,13 @@ import pandas as pd
 from quant_assets.schemas.features import INDICATOR_COLUMNS, MART_COLUMNS
 from quant_assets.warehouse.base import Warehouse, qident
 
-# sma_20 / sma_50 exist in the mart and in the indicators: the panel keeps the mart's.
-_INDICATORS_ONLY = tuple(c for c in INDICATOR_COLUMNS if c not in MART_COLUMNS)
+# The two tables share no column name: the mart's sma_* are in price units, the
+# indicators' tr_* in total-return units (a test checks the names are disjoint).
 _FEATURES_SQL = (
     "select f.symbol, f.date, "
     + ", ".join(f"f.{qident(c)}" for c in MART_COLUMNS)
     + ", "
-    + ", ".join(f"t.{qident(c)}" for c in _INDICATORS_ONLY)
+    + ", ".join(f"t.{qident(c)}" for c in INDICATOR_COLUMNS)
     + " from derived.fct_features_daily as f"
     " left join derived.technical_indicators as t on t.symbol = f.symbol and t.date = f.date"
     " where f.date between ? and ? and f.symbol = any(?)"

@@ -3,7 +3,7 @@
 Candles, overlays and key stats are split-adjusted (every price before a split divided by
 its ratio, so a 3-for-1 split is not a -67% day); each split has a marker. Indicators are
 computed on these bars (the price scale); derived.technical_indicators holds the
-total-return scale that signals use, and is not drawn over prices.
+total-return scale that signals use (tr_* columns), and is not drawn over prices.
 """
 
 from __future__ import annotations

@@ -157,7 +157,8 @@ def test_features_read_the_mart_once_dbt_built_it(tmp_path, api_wh, make_client)
     row = body["rows"][0]
     assert row["symbol"] == "SPY" and row["date"] == "2024-03-01"
     assert row["close"] == spy["close"].iloc[0] and row["sma_20"] == 2 * spy["close"].iloc[0]
-    assert row["vol_20"] is None and row["rsi_14"] is None  # NaN and missing indicators: null
+    assert row["vol_20"] is None and row["tr_rsi_14"] is None  # NaN and missing indicators: null
+    assert "rsi_14" not in row and "tr_sma_20" in row  # one scale per name: tr_ = total return
 
 
 @pytest.mark.parametrize(

@@ -128,7 +128,7 @@ def make_sod(is_sample: bool = True) -> SODReport:
         rationale="Close crossed above the 50-day SMA with rising breadth.",
         conditions=[
             Condition(name="close > sma_50", unit="price", value=534.0, op=">", threshold=529.12),
-            Condition(name="rsi_14", unit="number", value=61.4, op="<", threshold=70),
+            Condition(name="tr_rsi_14", unit="number", value=61.4, op="<", threshold=70),
         ],
         stats=StrategyStats(
             sharpe=1.12,

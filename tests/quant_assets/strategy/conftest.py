@@ -2,7 +2,7 @@
 
 Features are computed here from trailing windows only (so they carry no look-ahead):
 zscore_20 (population std, as the mart), mom_21/mom_126 (total return over n bars),
-vol_20 (annualised), sma_20/sma_50, rsi_14 and atr_14 (TA-Lib via compute_indicators),
+vol_20 (annualised), sma_20/sma_50, tr_rsi_14 and tr_atr_14 (TA-Lib via compute_indicators),
 sent_score_ma_5d (a noisy series). XLE/XOP are planted as a cointegrated pair.
 """
 
@@ -75,8 +75,13 @@ def make_features(ohlcv: pd.DataFrame, seed: int = 11) -> pd.DataFrame:
         )
         out.append(f)
     feats = pd.concat(out, ignore_index=True)
-    ind = compute_indicators(ohlcv)[["symbol", "date", "rsi_14", "atr_14", "sma_20", "sma_50"]]
-    ind = ind.astype({c: "float64" for c in ("rsi_14", "atr_14", "sma_20", "sma_50")})
+    # No splits or dividends here, so the total-return bars are the bars and the mart's
+    # price-scale sma_20/50 equal TA-Lib's tr_sma_20/50.
+    cols = ["tr_rsi_14", "tr_atr_14", "tr_sma_20", "tr_sma_50"]
+    ind = compute_indicators(ohlcv)[["symbol", "date", *cols]].astype(
+        dict.fromkeys(cols, "float64")
+    )
+    ind = ind.rename(columns={"tr_sma_20": "sma_20", "tr_sma_50": "sma_50"})
     return feats.merge(ind, on=["symbol", "date"], how="left")
 
 

@@ -13,7 +13,7 @@ import pytest
 import talib
 from talib import abstract
 
-from quant_assets.schemas.tables import get_table
+from quant_assets.schemas.tables import INDICATOR_NAMES, get_table
 from quant_assets.strategy.indicators import compute_indicators
 
 backtesting_test = pytest.importorskip("backtesting.test")
@@ -213,9 +213,8 @@ def as_float(col: pd.Series) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- tests
 
-INDICATORS = [
-    c for c in get_table("derived.technical_indicators").column_names if c not in ("symbol", "date")
-]
+# The indicators by plain name; the table stores each as tr_<name> (total-return bars).
+INDICATORS = list(INDICATOR_NAMES)
 
 # TA-Lib function and parameters behind each column, written from the column names.
 TALIB_FUNCTIONS = {
@@ -254,7 +253,7 @@ def test_columns_are_exactly_the_table_contract(result: pd.DataFrame, goog: pd.D
 @pytest.mark.parametrize("name", INDICATORS)
 def test_matches_textbook_reference(name: str, result: pd.DataFrame, goog: pd.DataFrame) -> None:
     expected = references(goog)[name]
-    actual = as_float(result[name])
+    actual = as_float(result[f"tr_{name}"])
     np.testing.assert_array_equal(np.isnan(actual), np.isnan(expected), err_msg=f"{name} null mask")
     ok = ~np.isnan(expected)
     assert ok.sum() > 2000
@@ -267,10 +266,10 @@ def test_warm_up_equals_talib_lookback(name: str, result: pd.DataFrame) -> None:
     func, params = TALIB_FUNCTIONS[name]
     f = abstract.Function(func)
     f.set_parameters(**params)
-    values = as_float(result[name])
+    values = as_float(result[f"tr_{name}"])
     leading_nulls = int(np.argmax(~np.isnan(values)))
     assert leading_nulls == f.lookback
-    assert result[name].isna().sum() == f.lookback  # nulls only in the warm-up
+    assert result[f"tr_{name}"].isna().sum() == f.lookback  # nulls only in the warm-up
 
 
 def test_no_look_ahead(goog: pd.DataFrame, result: pd.DataFrame) -> None:
@@ -303,7 +302,7 @@ def test_symbols_computed_independently_and_order_free(
     got_other = out[out["symbol"] == "AAA"].reset_index(drop=True)
     pd.testing.assert_frame_equal(got_other, compute_indicators(other))
     zzz = out[out["symbol"] == "ZZZ"]
-    assert zzz.drop(columns=["symbol", "date", "obv"]).isna().all().all()
+    assert zzz.drop(columns=["symbol", "date", "tr_obv"]).isna().all().all()
 
 
 def test_rejects_duplicates_and_missing_columns(goog: pd.DataFrame) -> None:
@@ -321,7 +320,7 @@ def test_compute_indicators_needs_no_open_and_returns_float64(goog, result) -> N
     pd.testing.assert_frame_equal(no_open, result)
     names = [c for c in result.columns if c not in ("symbol", "date")]
     assert all(result[c].dtype == np.float64 for c in names)
-    assert np.isnan(result["sma_20"].iloc[18]) and np.isfinite(result["sma_20"].iloc[19])
+    assert np.isnan(result["tr_sma_20"].iloc[18]) and np.isfinite(result["tr_sma_20"].iloc[19])
 
 
 def test_indicator_by_name_equals_talib(goog) -> None:

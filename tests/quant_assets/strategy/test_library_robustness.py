@@ -22,7 +22,7 @@ def _panels(symbol: str, last: dt.date, n: int = 300) -> Panels:
     close = 100 * np.exp(np.cumsum(np.random.default_rng(0).normal(0, 0.02, n)))
     bars = pd.DataFrame({"symbol": symbol, "date": dates, "open": close, "high": close * 1.01,
                          "low": close * 0.99, "close": close, "volume": 1e6, "tr_index": close})  # fmt: skip
-    features = bars[["symbol", "date", "close", "tr_index"]].assign(atr_14=1.0, is_sample=False)
+    features = bars[["symbol", "date", "close", "tr_index"]].assign(tr_atr_14=1.0, is_sample=False)
     return Panels(AS_OF, features, bars)
 
 

@@ -26,9 +26,9 @@ def test_stop_levels_take_the_tightest_stop_and_mirror_for_shorts():
 
 
 def test_parse_conditions_keeps_rule_values():
-    parsed = rc.parse_conditions("entry_long: zscore_20=-2.31 < -2; rsi_14=27.4 < 30")
+    parsed = rc.parse_conditions("entry_long: zscore_20=-2.31 < -2; tr_rsi_14=27.4 < 30")
     assert [(c["name"], c["value"], c["op"], c["threshold"]) for c in parsed] == [
-        ("zscore_20", -2.31, "<", -2.0), ("rsi_14", 27.4, "<", 30.0)]  # fmt: skip
+        ("zscore_20", -2.31, "<", -2.0), ("tr_rsi_14", 27.4, "<", 30.0)]  # fmt: skip
     assert rc.parse_conditions("hold") == [{"name": "signal", "detail": "hold"}]
 
 
@@ -42,7 +42,7 @@ def _panels(symbols, n=300, seed=0) -> Panels:
                                   "low": close * 0.99, "close": close, "volume": 1e6,
                                   "tr_index": close}))  # fmt: skip
     bars = pd.concat(rows, ignore_index=True)
-    features = bars[["symbol", "date", "close", "tr_index"]].assign(atr_14=1.0, is_sample=True)
+    features = bars[["symbol", "date", "close", "tr_index"]].assign(tr_atr_14=1.0, is_sample=True)
     return Panels(AS_OF, features, bars)
 
 

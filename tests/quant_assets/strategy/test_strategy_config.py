@@ -28,7 +28,7 @@ def _mr(**over) -> dict:
         "name": "spy_mr",
         "kind": "mean_reversion",
         "symbols": ["SPY"],
-        "rules": {"entry_long": "zscore_20 < -2 and rsi_14 < 30", "exit_long": "zscore_20 > 0"},
+        "rules": {"entry_long": "zscore_20 < -2 and tr_rsi_14 < 30", "exit_long": "zscore_20 > 0"},
     }
     base.update(over)
     return base

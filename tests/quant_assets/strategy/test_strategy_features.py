@@ -76,10 +76,16 @@ def test_indicator_columns_match_the_table_contract_and_talib_module() -> None:
     assert ft.INDICATOR_COLUMNS == TALIB_COLUMNS
 
 
+def test_the_mart_and_the_indicators_share_no_column_name() -> None:
+    """The features panel joins the two; a shared name would carry two scales."""
+    assert not set(ft.MART_COLUMNS) & set(ft.INDICATOR_COLUMNS)
+    assert all(c.startswith("tr_") for c in ft.INDICATOR_COLUMNS)
+
+
 def test_rule_features_are_the_numeric_columns() -> None:
     assert {
         "zscore_20",
-        "rsi_14",
+        "tr_rsi_14",
         "mom_126",
         "sent_score_ma_5d",
         "macro_dgs10_yoy",
@@ -90,3 +96,5 @@ def test_rule_features_are_the_numeric_columns() -> None:
 def test_suggest_names_the_closest_feature() -> None:
     assert ft.suggest("zscroe_20", ft.RULE_FEATURES) == " (did you mean 'zscore_20'?)"
     assert ft.suggest("completely_unrelated", ft.RULE_FEATURES) == ""
+    for plain in ("macd", "obv", "rsi_14", "atr_14"):  # rules written before the tr_ prefix
+        assert ft.suggest(plain, ft.RULE_FEATURES) == f" (did you mean 'tr_{plain}'?)"

@@ -87,12 +87,12 @@ def test_explanation_lists_fired_conditions_with_values() -> None:
     idx = pd.Index(["d1"])
     env = {
         "zscore_20": pd.DataFrame({"SPY": [-2.31]}, index=idx),
-        "rsi_14": pd.DataFrame({"SPY": [27.4]}, index=idx),
+        "tr_rsi_14": pd.DataFrame({"SPY": [27.4]}, index=idx),
         "vol_20": pd.DataFrame({"SPY": [0.5]}, index=idx),
     }
-    ev = evaluate("zscore_20 < -2 and (rsi_14 < 30 or vol_20 < 0.1)", env)
-    assert ev.mask(env["rsi_14"]).iloc[0, 0]
-    assert ev.explain("d1", "SPY") == "zscore_20=-2.31 < -2; rsi_14=27.4 < 30"
+    ev = evaluate("zscore_20 < -2 and (tr_rsi_14 < 30 or vol_20 < 0.1)", env)
+    assert ev.mask(env["tr_rsi_14"]).iloc[0, 0]
+    assert ev.explain("d1", "SPY") == "zscore_20=-2.31 < -2; tr_rsi_14=27.4 < 30"
     ev = evaluate("not vol_20 > 1 and abs(zscore_20) > 2", env)
     assert ev.explain("d1", "SPY") == "not (vol_20=0.5 > 1); abs(zscore_20)=2.31 > 2"
 

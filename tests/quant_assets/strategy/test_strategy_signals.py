@@ -25,7 +25,7 @@ SPECS = {
     "mean_reversion": {
         "name": "mr", "kind": "mean_reversion", "symbols": ["GLD", "SPY"], "max_hold_bars": 10,
         "stop": {"stop_pct": 0.03},
-        "rules": {"entry_long": "zscore_20 < -1.5 and (rsi_14 < 40 or sent_score_ma_5d > 0)",
+        "rules": {"entry_long": "zscore_20 < -1.5 and (tr_rsi_14 < 40 or sent_score_ma_5d > 0)",
                   "exit_long": "zscore_20 > 0", "entry_short": "zscore_20 > 2", "exit_short": "zscore_20 < 0"},
     },
     "trend": {"name": "tr", "kind": "trend", "symbols": ["BTC"], "fast": 10, "slow": 40,
@@ -37,7 +37,7 @@ SPECS = {
     "pair_ols": {"name": "po", "kind": "pair", "legs": ["XOP", "XLE"], "coint": {"window": 120, "every": 20},
                  "max_hold_bars": 15,
                  "rules": {"entry_long": "spread_z < -1.5 and coint_pvalue < 0.2", "exit_long": "spread_z > 0",
-                           "entry_short": "spread_z > 1.5 and rsi_14_y > 40", "exit_short": "spread_z < 0"}},
+                           "entry_short": "spread_z > 1.5 and tr_rsi_14_y > 40", "exit_short": "spread_z < 0"}},
     "pair_kalman": {"name": "pk", "kind": "pair", "legs": ["XOP", "XLE"], "hedge": {"method": "kalman"}},
     "switch": {"name": "sw", "kind": "switch", "legs": ["SPY", "QQQ"], "lookback": 21,
                "rules": {"choose_first": "rel_mom > 0.01", "choose_second": "ratio_z < -1",
@@ -257,8 +257,8 @@ def test_ml_signal_picks_top_scores(ohlcv, features, prices, universe) -> None:
 
 def test_missing_feature_column_is_a_clear_error(features, prices, universe) -> None:
     spec = load_strategy(SPECS["mean_reversion"], universe=universe)
-    with pytest.raises(StrategyError, match="'mr': the features panel has no column 'rsi_14'"):
-        generate_signals(spec, features.drop(columns=["rsi_14"]), prices)
+    with pytest.raises(StrategyError, match="'mr': the features panel has no column 'tr_rsi_14'"):
+        generate_signals(spec, features.drop(columns=["tr_rsi_14"]), prices)
 
 
 def test_backtest_fills_next_open(features, prices, ohlcv, universe) -> None:
