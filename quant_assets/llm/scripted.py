@@ -3,7 +3,8 @@
 The tests and the evaluation point the engine's OpenAI-compatible provider at it: each
 POST /v1/chat/completions takes the next entry of the script, which is a chat.completion
 body, a function of the request body returning one, or an `HttpError` to answer with.
-Every request body is recorded, so a test can check what the engine sent (history,
+Once the script is spent it answers `otherwise` if given (a turn for any number of calls,
+as a fuzzing client needs), else a 500 "script exhausted". Every request body is recorded, so a test can check what the engine sent (history,
 tools, that no secret went out). Runs in a thread; stops on exit of the `with` block.
 """
 
@@ -77,8 +78,11 @@ def echo_tool_summaries(request: dict[str, Any]) -> dict[str, Any]:
 
 
 class ScriptedServer:
-    def __init__(self, script: Iterable[Turn | HttpError] = ()) -> None:
+    def __init__(
+        self, script: Iterable[Turn | HttpError] = (), *, otherwise: Turn | None = None
+    ) -> None:
         self.script: list[Turn | HttpError] = list(script)
+        self.otherwise = otherwise
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self._lock = threading.Lock()
@@ -94,11 +98,12 @@ class ScriptedServer:
                 with outer._lock:
                     outer.requests.append(body)
                     outer.headers.append(dict(self.headers))
-                    entry = (
-                        outer.script.pop(0)
-                        if outer.script
-                        else HttpError(500, '{"error": {"message": "script exhausted"}}')
-                    )
+                    if outer.script:
+                        entry: Turn | HttpError = outer.script.pop(0)
+                    elif outer.otherwise is not None:
+                        entry = outer.otherwise
+                    else:
+                        entry = HttpError(500, '{"error": {"message": "script exhausted"}}')
                 if not self.path.endswith("/chat/completions"):
                     entry = HttpError(404, '{"error": {"message": "unknown path"}}')
                 if isinstance(entry, HttpError):

@@ -67,3 +67,47 @@ def test_ask_rejects_a_bad_session_id(ask_client, api_wh) -> None:
     )
     assert resp.status_code == 422
     assert "session_id" in resp.text
+
+
+@pytest.mark.parametrize("question", ["   ", "\n\t", "\x1c\x1f"])
+def test_ask_refuses_a_blank_question_with_422(ask_client, api_wh, question) -> None:
+    # Found while fuzzing /v1/ask: a blank question passed validation and the engine's
+    # "question is empty" became a 500.
+    client, server, _ = ask_client
+    resp = client.post("/v1/ask", json={"question": question}, headers={"X-API-Key": api_wh.key})
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["detail"].startswith("body.question=")
+    assert server.requests == []
+
+
+def test_ask_answers_an_unparseable_body_with_the_documented_400(ask_client, api_wh) -> None:
+    # Found by schemathesis (negative mode): a body that is not UTF-8 gets FastAPI's 400,
+    # which the schema did not list.
+    client, server, _ = ask_client
+    resp = client.post(
+        "/v1/ask",
+        content=b"\xf4",
+        headers={"X-API-Key": api_wh.key, "Content-Type": "application/json"},
+    )
+    assert resp.status_code == 400
+    assert set(resp.json()) == {"detail"}
+    documented = client.get("/openapi.json").json()["paths"]["/v1/ask"]["post"]["responses"]
+    assert documented["400"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorBody"
+    }
+    assert server.requests == []
+
+
+def test_ask_documents_its_answer_shape(ask_client, api_wh) -> None:
+    # The 200 body was published as "any object"; schemathesis can only check what is
+    # documented, so the answer's fields are in the schema.
+    client, _, _ = ask_client
+    spec = client.get("/openapi.json").json()
+    ok = spec["paths"]["/v1/ask"]["post"]["responses"]["200"]["content"]["application/json"]
+    assert ok["schema"] == {"$ref": "#/components/schemas/AskAnswer"}
+    answer = spec["components"]["schemas"]["AskAnswer"]
+    assert set(answer["required"]) == {
+        "text", "status", "session_id", "tool_calls", "sources", "tokens",
+        "conversation_tokens", "elapsed_s", "provider", "model",
+    }  # fmt: skip
+    assert answer["properties"]["status"]["enum"] == ["ok", "refused", "error", "budget"]

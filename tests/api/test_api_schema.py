@@ -3,25 +3,45 @@
 Every operation of /openapi.json is called with generated parameters (valid and not),
 with a valid key, and each response is checked against the published schema: status
 codes, content types, body shapes (the 422 body included), no 5xx.
+
+POST /v1/ask is configured as a deployment would point it at an OpenAI-compatible
+endpoint (`QUANT_LLM_PROVIDER=openai`, `QUANT_LLM_BASE_URL`): here the scripted server on
+127.0.0.1, which answers every question with one tool call and then the tool's summary,
+whatever the history. So each generated question runs the real engine, tools, store and
+budgets, deterministically, in milliseconds instead of the offline model's seconds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from api import create_app
-from tests.api.conftest import KEY, ApiWarehouse, api_settings
+from quant_assets.llm.scripted import ScriptedServer, echo_tool_summaries, tool_call_turn
+from quant_assets.settings import Settings
+from tests.api.conftest import KEY, ApiWarehouse
 
 MAX_EXAMPLES = 25
-# POST /v1/ask runs the LLM engine per call (seconds each, conversation state kept per
-# key): 25 generated questions take minutes and its first call answered differently from
-# a repeat (hypothesis: "unreliable results"). Its error bodies are documented like the
-# other routes'; fuzzing it needs a stubbed engine (tests/api/test_api_ask.py's area).
-NOT_FUZZED = {"POST /v1/ask"}
+
+
+def _model_status_then_echo(request: dict[str, Any]) -> dict[str, Any]:
+    """A model that calls model_status for any question, then answers with its summary."""
+    if request["messages"][-1]["role"] == "tool":
+        return echo_tool_summaries(request)
+    return tool_call_turn(("model_status", {}))
+
+
+@pytest.fixture
+def llm_server() -> Iterator[ScriptedServer]:
+    with ScriptedServer(otherwise=_model_status_then_echo) as server:
+        yield server
 
 
 def _date(text: str) -> dt.date:
@@ -31,15 +51,23 @@ def _date(text: str) -> dt.date:
         return dt.date.min  # malformed: FastAPI's 422, fully checked
 
 
-def test_every_operation_matches_the_schema(api_wh: ApiWarehouse) -> None:
-    app = create_app(api_settings(api_wh.url))
+def test_every_operation_matches_the_schema(
+    api_wh: ApiWarehouse, llm_server: ScriptedServer, tmp_path: Path
+) -> None:
+    app_settings = Settings.load(
+        warehouse_url=api_wh.url,
+        api_keys=KEY,
+        llm_provider="openai",
+        llm_base_url=llm_server.base_url,
+        llm_model="scripted",
+        llm_conversations_url=f"duckdb:///{tmp_path / 'conversations.duckdb'}",
+    )
+    app = create_app(app_settings)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     failures: dict[str, str] = {}
     n_operations = 0
     for result in schema.get_all_operations():
         operation = result.ok()
-        if operation.label in NOT_FUZZED:
-            continue
         n_operations += 1
 
         @given(case=operation.as_strategy())
@@ -68,4 +96,7 @@ def test_every_operation_matches_the_schema(api_wh: ApiWarehouse) -> None:
         except (Exception, BaseExceptionGroup) as exc:  # schemathesis groups its failures
             failures[operation.label] = str(exc)[:1500]
     assert n_operations >= 10
+    # /v1/ask was fuzzed through the engine: generated questions reached the model (two
+    # calls each: the tool call, then the answer), not a 422 every time.
+    assert len(llm_server.requests) >= MAX_EXAMPLES, len(llm_server.requests)
     assert not failures, "\n\n".join(f"{k}:\n{v}" for k, v in failures.items())
