@@ -139,6 +139,23 @@ def test_every_partition_of_the_loaded_range_is_materialized(runs):
         assert {p: s.value for p, s in status.items()} == dict.fromkeys(sessions, "MATERIALIZED")
 
 
+def test_every_asset_check_the_main_job_ran_passed(runs):
+    """A fresh run and the next day's: every check (gap checks per calendar, bar sanity,
+    positions reconciliation...) that ran is green, and each history run ran some."""
+    instance = _instance(runs["data"])
+    seen = {}
+    for run in instance.get_runs():
+        for entry in instance.all_logs(
+            run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        ):
+            check = entry.asset_check_evaluation
+            name = f"{check.asset_key.to_user_string()}/{check.check_name}"
+            seen.setdefault(run.job_name, []).append((name, check.passed))
+    assert seen.get("history_job"), seen
+    failed = {job: [n for n, ok in checks if not ok] for job, checks in seen.items()}
+    assert all(not names for names in failed.values()), failed
+
+
 def test_runs_went_through_the_queue_as_normal_runs(runs):
     instance = _instance(runs["data"])
     history = _runs_of(instance, "history_job")
