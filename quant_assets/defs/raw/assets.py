@@ -32,7 +32,9 @@ def feed_calendar(spec: RawSpec) -> str:
     return "NYSE" if spec.calendar == "weekday" else CRYPTO_CALENDAR
 
 
-def run_through(context: dg.AssetExecutionContext, calendar: str) -> dt.date:
+def run_through(
+    context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext, calendar: str
+) -> dt.date:
     """The last day this run may load: its `quant/through` tag, capped at the last complete
     day of the feed's calendar (a day still trading is never loaded)."""
     complete = last_complete_day(calendar, dt.datetime.now(dt.UTC))  # never a partial day

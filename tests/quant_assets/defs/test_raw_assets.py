@@ -125,6 +125,8 @@ def test_gap_checks_run_with_their_own_feed_and_pass(env):
     assert checked[("market_data/ohlcv_daily", "no_calendar_gaps")] is True
     assert checked[("market_data/crypto_ohlcv_daily", "no_calendar_gaps")] is True
     assert checked[("market_data/ohlcv_daily", "ohlc_sanity")] is True
+    # a run through a past day is fresh as of that day, not as of the wall clock
+    assert checked[("market_data/ohlcv_daily", "bars_fresh")] is True
 
 
 def test_a_bars_feed_that_loads_nothing_fails_and_records_nothing(tmp_path):
