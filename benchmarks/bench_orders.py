@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_orders.py                 # 10,000 orders, DuckDB in memory
     .venv/bin/python benchmarks/bench_orders.py --orders 1000 --warehouse duckdb:///tmp/b.duckdb
+    .venv/bin/python benchmarks/bench_orders.py --stages submit      # only the whole submit loop
 
 Three stages on the same 10,000 market orders (N strategies x 50 symbols, alternating
 buys and sells, one day), each on a fresh warehouse:
@@ -106,7 +107,12 @@ def main() -> None:
     ap.add_argument("--db-orders", type=int, default=None,
                     help="orders for the two warehouse stages (default: --orders)")  # fmt: skip
     ap.add_argument("--warehouse", default="duckdb:///:memory:")
+    ap.add_argument("--stages", default="checks,oms,submit",
+                    help="comma-separated subset of checks, oms, submit (default: all three)")  # fmt: skip
     args = ap.parse_args()
+    stages = set(args.stages.split(","))
+    if not stages <= {"checks", "oms", "submit"}:
+        ap.error(f"unknown stage(s) {sorted(stages - {'checks', 'oms', 'submit'})}")
     print("load average:", " ".join(f"{x:.2f}" for x in os.getloadavg()))
     orders = _orders(args.orders)
     n_db = args.db_orders or args.orders
@@ -128,36 +134,38 @@ def main() -> None:
                 refused += 1
         return refused
 
-    wall, cpu, refused = _time(checks_only)
-    _row("pre-trade checks (7)", len(orders), wall, cpu, f"{refused} refused")
-
-    wh = _fresh(args.warehouse)
-    oms = OMS(wh)
+    if "checks" in stages:
+        wall, cpu, refused = _time(checks_only)
+        _row("pre-trade checks (7)", len(orders), wall, cpu, f"{refused} refused")
 
     def state_machine():
+        oms = OMS(wh)
         for o in db_orders:
             oms.create(o)
             oms.transition(o.client_order_id, OrderStatus.SUBMITTED, broker="bench")
             oms.transition(o.client_order_id, OrderStatus.FILLED, avg_fill_price=last[o.symbol])
         return len(oms.events())
 
-    wall, cpu, n_events = _time(state_machine)
-    _row("OMS: new -> submitted -> filled", n_db, wall, cpu, f"{n_events} events")
-    wh.close()
+    if "oms" in stages:
+        wh = _fresh(args.warehouse)
+        wall, cpu, n_events = _time(state_machine)
+        _row("OMS: new -> submitted -> filled", n_db, wall, cpu, f"{n_events} events")
+        wh.close()
 
-    wh = _fresh(args.warehouse)
-    oms = OMS(wh)
-    broker = PaperBroker(wh, initial_cash=1e9)
     settings = Settings.load(kill_switch=False, broker_mode="paper")
 
     def submit_loop():
+        oms = OMS(wh)
+        broker = PaperBroker(wh, initial_cash=1e9)
         results = submit_orders(db_orders, broker, _checks()[1:], oms, RiskContext(last_prices=last, equity=1e7),
                                 settings=settings)  # fmt: skip
         return sum(r.status is OrderStatus.FILLED for r in results)
 
-    wall, cpu, filled = _time(submit_loop)
-    _row("checks + OMS + paper broker", n_db, wall, cpu, f"{filled} filled")
-    wh.close()
+    if "submit" in stages:
+        wh = _fresh(args.warehouse)
+        wall, cpu, filled = _time(submit_loop)
+        _row("checks + OMS + paper broker", n_db, wall, cpu, f"{filled} filled")
+        wh.close()
 
     print(f"\nwarehouse {args.warehouse}; load average after: "
           + " ".join(f"{x:.2f}" for x in os.getloadavg()))  # fmt: skip

@@ -1,10 +1,14 @@
 """The order management system: every order's current state and its full history, in the warehouse.
 
 `execution.orders` holds the current state (one row per client id); `execution.order_events`
-keeps every change, append-only. A change is written event first: the event's (id, seq) key
-makes a concurrent writer fail instead of overwriting, and the orders row is a projection
-that `rebuild_order` can recompute from the events if a crash left it behind.
-All writes go through `quant_assets.warehouse` (bind parameters only).
+keeps every change, append-only. A change is written event first, in the same transaction
+as the orders row: the event's (id, seq) key makes a concurrent writer fail (and roll back
+its row) instead of overwriting, and the orders row is a projection that `rebuild_order` can
+recompute from the events if it was ever left behind.
+All writes go through `quant_assets.warehouse` (bind parameters only). One state change is
+one transaction of two one-row INSERTs (`Warehouse.write_rows`): the rows come from the
+validated `Order` and `OrderEvent` models, so they skip the DataFrame path built for bulk
+frames; each value is still checked against the table contract.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from quant_assets.schemas.tables import (
     EXECUTION_ORDER_EVENTS,
     EXECUTION_ORDERS,
 )
-from quant_assets.warehouse import Warehouse
+from quant_assets.warehouse import RowWrite, Warehouse
 
 ORDERS = EXECUTION_ORDERS.fqn
 EVENTS = EXECUTION_ORDER_EVENTS.fqn
@@ -55,11 +59,18 @@ def _none(value: Any) -> Any:
 
 
 def order_to_row(order: Order) -> dict[str, Any]:
+    """The orders row of an order, as plain Python values (enums as their text)."""
     row = order.model_dump()
     for key in ("side", "order_type", "time_in_force", "status"):
         row[key] = str(row[key])
-    row["trade_date"] = pd.Timestamp(order.trade_date)
     return {c: row[c] for c in EXECUTION_ORDERS.column_names}
+
+
+def event_to_row(event: OrderEvent) -> dict[str, Any]:
+    row = event.model_dump()
+    for key in ("from_status", "to_status"):
+        row[key] = None if row[key] is None else str(row[key])
+    return row
 
 
 def order_from_row(row: Mapping[str, Any]) -> Order:
@@ -79,8 +90,8 @@ class OMS:
     # --- reads -----------------------------------------------------------------------------
 
     def get(self, client_order_id: str) -> Order | None:
-        df = self.warehouse.read_table(ORDERS, where={"client_order_id": client_order_id})
-        return order_from_row(df.iloc[0].to_dict()) if len(df) else None
+        rows = self.warehouse.read_rows(ORDERS, where={"client_order_id": client_order_id})
+        return order_from_row(rows[0]) if rows else None
 
     def orders(
         self,
@@ -146,17 +157,15 @@ class OMS:
             raise IllegalTransition(
                 f"{order.client_order_id}: orders enter the OMS as new, not {order.status}"
             )
-        self._append_event(
-            OrderEvent(
-                client_order_id=order.client_order_id,
-                seq=0,
-                event_time=order.created_at,
-                from_status=None,
-                to_status=OrderStatus.NEW,
-                filled_qty=0.0,
-            )
+        event = OrderEvent(
+            client_order_id=order.client_order_id,
+            seq=0,
+            event_time=order.created_at,
+            from_status=None,
+            to_status=OrderStatus.NEW,
+            filled_qty=0.0,
         )
-        self.warehouse.upsert(ORDERS, pd.DataFrame([order_to_row(order)]))
+        self._persist(event, order)
         return order
 
     def transition(self, client_order_id: str, to: OrderStatus | str, **changes: Any) -> Order:
@@ -218,7 +227,7 @@ class OMS:
                 "updated_at": last.event_time,
             }
         )
-        self.warehouse.upsert(ORDERS, pd.DataFrame([order_to_row(fixed)]))
+        self.warehouse.write_rows(RowWrite(ORDERS, [order_to_row(fixed)], upsert=True))
         return fixed
 
     # --- internals -------------------------------------------------------------------------
@@ -231,30 +240,33 @@ class OMS:
 
     def _write(self, before: Order, after: Order) -> Order:
         seq = self._next_seq(before.client_order_id)
-        self._append_event(
-            OrderEvent(
-                client_order_id=after.client_order_id,
-                seq=seq,
-                event_time=after.updated_at,
-                from_status=before.status,
-                to_status=after.status,
-                filled_qty=after.filled_qty,
-                avg_fill_price=after.avg_fill_price,
-                broker_order_id=after.broker_order_id,
-                reason=after.reason,
-            )
+        event = OrderEvent(
+            client_order_id=after.client_order_id,
+            seq=seq,
+            event_time=after.updated_at,
+            from_status=before.status,
+            to_status=after.status,
+            filled_qty=after.filled_qty,
+            avg_fill_price=after.avg_fill_price,
+            broker_order_id=after.broker_order_id,
+            reason=after.reason,
         )
-        self.warehouse.upsert(ORDERS, pd.DataFrame([order_to_row(after)]))
+        self._persist(event, after)
         return after
 
     def _next_seq(self, client_order_id: str) -> int:
-        df = self.warehouse.read_table(
+        rows = self.warehouse.read_rows(
             EVENTS, where={"client_order_id": client_order_id}, columns=["seq"]
         )
-        return int(df["seq"].max()) + 1 if len(df) else 0
+        return max(int(r["seq"]) for r in rows) + 1 if rows else 0
 
-    def _append_event(self, event: OrderEvent) -> None:
-        row = event.model_dump()
-        for key in ("from_status", "to_status"):
-            row[key] = None if row[key] is None else str(row[key])
-        self.warehouse.bulk_load(EVENTS, pd.DataFrame([row]))
+    def _persist(self, event: OrderEvent, order: Order) -> None:
+        """The event, then the order's current row, in one transaction (a stored seq fails both).
+
+        A creation (seq 0) inserts the row, so an id already stored fails instead of being
+        overwritten; a later change updates it.
+        """
+        self.warehouse.write_rows(
+            RowWrite(EVENTS, [event_to_row(event)]),
+            RowWrite(ORDERS, [order_to_row(order)], upsert=event.seq > 0),
+        )

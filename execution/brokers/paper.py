@@ -14,6 +14,8 @@ before it, so the bar it trades on is the trade date's (or the next one present)
 A bar that is not loaded yet leaves the order open: every call to the broker first tries
 to fill open orders against the bars present, as time passing would at a real broker.
 State (orders, positions, cash) lives in the `execution` schema, so it survives restarts.
+Its one-row reads and writes use the warehouse's row path (`read_rows`, `write_rows`), which
+skips the DataFrame conversions a one-row statement does not need.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from quant_assets.schemas.tables import (
     OHLCV_DAILY,
 )
 from quant_assets.sim.costs import CostModel
-from quant_assets.warehouse import Warehouse
+from quant_assets.warehouse import RowWrite, Warehouse
 
 FillAt = Literal["next_open", "same_close"]
 PAPER_ORDERS = EXECUTION_PAPER_ORDERS.fqn
@@ -46,6 +48,11 @@ ACCOUNTS = EXECUTION_ACCOUNTS.fqn
 
 def _opt(value: Any) -> Any:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def _day(value: Any) -> dt.date | None:
+    """A stored date column's value: rows read as frames hold Timestamps (NaT for none)."""
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).date()
 
 
 def _match(row: dict[str, Any], bar: pd.Series, fill: FillAt) -> tuple[float, bool] | None:
@@ -273,9 +280,9 @@ class PaperBroker:
 
     def _apply_to_book(self, symbol: str, dq: float, price: float, commission: float) -> None:
         now = pd.Timestamp.now(tz="UTC")
-        df = self.wh.read_table(POSITIONS, where={"account": self.account_id, "symbol": symbol})
-        q0 = float(df["qty"].iloc[0]) if len(df) else 0.0
-        avg0 = _opt(df["avg_price"].iloc[0]) if len(df) else None
+        rows = self.wh.read_rows(POSITIONS, where={"account": self.account_id, "symbol": symbol})
+        q0 = float(rows[0]["qty"]) if rows else 0.0
+        avg0 = _opt(rows[0]["avg_price"]) if rows else None
         q1 = q0 + dq
         if abs(q1) < 1e-12:
             q1, avg1 = 0.0, None
@@ -285,25 +292,34 @@ class PaperBroker:
             avg1 = (abs(q0) * (avg0 or price) + abs(dq) * price) / abs(q1)
         else:
             avg1 = avg0  # reduced: the cost basis of what remains is unchanged
-        pos = pd.DataFrame([{"account": self.account_id, "symbol": symbol, "qty": q1, "avg_price": avg1,
-                             "updated_at": now}])  # fmt: skip
-        self.wh.upsert(POSITIONS, pos)
+        pos = {
+            "account": self.account_id,
+            "symbol": symbol,
+            "qty": q1,
+            "avg_price": avg1,
+            "updated_at": now,
+        }
+        self.wh.write_rows(RowWrite(POSITIONS, [pos], upsert=True))
         cash = self._cash() - dq * price - commission
-        acct = pd.DataFrame([{"account": self.account_id, "cash": cash, "initial_cash": self.initial_cash,
-                              "updated_at": now}])  # fmt: skip
-        self.wh.upsert(ACCOUNTS, acct)
+        acct = {
+            "account": self.account_id,
+            "cash": cash,
+            "initial_cash": self.initial_cash,
+            "updated_at": now,
+        }
+        self.wh.write_rows(RowWrite(ACCOUNTS, [acct], upsert=True))
 
     # --- storage ---------------------------------------------------------------------------
 
     def _ensure_account(self) -> None:
-        if self.wh.read_table(ACCOUNTS, where={"account": self.account_id}).empty:
+        if not self.wh.read_rows(ACCOUNTS, where={"account": self.account_id}):
             row = {"account": self.account_id, "cash": self.initial_cash, "initial_cash": self.initial_cash,
                    "updated_at": pd.Timestamp.now(tz="UTC")}  # fmt: skip
-            self.wh.upsert(ACCOUNTS, pd.DataFrame([row]))
+            self.wh.write_rows(RowWrite(ACCOUNTS, [row], upsert=True))
 
     def _cash(self) -> float:
-        df = self.wh.read_table(ACCOUNTS, where={"account": self.account_id})
-        return float(df["cash"].iloc[0]) if len(df) else self.initial_cash
+        rows = self.wh.read_rows(ACCOUNTS, where={"account": self.account_id}, columns=["cash"])
+        return float(rows[0]["cash"]) if rows else self.initial_cash
 
     def _bars(self, symbol: str, start: pd.Timestamp | None) -> pd.DataFrame:
         where: dict[str, Any] = {"symbol": symbol}
@@ -327,13 +343,14 @@ class PaperBroker:
         return self.wh.read_table(PAPER_ORDERS, where=where).to_dict("records")
 
     def _row(self, client_order_id: str) -> dict[str, Any] | None:
-        df = self.wh.read_table(
+        rows = self.wh.read_rows(
             PAPER_ORDERS, where={"account": self.account_id, "client_order_id": client_order_id}
         )
-        return df.iloc[0].to_dict() if len(df) else None
+        return rows[0] if rows else None
 
     def _save_order(self, row: dict[str, Any]) -> None:
-        self.wh.upsert(PAPER_ORDERS, pd.DataFrame([row]))
+        stored = {**row, "trade_date": _day(row["trade_date"]), "fill_date": _day(row["fill_date"])}
+        self.wh.write_rows(RowWrite(PAPER_ORDERS, [stored], upsert=True))
 
     def _report(self, row: dict[str, Any]) -> BrokerOrder:
         return BrokerOrder(

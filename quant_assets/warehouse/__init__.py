@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 
-from quant_assets.warehouse.base import Warehouse
+from quant_assets.warehouse.base import RowWrite, Warehouse
 from quant_assets.warehouse.errors import DuplicateKeyError, ReadOnlyError, WarehouseError
 from quant_assets.warehouse.panel import Panel
 
@@ -25,6 +25,7 @@ __all__ = [
     "DuplicateKeyError",
     "Panel",
     "ReadOnlyError",
+    "RowWrite",
     "Warehouse",
     "WarehouseError",
     "connect",

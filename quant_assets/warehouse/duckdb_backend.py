@@ -108,6 +108,11 @@ class DuckDBWarehouse(Warehouse):
     ) -> None:
         conn.execute(sql, list(params))
 
+    def _execute_count(
+        self, conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()
+    ) -> int:
+        return int(conn.execute(sql, list(params)).fetchall()[0][0])
+
     def _fetch_in(
         self, conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()
     ) -> list[tuple[Any, ...]]:
@@ -119,6 +124,20 @@ class DuckDBWarehouse(Warehouse):
                 return self._con.sql(sql, params=list(params)).to_arrow_table()
             except duckdb.Error as exc:
                 raise _map_error(exc) from exc
+
+    def _fetch_rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return self._con.execute(sql, list(params)).fetchall()
+            except duckdb.Error as exc:
+                raise _map_error(exc) from exc
+
+    def _check_row_write(self, table: Table, upsert: bool) -> None:
+        super()._check_row_write(table, upsert)
+        if is_unkeyed(table):  # no key index: only the frame paths keep its key unique
+            raise ValueError(
+                f"{table.fqn} has no key index here: write it with upsert or bulk_load"
+            )
 
     @contextmanager
     def _staged(

@@ -211,6 +211,9 @@ class PostgresWarehouse(Warehouse):
     def _execute(self, conn: psycopg.Connection, sql: str, params: Sequence[Any] = ()) -> None:
         conn.execute(to_pyformat(sql), list(params))
 
+    def _execute_count(self, conn: psycopg.Connection, sql: str, params: Sequence[Any] = ()) -> int:
+        return conn.execute(to_pyformat(sql), list(params)).rowcount
+
     def _fetch_in(
         self, conn: psycopg.Connection, sql: str, params: Sequence[Any] = ()
     ) -> list[tuple[Any, ...]]:
