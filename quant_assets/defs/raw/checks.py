@@ -1,7 +1,5 @@
 """Asset checks on the raw bars: OHLC sanity, duplicate keys, gaps and freshness."""
 
-from __future__ import annotations
-
 import datetime as dt
 
 import dagster as dg
