@@ -320,7 +320,7 @@ def predictions(
 ) -> None:
     tracker = mlflow.tracker()
     for spec in specs_of(context):
-        if load_dataset(context.instance, spec.name) is None:
+        if not dataset_path(context.instance, spec.name).exists():  # skipped: no dataset
             meta = {"status": "skipped", "model_name": spec.name, "rows": 0}
         else:
             meta = predict_spec(context, config, warehouse, tracker, spec)

@@ -280,24 +280,32 @@ def test_a_strategy_without_bars_fails_the_run_with_its_reason(monkeypatch):
         ml_defs.strategy_entries_until(None, "x", dt.date(2024, 1, 5), 30)
 
 
+def _run_range(
+    instance, wh_url: str, ml_url: str, experiment: str, n_estimators: int, n_splits: int
+) -> dg.ExecuteInProcessResult:
+    """One run over the specs MODEL_NAME..BASELINE, as `quant main` launches ml_job."""
+    from quant_assets.defs.pipeline import RANGE_END_TAG, RANGE_START_TAG
+
+    return dg.materialize(
+        ml_assets,
+        instance=instance,
+        tags={RANGE_START_TAG: MODEL_NAME, RANGE_END_TAG: BASELINE},
+        resources={
+            "warehouse": WarehouseResource(url=wh_url),
+            "mlflow": MlflowResource(tracking_uri=ml_url, experiment=experiment),
+        },
+        run_config={
+            "ops": {"ml__model": {"config": {"n_estimators": n_estimators, "n_splits": n_splits}}}
+        },
+    )
+
+
 def test_one_run_fits_a_range_of_specs_each_with_its_own_metadata(stores):
     """What `quant main` launches on a fresh instance: one ml_job run over a range of specs
     (single-run backfill policy), every spec's partition materialized with its own fit."""
     wh_url, ml_url, _ = stores
     with dg.instance_for_test() as instance:
-        result = dg.materialize(
-            ml_assets,
-            instance=instance,
-            tags={
-                "dagster/asset_partition_range_start": MODEL_NAME,
-                "dagster/asset_partition_range_end": BASELINE,
-            },
-            resources={
-                "warehouse": WarehouseResource(url=wh_url),
-                "mlflow": MlflowResource(tracking_uri=ml_url, experiment="tests-range"),
-            },
-            run_config={"ops": {"ml__model": {"config": {"n_estimators": 40, "n_splits": 3}}}},
-        )
+        result = _run_range(instance, wh_url, ml_url, "tests-range", n_estimators=40, n_splits=3)
         assert result.success
         model_key = dg.AssetKey(["ml", "model"])
         assert instance.get_materialized_partitions(model_key) == {MODEL_NAME, BASELINE}
@@ -328,19 +336,7 @@ def test_a_spec_the_data_cannot_serve_is_materialized_with_its_reason(stores, mo
         lambda spec, library: "planted: no data" if spec.name == BASELINE else real(spec, library),
     )
     with dg.instance_for_test() as instance:
-        result = dg.materialize(
-            ml_assets,
-            instance=instance,
-            tags={
-                "dagster/asset_partition_range_start": MODEL_NAME,
-                "dagster/asset_partition_range_end": BASELINE,
-            },
-            resources={
-                "warehouse": WarehouseResource(url=wh_url),
-                "mlflow": MlflowResource(tracking_uri=ml_url, experiment="tests-skip"),
-            },
-            run_config={"ops": {"ml__model": {"config": {"n_estimators": 20, "n_splits": 2}}}},
-        )
+        result = _run_range(instance, wh_url, ml_url, "tests-skip", n_estimators=20, n_splits=2)
         assert result.success
         dataset = latest_record(instance, dg.AssetKey(["ml", "training_dataset"]), BASELINE)
         assert metadata_value(dataset, "skipped") == "planted: no data"
