@@ -1,9 +1,15 @@
-{#- The partition window of an incremental run, from `--vars '{start_date: .., end_date: ..}'`
-    ([start_date, end_date), ISO dates, as Dagster's daily partitions pass them).
-    Without start_date an incremental run reprocesses from the latest stored date onward. -#}
+{#- The partition window of an incremental run: [start_date, end_date), ISO dates, from
+    `--vars '{start_date: .., end_date: ..}'` or else from the environment variables
+    QUANT_DBT_START_DATE / QUANT_DBT_END_DATE (what the Dagster assets pass: a change of
+    --vars makes dbt re-parse the whole project, ~5 s per invocation, while these are read
+    only when a model runs). Without a start date an incremental run reprocesses from the
+    latest stored date onward. -#}
 
 {% macro _checked_date_var(name) -%}
     {%- set value = var(name, none) -%}
+    {%- if value is none or value | string | length == 0 -%}
+        {%- set value = env_var('QUANT_DBT_' ~ name | upper, '') -%}
+    {%- endif -%}
     {%- if value is not none and value | string | length > 0 -%}
         {%- if not modules.re.match('^\d{4}-\d{2}-\d{2}$', value | string) -%}
             {{ exceptions.raise_compiler_error("var " ~ name ~ " must be an ISO date YYYY-MM-DD, got " ~ value) }}

@@ -5,19 +5,19 @@ Three asset sets, in build order, so no set depends on itself through another:
   model (adjusted prices, macro features, surprises); unpartitioned.
 - derived_incremental: models tagged `incremental` (returns, price features, ranks, sentiment,
   the wide feature mart), partitioned by year like the raw feeds; a run rebuilds only its
-  window, passed to dbt as `--vars {start_date, end_date}` ([start, end)), so a normal day
+  window, passed to dbt as QUANT_DBT_START_DATE / QUANT_DBT_END_DATE ([start, end); the
+  environment, not `--vars`, so dbt keeps its partial parse), so a normal day
   rebuilds the year-to-date slice incrementally. A run whose range starts at the first
   year rebuilds from scratch (`--full-refresh`), as does run config `full_refresh: true`;
   every materialization says which it was and why (metadata `refresh`).
 - derived_research: full tables fed by incremental ones (event windows); unpartitioned.
 """
 
-import json
-
 import dagster as dg
-from dagster_dbt import DbtCliResource, dbt_assets
+from dagster_dbt import dbt_assets
 
 from quant_assets.defs.derived.project import dbt_project
+from quant_assets.defs.derived.resources import WarehouseDbtCliResource
 from quant_assets.defs.derived.translator import DerivedDbtTranslator
 from quant_assets.defs.partitions import history_partitions
 
@@ -30,7 +30,7 @@ class DerivedRunConfig(dg.Config):
 
 
 def partition_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
-    """The run's partition window as dbt vars: [start_date, end_date) in ISO dates."""
+    """The run's partition window: [start_date, end_date) in ISO dates."""
     window = context.partition_time_window
     return {
         "start_date": window.start.date().isoformat(),
@@ -63,8 +63,8 @@ def with_refresh_note(event, note: str):
     dagster_dbt_translator=translator,
     name="derived_base",
 )
-def derived_base(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    yield from dbt.cli(["build"], context=context).stream()
+def derived_base(context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResource):
+    yield from dbt.build(context)
 
 
 @dbt_assets(
@@ -77,15 +77,20 @@ def derived_base(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     name="derived_incremental",
 )
 def derived_incremental(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DerivedRunConfig
+    context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResource, config: DerivedRunConfig
 ):
     full, note = refresh_mode(context, config)
     context.log.info(note)
     if full:
-        args = ["build", "--full-refresh"]
+        args, env = ["build", "--full-refresh"], {}
     else:
-        args = ["build", "--vars", json.dumps(partition_vars(context))]
-    for event in dbt.cli(args, context=context).stream():
+        window = partition_vars(context)
+        args = ["build"]
+        env = {
+            "QUANT_DBT_START_DATE": window["start_date"],
+            "QUANT_DBT_END_DATE": window["end_date"],
+        }
+    for event in dbt.build(context, args, env):
         yield with_refresh_note(event, note)
 
 
@@ -97,8 +102,8 @@ def derived_incremental(
     dagster_dbt_translator=translator,
     name="derived_research",
 )
-def derived_research(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    yield from dbt.cli(["build"], context=context).stream()
+def derived_research(context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResource):
+    yield from dbt.build(context)
 
 
 derived_assets: list[dg.AssetsDefinition] = [derived_base, derived_incremental, derived_research]

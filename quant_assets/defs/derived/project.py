@@ -7,12 +7,14 @@ network, so loading the code location works offline from a fresh checkout.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from dagster_dbt import DbtCliResource, DbtProject
@@ -20,12 +22,41 @@ from dagster_dbt import DbtCliResource, DbtProject
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
 # The venv's dbt, also when the venv is not activated (dagster started by full path).
 DBT_EXECUTABLE = shutil.which("dbt") or str(Path(sys.executable).with_name("dbt"))
+PARTIAL_PARSE = "partial_parse.msgpack"
 
 
 def _parse(project: DbtProject) -> None:
-    DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE).cli(
-        ["parse", "--quiet"], target_path=project.target_path
-    ).wait()
+    """`dbt parse` with the target and connection the runs use, so that the parse state it
+    leaves (partial_parse.msgpack) is one the runs' invocations can reuse."""
+    from quant_assets.settings import get_settings
+    from quant_assets.warehouse.dbt_profile import dbt_env, dbt_target
+
+    url = get_settings().warehouse_url
+    resource = DbtCliResource(
+        project_dir=project, dbt_executable=DBT_EXECUTABLE, target=dbt_target(url)
+    )
+    with dbt_environ(dbt_env(url)):
+        invocation = resource.cli(["parse", "--quiet"], target_path=project.target_path)
+    invocation.wait()
+
+
+_ENV_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def dbt_environ(values: Mapping[str, str]) -> Iterator[None]:
+    """`values` in os.environ while a dbt process is started (it inherits them)."""
+    with _ENV_LOCK:
+        saved = {k: os.environ.get(k) for k in values}
+        os.environ.update(values)
+        try:
+            yield
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
 
 def update_once(target: Path, update: Callable[[], None], *, timeout_s: float = 60.0) -> bool:

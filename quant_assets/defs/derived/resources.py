@@ -4,39 +4,39 @@ profiles.yml reads only environment variables; this resource sets them for each 
 invocation from `quant_assets.warehouse.dbt_profile.dbt_env`. A URL with a password reaches
 the resource as `dg.EnvVar("QUANT_WAREHOUSE_URL")` (quant_assets/defs/secrets.py), so the
 UI and the run records show the variable's name, never the password.
+
+Partial parsing: dagster-dbt starts every invocation from the project's
+target/partial_parse.msgpack, and dbt throws it away (a full parse, ~5 s) when the
+command-line vars, the target or the connection differ from the parse that wrote it. So
+the run parameters go in the environment, not in `--vars`, and `build` keeps each
+invocation's parse state per warehouse connection and starts the next invocation (the next
+asset, the next day) from it.
 """
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
+import json
 import os
-import threading
+import shutil
+import tempfile
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+import dagster as dg
 from dagster_dbt import DbtCliResource
 from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
 
-from quant_assets.defs.derived.project import DBT_EXECUTABLE, dbt_project
+from quant_assets.defs.derived.project import (
+    DBT_EXECUTABLE,
+    PARTIAL_PARSE,
+    dbt_environ,
+    dbt_project,
+)
 from quant_assets.defs.secrets import warehouse_url_config
 from quant_assets.warehouse.dbt_profile import dbt_env, dbt_target
-
-_ENV_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def _environ(values: Mapping[str, str]) -> Iterator[None]:
-    with _ENV_LOCK:
-        saved = {k: os.environ.get(k) for k in values}
-        os.environ.update(values)
-        try:
-            yield
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
 
 
 class WarehouseDbtCliResource(DbtCliResource):
@@ -44,10 +44,51 @@ class WarehouseDbtCliResource(DbtCliResource):
 
     warehouse_url: str
 
-    def cli(self, args: Sequence[str], **kwargs: Any) -> DbtCliInvocation:
+    def cli(
+        self, args: Sequence[str], *, env: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> DbtCliInvocation:
+        """`dbt <args>` with the warehouse's connection (and `env`) in its environment."""
         # dbt starts inside cli(), so its process inherits exactly this environment
-        with _environ(dbt_env(self.warehouse_url)):
+        with dbt_environ({**dbt_env(self.warehouse_url), **(env or {})}):
             return super().cli(args, **kwargs)
+
+    def build(
+        self,
+        context: dg.AssetExecutionContext,
+        args: Sequence[str] = ("build",),
+        env: Mapping[str, str] | None = None,
+    ) -> Iterator[Any]:
+        """Stream a dbt invocation's events; it starts from, and leaves, the parse state of
+        this warehouse connection."""
+        name = context.op_execution_context.op.name
+        target = Path("target") / f"{name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}"
+        state = parse_state_path(self.warehouse_url)
+        if state.exists():  # dagster-dbt copies the project's state only where none is
+            (dbt_project.project_dir / target).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(state, dbt_project.project_dir / target / PARTIAL_PARSE)
+        invocation = self.cli(list(args), env=env, context=context, target_path=target)
+        yield from invocation.stream()
+        keep_partial_parse(invocation.target_path, state)
+
+
+def parse_state_path(warehouse_url: str) -> Path:
+    """Where the parse state of one warehouse connection is kept: one file per target and
+    connection (dbt re-parses fully when they differ), named by a digest that leaves out
+    any password."""
+    env = {k: v for k, v in dbt_env(warehouse_url).items() if "PASSWORD" not in k}
+    digest = hashlib.sha256(json.dumps(env, sort_keys=True).encode()).hexdigest()[:16]
+    return dbt_project.project_dir / dbt_project.target_path / "parse_state" / f"{digest}.msgpack"
+
+
+def keep_partial_parse(invocation_target: Path, state: Path) -> None:
+    """Keep an invocation's partial_parse.msgpack as `state` (atomic replace)."""
+    source = Path(invocation_target) / PARTIAL_PARSE
+    if not source.exists():
+        return
+    state.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=state.parent, delete=False) as tmp:
+        shutil.copyfile(source, tmp.name)
+    os.replace(tmp.name, state)
 
 
 def dbt_resource(settings_or_url: Any) -> WarehouseDbtCliResource:

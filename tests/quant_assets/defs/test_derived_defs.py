@@ -13,6 +13,7 @@ import pytest
 
 from quant_assets.defs.derived import dbt_resource, derived_assets
 from quant_assets.defs.derived.assets import derived_base, derived_incremental, derived_research
+from quant_assets.defs.derived.project import dbt_project
 
 _SYNTHETIC = Path(__file__).resolve().parents[2] / "dbt_project" / "conftest.py"
 
@@ -110,3 +111,13 @@ def test_materialize_base_then_one_partition(tmp_path):
             "select count(*), count(vol_20) from derived.fct_features_daily where date = date '2021-06-29'"
         ).fetchone()
     assert rows == (7, 7)  # every symbol has a bar and a full 20-day window that day
+    # again, now incremental: the partition's window reaches dbt through the environment,
+    # and dbt reuses the parse state the earlier invocations left (a full re-parse costs
+    # ~5 s per invocation; a change of --vars forced one)
+    again = dg.materialize([derived_incremental], partition_key="2021-01-01", resources=resources)
+    target = dbt_project.project_dir / dbt_project.target_path
+    logs = list(target.glob(f"derived_incremental-{again.run_id[:7]}-*/dbt.log"))
+    assert len(logs) == 1
+    assert "Unable to do partial parsing" not in logs[0].read_text()
+    compiled = logs[0].parent / "compiled/quant_derived/models/marts/fct_returns_daily.sql"
+    assert "date < cast('2022-01-01' as date)" in compiled.read_text()  # the 2021 window
