@@ -136,9 +136,12 @@ def _migrate(url: str) -> list[str]:
 def _publish_snapshot(url: str) -> int:
     """Refresh the read snapshot the app, API and CLI read (DuckDB only); 1 if it failed."""
     from quant_assets.warehouse import WarehouseError
-    from quant_assets.warehouse.snapshot import publish_snapshot, snapshot_path
+    from quant_assets.warehouse.snapshot import is_current, publish_snapshot, snapshot_path
 
     if snapshot_path(url) is None:
+        return 0
+    if is_current(url):
+        print(f"read snapshot {snapshot_path(url)}: current (nothing written since published)")
         return 0
     try:
         info = publish_snapshot(url)

@@ -6,8 +6,10 @@ code location succeeds. It waits for the live file's lock like any writer (a que
 that already started writing finishes first) and fails the tick loudly if it cannot.
 On PostgreSQL it does nothing: readers read the database.
 
-Add `snapshot_sensors` to the Definitions' sensors. `quant main` publishes at its end
-too, so a run executed without the daemon also leaves a fresh snapshot.
+It skips while other runs are queued or in progress (the last of a backfill publishes, not
+each run) and when nothing was written since the last publish. Add `snapshot_sensors` to
+the Definitions' sensors. `quant main` publishes at its end too, unless the snapshot is
+current, so a run executed without the daemon also leaves a fresh snapshot.
 """
 
 from __future__ import annotations
@@ -15,26 +17,59 @@ from __future__ import annotations
 import dagster as dg
 
 from quant_assets.settings import get_settings
-from quant_assets.warehouse.snapshot import publish_snapshot, snapshot_path
+from quant_assets.warehouse.snapshot import is_current, publish_snapshot, snapshot_path
+
+PENDING = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def publish_if_idle(context: dg.RunStatusSensorContext) -> dg.SkipReason | None:
+    """Publish unless runs are pending or the snapshot already holds everything."""
+    url = get_settings().warehouse_url
+    if snapshot_path(url) is None:
+        return dg.SkipReason("not a DuckDB file warehouse: readers read it directly")
+    pending = context.instance.get_runs_count(dg.RunsFilter(statuses=PENDING))
+    if pending:
+        # a backfill or `quant main` queues runs back to back: copying the file after each
+        # one would hold the writers' lock for seconds between them; the last one publishes
+        return dg.SkipReason(f"{pending} run(s) queued or in progress: the last one publishes")
+    if is_current(url):
+        return dg.SkipReason("the read snapshot is current: nothing written since it was published")
+    info = publish_snapshot(url)
+    run = context.dagster_run
+    context.log.info(
+        f"run {run.run_id} ({run.job_name}) {run.status.value.lower()}: "
+        f"published {info.path} ({info.bytes / 1e6:.1f} MB) in {info.seconds:.2f} s"
+    )
+    return None
 
 
 @dg.run_status_sensor(
     run_status=dg.DagsterRunStatus.SUCCESS,
     name="publish_read_snapshot",
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="After a successful run, copy the DuckDB warehouse to the read snapshot "
-    "the app, API and CLI read (atomic swap).",
+    description="After a successful run, with no other run pending, copy the DuckDB "
+    "warehouse to the read snapshot the app, API and CLI read (atomic swap).",
 )
 def publish_read_snapshot(context: dg.RunStatusSensorContext) -> dg.SkipReason | None:
-    url = get_settings().warehouse_url
-    if snapshot_path(url) is None:
-        return dg.SkipReason("not a DuckDB file warehouse: readers read it directly")
-    info = publish_snapshot(url)
-    context.log.info(
-        f"run {context.dagster_run.run_id} ({context.dagster_run.job_name}) succeeded: "
-        f"published {info.path} ({info.bytes / 1e6:.1f} MB) in {info.seconds:.2f} s"
-    )
-    return None
+    return publish_if_idle(context)
 
 
-snapshot_sensors = [publish_read_snapshot]
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.FAILURE,
+    name="publish_read_snapshot_after_failure",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After a failed run that ended a queue of runs, publish what the runs "
+    "before it wrote (each slice is replaced in one transaction, so the file is consistent).",
+)
+def publish_read_snapshot_after_failure(
+    context: dg.RunStatusSensorContext,
+) -> dg.SkipReason | None:
+    return publish_if_idle(context)
+
+
+snapshot_sensors = [publish_read_snapshot, publish_read_snapshot_after_failure]

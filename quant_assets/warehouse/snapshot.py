@@ -81,6 +81,10 @@ def publish_snapshot(url: str, *, lock_timeout: float | None = None) -> Snapshot
         size = _copy_atomically(live, target)
     finally:
         wh.close()
+    # closing may touch the live file without changing what it holds: stamp the snapshot
+    # as at least as new, so `is_current` can tell "nothing written since" from a write
+    now = max(live.stat().st_mtime_ns, target.stat().st_mtime_ns)
+    os.utime(target, ns=(now, now))
     info = SnapshotInfo(
         path=target,
         bytes=size,
@@ -89,6 +93,18 @@ def publish_snapshot(url: str, *, lock_timeout: float | None = None) -> Snapshot
     )
     log.info("published read snapshot %s (%d bytes) in %.2f s", target, size, info.seconds)
     return info
+
+
+def is_current(url: str) -> bool:
+    """True when the snapshot holds everything the live DuckDB file does: nothing was
+    written to the live file (nor its WAL) since the snapshot was published."""
+    live, snap = duckdb_file(url), snapshot_path(url)
+    if live is None or snap is None or not live.exists() or not snap.exists():
+        return False
+    wal = live.with_name(live.name + ".wal")
+    if wal.exists() and wal.stat().st_size:
+        return False
+    return live.stat().st_mtime_ns <= snap.stat().st_mtime_ns
 
 
 def _copy_atomically(source: Path, target: Path) -> int:

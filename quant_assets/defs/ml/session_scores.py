@@ -53,10 +53,8 @@ def stored_rows(wh, name: str, as_of: dt.date) -> int:
 def session_scores(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, mlflow: MlflowResource
 ) -> dg.MaterializeResult:
-    from mlflow.exceptions import MlflowException
-
-    tracker = mlflow.tracker()
-    rows = []
+    tracker = None  # opened only when a spec needs its champion: a backfilled session
+    rows = []  # usually keeps the walk-forward scores, and MLflow costs seconds to load
     with warehouse.session() as wh:
         as_of, session = session_as_of(wh, context)
         for name, spec in SPECS.items():
@@ -64,6 +62,9 @@ def session_scores(
             if kept:
                 rows.append({"spec": name, "status": "kept", "rows": kept, "version": ""})
                 continue
+            from mlflow.exceptions import MlflowException
+
+            tracker = tracker or mlflow.tracker()
             try:
                 version = tracker.champion_version(name)
             except MlflowException:
