@@ -1,17 +1,21 @@
 """The dbt models of the derived schema as Dagster assets, dbt tests as asset checks.
 
-Three asset sets, in build order, so no set depends on itself through another:
-- derived_base: staging views, intermediate models and full tables not fed by an incremental
-  model (adjusted prices, macro features, surprises); unpartitioned.
-- derived_incremental: models tagged `incremental` (returns, price features, ranks, sentiment,
-  the wide feature mart), partitioned by year like the raw feeds; a run rebuilds only its
-  window, passed to dbt as QUANT_DBT_START_DATE / QUANT_DBT_END_DATE ([start, end); the
-  environment, not `--vars`, so dbt keeps its partial parse), so a normal day
-  rebuilds the year-to-date slice incrementally. A run whose range starts at the first
-  year rebuilds from scratch (`--full-refresh`), as does run config `full_refresh: true`;
-  every materialization says which it was and why (metadata `refresh`).
-- derived_research: full tables fed by incremental ones (event windows); unpartitioned.
+One asset set (`derived_models`), partitioned by year like the raw feeds and built in one
+dbt invocation per run (each invocation costs ~3 s of dbt start-up, so the daily run makes
+one, not one per kind of model):
+- models tagged `incremental` (returns, price features, ranks, sentiment, the wide feature
+  mart) rebuild only the run's window, passed to dbt as QUANT_DBT_START_DATE /
+  QUANT_DBT_END_DATE ([start, end); the environment, not `--vars`, so dbt keeps its
+  partial parse), so a normal day rebuilds the year-to-date slice incrementally. A run
+  whose range starts at the first year rebuilds them from scratch (`--full-refresh`), as
+  does run config `full_refresh: true`;
+- the other models (staging views, intermediate models, full tables such as adjusted
+  prices, macro features, surprises and event windows) are rebuilt whole by every run,
+  which materializes the partitions of its range.
+Every materialization says which it was and why (metadata `refresh`).
 """
+
+import json
 
 import dagster as dg
 from dagster_dbt import dbt_assets
@@ -21,7 +25,7 @@ from quant_assets.defs.derived.resources import WarehouseDbtCliResource
 from quant_assets.defs.derived.translator import DerivedDbtTranslator
 from quant_assets.defs.partitions import history_partitions
 
-INCREMENTAL = "tag:incremental"
+INCREMENTAL_TAG = "incremental"
 translator = DerivedDbtTranslator()
 
 
@@ -49,34 +53,38 @@ def refresh_mode(context: dg.AssetExecutionContext, config: DerivedRunConfig) ->
     return False, f"incremental: {window['start_date']}..{window['end_date']} (end exclusive)"
 
 
+def incremental_models() -> set[str]:
+    """Names of the dbt models tagged `incremental` (from the manifest)."""
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    return {
+        n["name"]
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "model" and INCREMENTAL_TAG in n.get("tags", [])
+    }
+
+
+INCREMENTAL_MODELS = frozenset(incremental_models())
+
+
 def with_refresh_note(event, note: str):
-    """dbt's outputs with the refresh decision added to their metadata."""
+    """dbt's outputs with the refresh decision added to their metadata (incremental models:
+    the run's decision; the other models are always rebuilt whole)."""
     if isinstance(event, dg.Output):
-        return event.with_metadata({**event.metadata, "refresh": note})
+        model = event.output_name.removeprefix("derived__")  # key derived/<model>
+        said = note if model in INCREMENTAL_MODELS else "full table: rebuilt whole"
+        return event.with_metadata({**event.metadata, "refresh": said})
     return event
 
 
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
-    exclude=f"{INCREMENTAL}+",
-    dagster_dbt_translator=translator,
-    name="derived_base",
-)
-def derived_base(context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResource):
-    yield from dbt.build(context)
-
-
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    select=INCREMENTAL,
     partitions_def=history_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     dagster_dbt_translator=translator,
-    name="derived_incremental",
+    name="derived_models",
 )
-def derived_incremental(
+def derived_models(
     context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResource, config: DerivedRunConfig
 ):
     full, note = refresh_mode(context, config)
@@ -94,16 +102,4 @@ def derived_incremental(
         yield with_refresh_note(event, note)
 
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    select=f"{INCREMENTAL}+",
-    exclude=INCREMENTAL,
-    dagster_dbt_translator=translator,
-    name="derived_research",
-)
-def derived_research(context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResource):
-    yield from dbt.build(context)
-
-
-derived_assets: list[dg.AssetsDefinition] = [derived_base, derived_incremental, derived_research]
+derived_assets: list[dg.AssetsDefinition] = [derived_models]

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from quant_assets.defs.derived import dbt_resource, derived_assets
-from quant_assets.defs.derived.assets import derived_base, derived_incremental, derived_research
+from quant_assets.defs.derived.assets import derived_models
 from quant_assets.defs.derived.project import dbt_project
 
 _SYNTHETIC = Path(__file__).resolve().parents[2] / "dbt_project" / "conftest.py"
@@ -31,12 +31,9 @@ def _keys(assets) -> set[str]:
 
 
 def test_asset_keys_snapshot():
-    assert _keys([derived_incremental]) == {
+    assert _keys([derived_models]) == {
         "derived/fct_returns_daily", "derived/fct_price_features_daily", "derived/fct_group_momentum_ranks",
-        "derived/fct_sentiment_daily", "derived/fct_features_daily",
-    }  # fmt: skip
-    assert _keys([derived_research]) == {"derived/fct_event_windows"}
-    assert _keys([derived_base]) == {
+        "derived/fct_sentiment_daily", "derived/fct_features_daily", "derived/fct_event_windows",
         "derived/stg_market_data__ohlcv_bars", "derived/stg_market_data__instruments",
         "derived/stg_market_data__instrument_groups", "derived/stg_events__security_events",
         "derived/stg_events__economic_events", "derived/stg_events__geopolitical_events",
@@ -48,7 +45,9 @@ def test_asset_keys_snapshot():
     }  # fmt: skip
     groups = {a.group_names_by_key[k] for a in derived_assets for k in a.keys}
     assert groups == {"derived"}
-    assert derived_incremental.partitions_def is not None and derived_base.partitions_def is None
+    # one dbt invocation per run: every model in the yearly partitions of the raw feeds
+    assert derived_assets == [derived_models]
+    assert derived_models.partitions_def is not None
 
 
 def test_sources_map_to_raw_asset_keys():
@@ -61,7 +60,7 @@ def test_sources_map_to_raw_asset_keys():
         "news/sentiment_daily",
     }  # fmt: skip
     bars = dg.AssetKey(["derived", "stg_market_data__ohlcv_bars"])
-    assert {d.to_user_string() for d in derived_base.asset_deps[bars]} == {
+    assert {d.to_user_string() for d in derived_models.asset_deps[bars]} == {
         "market_data/ohlcv_daily",
         "market_data/crypto_ohlcv_daily",
     }
@@ -91,33 +90,39 @@ def test_definitions_resolve_with_the_dbt_resource(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_materialize_base_then_one_partition(tmp_path):
+def test_materialize_one_partition_then_again_incrementally(tmp_path):
     synth = _synthetic()
     path = tmp_path / "warehouse.duckdb"
     synth.load_duckdb(path, synth.make_raw().frames)
     resources = {"dbt": dbt_resource(f"duckdb:///{path}")}
 
-    base = dg.materialize([derived_base], resources=resources, raise_on_error=False)
-    assert base.success
-    assert all(e.passed for e in base.get_asset_check_evaluations())
-    part = dg.materialize([derived_incremental], partition_key="2021-01-01", resources=resources)
+    part = dg.materialize([derived_models], partition_key="2021-01-01", resources=resources)
     assert part.success
     evaluations = part.get_asset_check_evaluations()
-    assert evaluations and all(e.passed for e in evaluations)
+    assert len(evaluations) > 60 and all(e.passed for e in evaluations)
     materialized = {m.asset_key.to_user_string() for m in part.get_asset_materialization_events()}
-    assert "derived/fct_features_daily" in materialized
+    assert {"derived/fct_features_daily", "derived/fct_adjusted_prices"} <= materialized
     with duckdb.connect(str(path), read_only=True) as con:
         rows = con.execute(
             "select count(*), count(vol_20) from derived.fct_features_daily where date = date '2021-06-29'"
         ).fetchone()
     assert rows == (7, 7)  # every symbol has a bar and a full 20-day window that day
     # again, now incremental: the partition's window reaches dbt through the environment,
-    # and dbt reuses the parse state the earlier invocations left (a full re-parse costs
+    # and dbt reuses the parse state the earlier invocation left (a full re-parse costs
     # ~5 s per invocation; a change of --vars forced one)
-    again = dg.materialize([derived_incremental], partition_key="2021-01-01", resources=resources)
+    again = dg.materialize([derived_models], partition_key="2021-01-01", resources=resources)
     target = dbt_project.project_dir / dbt_project.target_path
-    logs = list(target.glob(f"derived_incremental-{again.run_id[:7]}-*/dbt.log"))
+    logs = list(target.glob(f"derived_models-{again.run_id[:7]}-*/dbt.log"))
     assert len(logs) == 1
     assert "Unable to do partial parsing" not in logs[0].read_text()
     compiled = logs[0].parent / "compiled/quant_derived/models/marts/fct_returns_daily.sql"
     assert "date < cast('2022-01-01' as date)" in compiled.read_text()  # the 2021 window
+    refresh = {
+        m.asset_key.to_user_string(): m.materialization.metadata["refresh"].value
+        for m in again.get_asset_materialization_events()
+    }
+    assert (
+        refresh["derived/fct_features_daily"]
+        == "incremental: 2021-01-01..2022-01-01 (end exclusive)"
+    )
+    assert refresh["derived/fct_adjusted_prices"] == "full table: rebuilt whole"
