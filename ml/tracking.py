@@ -4,13 +4,18 @@ The store is `Settings.mlflow_tracking_uri`: by default `sqlite:///<data_dir>/ml
 with artifacts in `<data_dir>/mlartifacts/`, or a tracking server URL. Each fit logs its
 params, metrics (out-of-sample, per fold as steps), feature importance (CSV + JSON), the
 out-of-sample predictions, `model_spec.json` (kind, task, features, classes) and the model
-itself through `mlflow.xgboost` / `mlflow.sklearn`, and registers a new version of the
-model name. `approve` moves the `champion` alias to a version whose evaluation passes a
+itself (saved by `mlflow.xgboost` / `mlflow.sklearn` as a logged model of the run), and
+registers a new version of the model name. `approve` moves the `champion` alias to a version whose evaluation passes a
 threshold; `load_champion` is what daily predictions use.
 
 MLflow's usage telemetry is switched off (MLFLOW_DISABLE_TELEMETRY, unless set) because
 nothing here may reach the network; MLflow's uv project detection too (each model would
 run `uv export` and carry a copy of uv.lock).
+
+Every write and read goes through the Tracker's own `MlflowClient`, never MLflow's fluent
+API: that uses the process-global tracking URI, whose default is `./mlflow.db` with
+artifacts in `./mlartifacts` (the current directory), and `mlflow.set_tracking_uri` also
+exports MLFLOW_TRACKING_URI, which Settings and every child process would then read.
 
     .venv/bin/mlflow ui --backend-store-uri sqlite:///data/mlflow.db
 """
@@ -76,21 +81,6 @@ def artifact_root(uri: str) -> str | None:
 
 
 @contextlib.contextmanager
-def _active_uri(uri: str) -> Iterator[None]:
-    """Point MLflow's fluent API (log_model, load_model) at `uri`, then restore."""
-    import mlflow
-
-    before_t, before_r = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(before_t)
-        mlflow.set_registry_uri(before_r)
-
-
-@contextlib.contextmanager
 def _trusted_deserialization() -> Iterator[None]:
     """MLflow refuses to deserialize scikit-learn models (skops included) unless
     MLFLOW_ALLOW_PICKLE_DESERIALIZATION=true, since a model file can run code. Models loaded
@@ -153,7 +143,6 @@ class Tracker:
         tags: Mapping[str, str] | None = None,
     ) -> FitRecord:
         """One run: params, metrics, importance, predictions, spec, model (+ registry version)."""
-        import mlflow
         from mlflow.entities import Metric, Param, RunTag
 
         run = self.client.create_run(
@@ -185,28 +174,70 @@ class Tracker:
                     oos.to_parquet(d / OOS_ARTIFACT, index=False)
                 for f in d.iterdir():
                     self.client.log_artifact(run_id, str(f))
-            with _active_uri(self.uri), mlflow.start_run(run_id=run_id):
-                kw: dict[str, Any] = {
-                    "name": "model",
-                    "registered_model_name": name if register else None,
-                    "pip_requirements": _pip_requirements(model.kind),
-                }
-                if model.kind == "xgb":
-                    info = mlflow.xgboost.log_model(model.estimator, **kw)  # type: ignore[attr-defined]
-                else:
-                    info = mlflow.sklearn.log_model(
-                        model.estimator,  # type: ignore[attr-defined]
-                        skops_trusted_types=SKOPS_TRUSTED,
-                        **kw,
-                    )
-            version = info.registered_model_version
-            if version is not None:
-                self.client.set_model_version_tag(name, str(version), "run_id", run_id)
+            model_uri, version = self._log_model(model, run_id, name if register else None)
             self.client.set_terminated(run_id, "FINISHED")
         except BaseException:
             self.client.set_terminated(run_id, "FAILED")
             raise
-        return FitRecord(run_id, info.model_uri, name, None if version is None else str(version))
+        return FitRecord(run_id, model_uri, name, version)
+
+    def _log_model(
+        self, model: Model, run_id: str, register_as: str | None
+    ) -> tuple[str, str | None]:
+        """The estimator as an MLflow logged model of the run (+ a registry version), through
+        this tracker's client only. `mlflow.<flavor>.log_model` would go through MLflow's
+        process-global tracking URI (and pointing that at this store sets MLFLOW_TRACKING_URI
+        in the environment, which Settings and every child process then read)."""
+        import mlflow
+        from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+        from mlflow.exceptions import MlflowException
+        from mlflow.models import Model as MlflowModel
+
+        logged = self.client.create_logged_model(
+            self.experiment_id, name="model", source_run_id=run_id, model_type=model.kind
+        )
+        try:
+            meta = MlflowModel(
+                artifact_path=logged.artifact_location,
+                model_uuid=logged.model_id,
+                run_id=run_id,
+                model_id=logged.model_id,
+            )
+            with tempfile.TemporaryDirectory() as tmp:
+                path = str(Path(tmp) / "model")
+                kw: dict[str, Any] = {
+                    "path": path,
+                    "mlflow_model": meta,
+                    "pip_requirements": _pip_requirements(model.kind),
+                }
+                if model.kind == "xgb":
+                    mlflow.xgboost.save_model(model.estimator, **kw)  # type: ignore[attr-defined]
+                else:
+                    mlflow.sklearn.save_model(
+                        model.estimator,  # type: ignore[attr-defined]
+                        skops_trusted_types=SKOPS_TRUSTED,
+                        **kw,
+                    )
+                self.client.log_model_artifacts(logged.model_id, path)
+            self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+        except BaseException:
+            self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
+            raise
+        self.client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
+        if register_as is None:
+            return f"models:/{logged.model_id}", None
+        try:
+            self.client.create_registered_model(register_as)
+        except MlflowException as exc:
+            if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+                raise
+        # the artifact location as source (not models:/<id>): a `models:/` source makes the
+        # registry look the model up through the process-global tracking URI
+        mv = self.client.create_model_version(
+            register_as, logged.artifact_location, run_id=run_id, model_id=logged.model_id
+        )
+        self.client.set_model_version_tag(register_as, str(mv.version), "run_id", run_id)
+        return f"models:/{logged.model_id}", str(mv.version)
 
     # --- registry -----------------------------------------------------------------------
     def approve(
@@ -240,15 +271,19 @@ class Tracker:
         with tempfile.TemporaryDirectory() as tmp:
             path = self.client.download_artifacts(mv.run_id, "model_spec.json", tmp)
             spec = json.loads(Path(path).read_text())
-        import mlflow
+            import mlflow
 
-        uri = f"models:/{model_name}/{mv.version}"
-        with _active_uri(self.uri):
+            # downloaded through this store's URI, then loaded from the local copy:
+            # `load_model("models:/...")` would resolve the name in the process-global registry
+            source = self.client.get_model_version_download_uri(model_name, str(mv.version))
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=source, dst_path=tmp, tracking_uri=self.uri
+            )
             if spec["kind"] == "xgb":
-                estimator = mlflow.xgboost.load_model(uri)
+                estimator = mlflow.xgboost.load_model(local)
             else:
                 with _trusted_deserialization():
-                    estimator = mlflow.sklearn.load_model(uri)
+                    estimator = mlflow.sklearn.load_model(local)
         return from_spec(spec, estimator)
 
 

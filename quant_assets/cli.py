@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from quant_assets.defs.pipeline import Reload
     from quant_assets.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -32,9 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.add_argument(
         "--reload",
-        type=dt.date.fromisoformat,
-        metavar="FROM",
-        help="re-read the raw feeds from the year of FROM on (corrected files, restatements)",
+        type=_reload,
+        metavar="FROM[..TO]",
+        help="re-read the raw feeds of the years FROM..TO cover (corrected files, vendor "
+        "restatements), e.g. 2024-01-01..2024-03-31; without ..TO from FROM's year through "
+        "--through; the derived layer of the later years is rebuilt on them",
     )
     sub.add_parser("migrate", help="create or upgrade the warehouse schemas and tables")
     init = sub.add_parser("init", help="write an editable starter universe, strategies and specs")
@@ -90,14 +93,31 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "ask":
             return ask_command(settings, args.question, session=args.session, as_json=args.json)
         return chat_command(settings, session=args.session)
+    through = args.through or dt.datetime.now(dt.UTC).date()
+    if args.reload is not None:
+        try:
+            args.reload.years(through, settings.sample_start)
+        except ValueError as exc:
+            print(f"quant main: {exc}", file=sys.stderr)
+            return 2
     prepare_dagster_home(settings.dagster_home)
     from quant_assets.defs.pipeline import run_daily
 
-    summary = run_daily(settings, through=args.through, reload_from=args.reload)
+    summary = run_daily(settings, through=through, reload=args.reload)
     print(summary.render())
     if not summary.ok:
         return 1
     return _publish_snapshot(settings.warehouse_url)
+
+
+def _reload(text: str) -> Reload:
+    """argparse type of `--reload`: a bad range is a usage error naming the value."""
+    from quant_assets.defs.pipeline import Reload
+
+    try:
+        return Reload.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 STARTER_DIR = Path(__file__).with_name("starter")

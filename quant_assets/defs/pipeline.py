@@ -7,7 +7,10 @@ click in the UI would. Runs are launched by the daemon and appear in the UI like
 other. The plan, in dependency order:
 
     history_job   the years from the first missing or stale one to the year of `through`
-                  (raw feeds loaded through `through`, then the derived layer)
+                  (raw feeds loaded through `through`, then the derived layer), and the
+                  years of `--reload FROM..TO`; a year between them whose raw feeds are
+                  kept is rebuilt by a `derived_job` run (its marts carry running sums
+                  and windows on from the years before it)
     ml_job        the model specs never fitted or last fitted `ml_refit_days` before the
                   newest bar (one run over the range of them)
     decision_job  the session after `through` (scores -> simulations -> strategies ->
@@ -110,12 +113,56 @@ def missing_partitions(
     return sorted(missing)
 
 
+@dataclass(frozen=True)
+class Reload:
+    """`quant main --reload FROM[..TO]`: the days whose raw feeds are read again (corrected
+    files, vendor restatements), whole years since history partitions are years. Without
+    TO the range runs through the day the run loads through."""
+
+    start: dt.date
+    end: dt.date | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Reload:
+        """`FROM` or `FROM..TO`, ISO dates; a ValueError naming `text` otherwise."""
+        first, dots, last = text.partition("..")
+        try:
+            start = dt.date.fromisoformat(first)
+            end = dt.date.fromisoformat(last) if dots else None
+        except ValueError:
+            raise ValueError(
+                f"--reload {text!r}: expected FROM or FROM..TO as YYYY-MM-DD dates"
+            ) from None
+        if end is not None and start > end:
+            raise ValueError(f"--reload {text!r}: FROM {start} is after TO {end}")
+        return cls(start, end)
+
+    def __str__(self) -> str:
+        return str(self.start) if self.end is None else f"{self.start}..{self.end}"
+
+    def years(self, through: dt.date, first: dt.date) -> list[str]:
+        """The history partitions (years) covering the range; a ValueError naming the range
+        if it ends after `through` or starts before the first day of history `first`."""
+        from quant_assets.defs.partitions import history_key
+
+        end = through if self.end is None else self.end
+        if end > through:
+            raise ValueError(f"--reload {self}: TO {end} is after --through {through}")
+        if self.start > end:
+            raise ValueError(f"--reload {self}: FROM {self.start} is after --through {through}")
+        if self.start.year < first.year:
+            raise ValueError(f"--reload {self}: FROM is before the first history year {first.year}")
+        return [history_key(dt.date(y, 1, 1)) for y in range(self.start.year, end.year + 1)]
+
+
 def history_plan(
-    instance: dg.DagsterInstance, through: dt.date, reload_from: dt.date | None = None
-) -> Step | None:
-    """The years to (re)build: from the first missing, stale or reloaded one to `through`'s."""
+    instance: dg.DagsterInstance, through: dt.date, reload: Reload | None = None
+) -> list[Step]:
+    """The years to (re)build, in order: `history_job` over the first missing, stale or
+    reloaded year to `through`'s, except that years between a reload range and the next
+    year due keep their raw rows and only get their derived layer rebuilt (`derived_job`)."""
     from quant_assets.calendars import CRYPTO_CALENDAR, last_complete_day
-    from quant_assets.defs.partitions import history_key, history_partitions
+    from quant_assets.defs.partitions import HISTORY_START, history_key, history_partitions
     from quant_assets.defs.raw.assets import DAILY_KEYS, LISTED_KEYS, THROUGH_TAG
 
     last = history_key(through)
@@ -140,11 +187,19 @@ def history_plan(
         loaded = raw_latest[year]
         if built is not None and loaded is not None and loaded.storage_id > built.storage_id:
             todo.append(year)
-    if reload_from is not None:
-        todo.append(history_key(reload_from))
-    if not todo:
-        return None
-    return Step("history_job", min(todo), last, tags={THROUGH_TAG: through.isoformat()})
+    # the raw feeds of every year from the first due one on, and of the reloaded years
+    raw = {y for y in years if todo and y >= min(todo)}
+    if reload is not None:
+        raw |= set(reload.years(through, HISTORY_START))
+    steps: list[Step] = []
+    for year in (y for y in years if raw and y >= min(raw)):
+        job = "history_job" if year in raw else "derived_job"
+        if steps and steps[-1].job == job:
+            steps[-1] = Step(job, steps[-1].start, year, steps[-1].tags)
+        else:
+            tags = {THROUGH_TAG: through.isoformat()} if job == "history_job" else {}
+            steps.append(Step(job, year, year, tags))
+    return steps
 
 
 def model_plan(
@@ -218,10 +273,11 @@ def run_daily(
     settings: Settings,
     through: dt.date | None = None,
     *,
-    reload_from: dt.date | None = None,
+    reload: Reload | None = None,
     timeout: float = 3600.0,
 ) -> DailySummary:
-    """Materialize what is missing through `through` (default: today, UTC) under Dagster."""
+    """Materialize what is missing through `through` (default: today, UTC) under Dagster,
+    reading the raw feeds of the `reload` range's years again."""
     from quant_assets.defs.partitions import next_session
     from quant_assets.strategy.panels import as_of_date
     from quant_assets.warehouse import connect
@@ -233,13 +289,13 @@ def run_daily(
     summary = DailySummary()
     services = DagsterServices(settings)
     try:
-        history = history_plan(instance, through, reload_from)
-        if history is not None:
-            run = run_step(services, instance, history.with_tags(through), timeout)
+        history = history_plan(instance, through, reload)
+        for step in history:
+            run = run_step(services, instance, step.with_tags(through), timeout)
             summary.runs.append(run)
             if not run.ok:
                 return summary
-        else:
+        if not history:
             summary.runs.append(JobRun("history_job", "up to date", True, 0.0, status="skipped"))
         with connect(settings.warehouse_url, read_only=True) as wh:
             newest = as_of_date(wh, before=through + dt.timedelta(days=1))

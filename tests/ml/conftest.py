@@ -62,12 +62,12 @@ def sample_panel() -> SamplePanel:
 
 
 @pytest.fixture(scope="session")
-def tracker(request, tmp_path_factory):
-    """One fresh sqlite MLflow store for the session.
+def empty_store(request, tmp_path_factory):
+    """A function copying an empty, migrated sqlite MLflow store to a path.
 
     MLflow builds a new store by running its ~60 schema migrations (10-40 s here), so an
     empty migrated store is kept in pytest's cache (per MLflow version) and copied; the
-    store the tests write to is always a new file.
+    store a test writes to is always a new file.
     """
     import shutil
 
@@ -75,13 +75,28 @@ def tracker(request, tmp_path_factory):
 
     from ml.tracking import Tracker
 
-    path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
     cache = getattr(request.config, "cache", None)
     if cache is not None:
         template = cache.mkdir(f"ml-mlflow-{mlflow.__version__}") / "empty.db"
-        if not template.exists():
-            scratch = tmp_path_factory.mktemp("mlflow-template") / "empty.db"
-            Tracker(f"sqlite:///{scratch}", experiment="template")
-            shutil.copyfile(scratch, template)
+    else:
+        template = tmp_path_factory.mktemp("mlflow-cache") / "empty.db"
+    if not template.exists():
+        scratch = tmp_path_factory.mktemp("mlflow-template") / "empty.db"
+        Tracker(f"sqlite:///{scratch}", experiment="template")
+        shutil.copyfile(scratch, template)
+
+    def copy_to(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(template, path)
+        return path
+
+    return copy_to
+
+
+@pytest.fixture(scope="session")
+def tracker(empty_store, tmp_path_factory):
+    """One fresh sqlite MLflow store for the session."""
+    from ml.tracking import Tracker
+
+    path = empty_store(tmp_path_factory.mktemp("mlflow") / "mlflow.db")
     return Tracker(f"sqlite:///{path}", experiment="tests")

@@ -9,7 +9,7 @@ import pytest
 from ml.cv import WalkForward
 from ml.evaluate import predict_daily
 from ml.features import make_dataset
-from ml.tracking import ApprovalError, artifact_root
+from ml.tracking import OOS_ARTIFACT, ApprovalError, artifact_root
 from ml.train import train
 
 
@@ -82,3 +82,62 @@ def test_approve_sets_champion_only_above_threshold(tracker):
 def test_artifacts_live_beside_a_local_store(tmp_path):
     assert artifact_root(f"sqlite:///{tmp_path}/m.db") == (tmp_path / "mlartifacts").as_uri()
     assert artifact_root("http://mlflow.internal:5000") is None
+
+
+@pytest.mark.parametrize("kind", ["linear", "xgb"])
+def test_every_mlflow_write_lands_in_the_data_dir_store_not_the_cwd(
+    kind, empty_store, tmp_path, monkeypatch
+):
+    """The store, the run and model artifacts and the registry all live under the data dir
+    (Settings.mlflow_tracking_uri); nothing appears in the current directory, and a fit
+    leaves no tracking URI in the environment for Settings or child processes to pick up
+    (MLflow 3's default store is ./mlflow.db with artifacts in ./mlartifacts)."""
+    import os
+
+    from ml.tracking import Tracker
+    from quant_assets.settings import get_settings
+
+    cwd, data = tmp_path / "cwd", tmp_path / "data"
+    cwd.mkdir()
+    for var in ("MLFLOW_TRACKING_URI", "QUANT_MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("QUANT_DATA_DIR", str(data))
+    monkeypatch.chdir(cwd)
+    empty_store(data / "mlflow.db")
+    get_settings.cache_clear()
+    try:
+        store = f"sqlite:///{data.resolve() / 'mlflow.db'}"
+        tracker = Tracker()
+        assert tracker.uri == store
+        _, ds = _toy(0.5, 4)
+        r = train(
+            ds,
+            kind=kind,
+            splitter=WalkForward(2),
+            tracker=tracker,
+            name=f"cwd_{kind}",
+            params={"n_estimators": 20} if kind == "xgb" else None,
+        )
+        # nothing for the next Settings (this process after a reload, or a child) to inherit
+        assert "MLFLOW_TRACKING_URI" not in os.environ
+        assert "MLFLOW_REGISTRY_URI" not in os.environ
+        get_settings.cache_clear()
+        again = Tracker()  # what the next job's resource builds
+        assert again.uri == store
+        loaded = again.load(r.name, r.version)
+        np.testing.assert_array_equal(loaded.score(ds.frame), r.model.score(ds.frame))
+
+        artifacts = (data.resolve() / "mlartifacts").as_uri()
+        run = again.client.get_run(r.run_id)
+        assert run.info.artifact_uri.startswith(artifacts)
+        mv = again.client.get_model_version(r.name, r.version)
+        assert mv.run_id == r.run_id
+        assert again.client.get_model_version_download_uri(r.name, r.version).startswith(artifacts)
+        (output,) = run.outputs.model_outputs
+        logged = again.client.get_logged_model(output.model_id)
+        assert logged.source_run_id == r.run_id and logged.artifact_location.startswith(artifacts)
+        on_disk = {p.name for p in (data / "mlartifacts").rglob("*") if p.is_file()}
+        assert {"MLmodel", "model_spec.json", OOS_ARTIFACT} <= on_disk
+        assert sorted(os.listdir(cwd)) == []
+    finally:
+        get_settings.cache_clear()

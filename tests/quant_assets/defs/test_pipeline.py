@@ -222,18 +222,21 @@ import json
 import sys
 
 import dagster as dg
-from quant_assets.defs.pipeline import history_plan
+from quant_assets.defs.pipeline import Reload, history_plan
 
 instance = dg.DagsterInstance.get()
 through = dt.date.fromisoformat(sys.argv[1])
-plans = [history_plan(instance, through), history_plan(instance, through, dt.date(2023, 9, 15))]
-print(json.dumps([None if p is None else [p.job, p.start, p.end, p.tags] for p in plans]))
+reloads = [None, "2023-09-15", "2023-02-01..2023-03-31", "2024-01-01..2024-03-31"]
+plans = [history_plan(instance, through, r and Reload.parse(r)) for r in reloads]
+print(json.dumps([[[s.job, s.start, s.end, s.tags] for s in p] for p in plans]))
 """
 
 
 def test_reload_from_a_day_plans_the_years_from_its_year(runs):
     """`quant main --reload FROM` (corrected files, vendor restatements): the history run
-    starts at FROM's year, although every year is loaded; without it nothing is due."""
+    starts at FROM's year, although every year is loaded; without it nothing is due.
+    `--reload FROM..TO` re-reads the years of the range only; a later year gets its
+    derived layer rebuilt (derived_job), its raw feeds kept. A bad range fails naming it."""
     import json
 
     data = runs["data"]
@@ -243,14 +246,104 @@ def test_reload_from_a_day_plans_the_years_from_its_year(runs):
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    plain, reload = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert plain is None
-    assert reload == ["history_job", "2023-01-01", "2024-01-01", {"quant/through": "2024-06-28"}]
-    bad = subprocess.run(
-        [str(Path(sys.executable).with_name("quant")), "main", "--reload", "2023-13-01"],
-        cwd=REPO, env=_env(data), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert bad.returncode != 0 and "2023-13-01" in bad.stderr
+    plain, reload, first_year, last_year = json.loads(proc.stdout.strip().splitlines()[-1])
+    through = {"quant/through": "2024-06-28"}
+    assert plain == []
+    assert reload == [["history_job", "2023-01-01", "2024-01-01", through]]
+    assert first_year == [
+        ["history_job", "2023-01-01", "2023-01-01", through],
+        ["derived_job", "2024-01-01", "2024-01-01", {}],
+    ]
+    assert last_year == [["history_job", "2024-01-01", "2024-01-01", through]]
+    quant = str(Path(sys.executable).with_name("quant"))
+    for bad, why in (
+        (["--reload", "2023-13-01"], "2023-13-01"),
+        (["--reload", "2024-03-31..2024-01-01"], "FROM 2024-03-31 is after TO 2024-01-01"),
+        (["--reload", "2024-01-01..2024-02-30"], "2024-01-01..2024-02-30"),
+        (["--through", "2024-06-28", "--reload", "2024-01-01..2024-07-31"],
+         "TO 2024-07-31 is after --through 2024-06-28"),
+    ):  # fmt: skip
+        proc = subprocess.run(
+            [quant, "main", *bad], cwd=REPO, env=_env(data), capture_output=True, text=True,
+            timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 2 and why in proc.stderr, (bad, proc.stderr)
+
+
+def _materialize(instance: dg.DagsterInstance, keys, year: str, through: str) -> None:
+    for key in keys:
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(key, partition=year, metadata={"through": through})
+        )
+
+
+def test_a_reload_range_plans_its_years_and_rebuilds_only_the_derived_layer_after_it():
+    """The plan of `--reload FROM..TO` on a fully loaded instance (no pipeline run): the
+    range's years in a history_job run, the years after it in a derived_job run, and a year
+    due anyway (its raw rows re-loaded after its derived ones) in its own history_job run
+    through the last year, so no year's raw feeds are read again for nothing."""
+    from quant_assets.defs.partitions import history_partitions
+    from quant_assets.defs.pipeline import Reload, history_plan
+    from quant_assets.defs.raw.assets import DAILY_KEYS, LISTED_KEYS
+
+    years = history_partitions.get_partition_keys()[:6]
+    through = dt.date.fromisoformat(years[-1]) + dt.timedelta(days=180)
+    derived = dg.AssetKey(["derived", "fct_features_daily"])
+    with dg.DagsterInstance.ephemeral() as instance:
+        for year in years:
+            _materialize(instance, [*LISTED_KEYS, *DAILY_KEYS], year, through.isoformat())
+            _materialize(instance, [derived], year, through.isoformat())
+        y = [dt.date.fromisoformat(k) for k in years]
+
+        def plan(reload: str | None) -> list[tuple[str, str, str]]:
+            steps = history_plan(instance, through, reload and Reload.parse(reload))
+            return [(s.job, s.start, s.end) for s in steps]
+
+        assert plan(None) == []
+        assert plan(f"{y[1]:%Y}-03-01..{y[2]:%Y}-05-31") == [
+            ("history_job", years[1], years[2]),
+            ("derived_job", years[3], years[5]),
+        ]
+        assert plan(f"{y[5]:%Y}-01-01..{through}") == [("history_job", years[5], years[5])]
+        assert plan(f"{y[4]:%Y}-02-01") == [("history_job", years[4], years[5])]
+        # year 4's raw rows re-loaded after its derived ones: due without --reload
+        _materialize(instance, LISTED_KEYS[:1], years[4], through.isoformat())
+        assert plan(None) == [("history_job", years[4], years[5])]
+        assert plan(f"{y[1]:%Y}-03-01..{y[1]:%Y}-05-31") == [
+            ("history_job", years[1], years[1]),
+            ("derived_job", years[2], years[3]),
+            ("history_job", years[4], years[5]),
+        ]
+        with pytest.raises(ValueError, match="is after --through"):
+            plan(f"{y[1]:%Y}-03-01..{through + dt.timedelta(days=1)}")
+
+
+def test_reload_ranges_parse_or_fail_naming_the_value():
+    from quant_assets.defs.pipeline import Reload
+
+    first = dt.date(2005, 1, 3)
+    through = dt.date(2024, 6, 28)
+    assert Reload.parse("2023-09-15").years(through, first) == ["2023-01-01", "2024-01-01"]
+    assert Reload.parse("2022-12-31..2023-01-01").years(through, first) == [
+        "2022-01-01",
+        "2023-01-01",
+    ]
+    assert Reload.parse("2024-01-01..2024-03-31").years(through, first) == ["2024-01-01"]
+    for text, why in (
+        ("2024-03-31..2024-01-01", "FROM 2024-03-31 is after TO 2024-01-01"),
+        ("2024-01-01..", "'2024-01-01..'"),
+        ("2024-02-30", "'2024-02-30'"),
+        ("2024-01-01...2024-02-01", "'2024-01-01...2024-02-01'"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(why)):
+            Reload.parse(text)
+    for text, why in (
+        ("2024-01-01..2024-07-01", "2024-01-01..2024-07-01: TO 2024-07-01 is after --through"),
+        ("2024-07-01", "2024-07-01: FROM 2024-07-01 is after --through 2024-06-28"),
+        ("2004-06-01..2005-06-01", "before the first history year 2005"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(why)):
+            Reload.parse(text).years(through, first)
 
 
 BACKFILL = """
