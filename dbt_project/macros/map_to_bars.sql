@@ -99,3 +99,41 @@
     where is_item = 1 and effective_date is not null
     group by symbol, effective_date
 {%- endmacro %}
+
+
+{#- Every economic release attached, for every symbol, to that symbol's first bar on or
+    after the release date (a Saturday release reaches crypto the same day, stocks on
+    Monday). -#}
+{% macro economic_events_on_bars(bars_filter='1 = 1', releases_filter='1 = 1') -%}
+    select symbol, event_code, release_date, effective_date as date
+    from (
+        select
+            *,
+            min(bar_date) over (
+                partition by symbol
+                order by sort_date desc, is_event asc
+                rows between unbounded preceding and current row
+            ) as effective_date
+        from (
+            select
+                symbol, date as sort_date, 0 as is_event, date as bar_date,
+                cast(null as {{ dbt.type_string() }}) as event_code, cast(null as date) as release_date
+            from {{ ref('stg_market_data__ohlcv_bars') }}
+            where {{ bars_filter }}
+            union all
+            select
+                s.symbol, r.release_date as sort_date, 1 as is_event, cast(null as date) as bar_date,
+                r.event_code, r.release_date
+            from (
+                select distinct event_code, release_date
+                from {{ ref('stg_events__economic_events') }}
+                where {{ releases_filter }}
+            ) as r
+            cross join (
+                select distinct symbol from {{ ref('stg_market_data__ohlcv_bars') }}
+                where {{ bars_filter }}
+            ) as s
+        ) as timeline
+    ) as mapped
+    where is_event = 1 and effective_date is not null
+{%- endmacro %}
