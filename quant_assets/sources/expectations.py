@@ -41,12 +41,19 @@ class Headline:
 
 def as_known(vintages: pd.DataFrame, series_id: str, day: dt.date) -> pd.Series:
     """The series' values (indexed by observation date) in its vintage of `day`."""
-    rows = vintages[vintages["series_id"] == series_id]
-    end = rows["realtime_end"].map(lambda d: d is None or pd.isna(d) or d >= day)
-    rows = rows[(rows["realtime_start"] <= day) & end & rows["value"].notna()]
+    rows = _rows(vintages, series_id)
+    open_ = rows["realtime_end"].map(lambda d: pd.isna(d) or d >= day)  # null end: still open
+    rows = rows[rows["realtime_start"].map(lambda d: d <= day) & open_ & rows["value"].notna()]
     # one vintage per date on a day; if a payload overlaps, the latest-starting one wins
     rows = rows.sort_values(["date", "realtime_start"]).drop_duplicates("date", keep="last")
     return pd.Series(rows["value"].astype(float).to_numpy(), index=list(rows["date"]))
+
+
+def _rows(vintages: pd.DataFrame, series_id: str) -> pd.DataFrame:
+    """The series' rows with a date and a first day known (unparsed ones are the loader's
+    to quarantine from macro.observations, not the model's input)."""
+    rows = vintages[vintages["series_id"] == series_id]
+    return rows[rows["date"].notna() & rows["realtime_start"].notna()]
 
 
 def changes(levels: pd.Series, change: Literal["pct", "diff"]) -> pd.Series:
@@ -61,14 +68,10 @@ def expect(
     """period, actual, previous, consensus, unit and consensus_source of a release on `day`."""
     known = as_known(vintages, headline.series_id, day)
     moves = changes(known, headline.change)
-    first_known = (
-        vintages[vintages["series_id"] == headline.series_id]
-        .groupby("date")["realtime_start"]
-        .min()
-    )
+    first_known = _rows(vintages, headline.series_id).groupby("date")["realtime_start"].min()
     published = len(moves) > 0 and first_known.get(moves.index[-1]) == day
-    before = changes(as_known(vintages, headline.series_id, day - dt.timedelta(days=1)),
-                     headline.change).dropna().iloc[-n:]  # fmt: skip
+    eve = as_known(vintages, headline.series_id, day - dt.timedelta(days=1))
+    before = changes(eve, headline.change).dropna().iloc[-n:]
     consensus = float(np.median(before)) if len(before) >= min(MIN_PRINTS, n) else None
     actual = float(moves.iloc[-1]) if published else None
     prior = (

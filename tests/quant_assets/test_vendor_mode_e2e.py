@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import os
 import subprocess
@@ -532,7 +533,11 @@ def test_quant_main_in_vendor_mode_writes_the_sod_report(tmp_path, replay) -> No
         "gdelt",
     }
     assert len(sorted((tmp_path / "data" / "reports").rglob("sod.html"))) == 1
+    assert_vendor_rows(tmp_path)
 
+
+def assert_vendor_rows(tmp_path: Path) -> None:
+    """The raw tables hold what the replayed payloads contain, each row from its vendor."""
     q = lambda sql: warehouse_query(tmp_path, sql)  # noqa: E731
     bars = q(
         "select symbol, source, count(*) as n, min(date) as first, max(date) as last "
@@ -559,26 +564,39 @@ def test_quant_main_in_vendor_mode_writes_the_sod_report(tmp_path, replay) -> No
         assert close == pytest.approx(round(PRICES[key][dt.date(2024, 2, 1)], 2), abs=0.006)
 
     events = q(
-        "select symbol, event_date, event_type, value, consensus, source "
+        "select symbol, cast(event_date as varchar) as day, event_type, value, "
+        "coalesce(cast(consensus as varchar), '-') as consensus, source "
         "from events.security_events order by symbol, event_type"
     )
+    # Polygon's dividends with Alpha Vantage's earnings (Polygon has none) in one domain.
     assert list(events.itertuples(index=False, name=None)) == [
-        ("AAPL", dt.date(2024, 2, 9), "dividend", 0.24, None, "polygon"),
-        ("AAPL", dt.date(2024, 2, 1), "earnings", 2.18, 2.10, "alphavantage"),
-        ("SPY", dt.date(2023, 12, 15), "dividend", 0.24, None, "polygon"),
+        ("AAPL", "2024-02-09", "dividend", 0.24, "-", "polygon"),
+        ("AAPL", "2024-02-01", "earnings", 2.18, "2.1", "alphavantage"),
+        ("SPY", "2023-12-15", "dividend", 0.24, "-", "polygon"),
     ]
 
     econ = q(
-        "select event_code, release_date, actual, previous, consensus, consensus_source "
-        "from events.economic_events where source = 'fred'"
+        "select event_code, cast(release_date as varchar) as day, actual, previous, consensus, "
+        "consensus_source from events.economic_events where source = 'fred'"
     )
-    assert set(econ["event_code"]) == {"CPI", "NFP", "GDP", "PCE", "RETAIL_SALES"}
-    assert (econ["release_date"] >= FIRST).all() and (econ["release_date"] <= THROUGH).all()
+    window = {"realtime_start": FIRST.isoformat(), "realtime_end": THROUGH.isoformat()}
+    codes = {10: "CPI", 50: "NFP", 53: "GDP", 54: "PCE", 9: "RETAIL_SALES"}
+    served = {
+        (code, row["date"])
+        for rid, code in codes.items()
+        for row in fred_release_dates({"release_id": str(rid), **window})["release_dates"]
+    }
+    assert set(zip(econ["event_code"], econ["day"], strict=True)) == served
+    # Every release published a print; the model set every consensus (surprises not empty).
     assert econ["actual"].notna().all() and econ["consensus"].notna().all()
     assert set(econ["consensus_source"]) == {"model"}
-    cpi = econ[econ["event_code"] == "CPI"].sort_values("release_date").iloc[-1]
-    levels = [v for day, known, v in fred_vintages("CPIAUCSL") if known <= cpi["release_date"]]
+    cpi = econ[econ["event_code"] == "CPI"].sort_values("day").iloc[-1]
+    day = dt.date.fromisoformat(cpi["day"])
+    levels = [v for _, known, v in fred_vintages("CPIAUCSL") if known <= day]
     assert cpi["actual"] == pytest.approx(100 * (levels[-1] / levels[-2] - 1))
+    eve = [v for _, known, v in fred_vintages("CPIAUCSL") if known < day][-13:]
+    moves = [100 * (b / a - 1) for a, b in itertools.pairwise(eve)]
+    assert cpi["consensus"] == pytest.approx(float(np.median(moves)))  # last 12 prints
 
     macro = q(
         "select series_id, source, count(*) as n from macro.observations group by series_id, source"

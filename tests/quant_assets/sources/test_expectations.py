@@ -82,3 +82,16 @@ def test_diff_headline_and_fill_leaves_other_codes_alone():
     fomc = out.loc[1]  # no headline series: as the source delivered it
     assert [fomc["actual"], fomc["consensus"], fomc["unit"]] == [5.5, 5.25, "%"]
     assert pd.isna(fomc["previous"]) and fomc["consensus_source"] is None
+
+
+def test_rows_with_unparsed_dates_are_left_out_not_fatal():
+    bad = pd.DataFrame(
+        [
+            ("CPIAUCSL", None, D(2024, 6, 12), OPEN, 999.0, "fred"),
+            ("CPIAUCSL", D(2024, 5, 1), None, OPEN, 999.0, "fred"),
+        ],
+        columns=vintages().columns,
+    )
+    got = expect(pd.concat([vintages(), bad], ignore_index=True), CPI, D(2024, 6, 12))
+    assert got["actual"] == pytest.approx(100 * (102.51 / 100.5 - 1))
+    assert got["consensus"] == pytest.approx(0.4)
