@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -256,6 +257,20 @@ class Settings(BaseSettings):
         description="per data domain, vendors in order: "
         "'security_events=polygon,alphavantage;ohlcv_crypto=binance,coingecko'",
     )
+    vendor_urls: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="per vendor, the API base URL to call instead of the public one (a proxy, "
+        "a mirror such as api.massive.com for polygon): 'polygon=https://...;fred=https://...'",
+    )
+    vendor_rate_limits: Annotated[dict[str, tuple[int, float]], NoDecode] = Field(
+        default_factory=dict,
+        description="per vendor, calls per seconds replacing its free-tier limit (a paid plan): "
+        "'polygon=100/1;alphavantage=75/60'",
+    )
+    coingecko_plan: Literal["demo", "paid"] = Field(
+        "demo",
+        description="CoinGecko plan of COINGECKO_API_KEY: demo (30 days of daily OHLC) or paid",
+    )
 
     # --- validation ----------------------------------------------------------------
     @field_validator("smtp_recipients", mode="before")
@@ -453,6 +468,57 @@ class Settings(BaseSettings):
                 )
         return value
 
+    @field_validator("vendor_urls", "vendor_rate_limits", mode="before")
+    @classmethod
+    def _parse_vendor_map(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str):
+            return value
+        out: dict[str, Any] = {}
+        for part in filter(None, (p.strip() for p in value.split(";"))):
+            vendor, sep, setting = part.partition("=")
+            if not sep or not setting.strip():
+                raise ValueError(f"{part!r}: expected vendor=value")
+            out[vendor.strip()] = setting.strip()
+        if info.field_name == "vendor_rate_limits":
+            for vendor, setting in out.items():
+                calls, sep, seconds = setting.partition("/")
+                try:
+                    out[vendor] = (int(calls), float(seconds))
+                except ValueError:
+                    raise ValueError(f"{vendor}={setting}: expected calls/seconds") from None
+                if not sep or out[vendor][0] <= 0 or out[vendor][1] <= 0:
+                    raise ValueError(f"{vendor}={setting}: expected positive calls/seconds")
+        return out
+
+    @field_validator("vendor_urls")
+    @classmethod
+    def _check_vendor_urls(cls, value: dict[str, str]) -> dict[str, str]:
+        from quant_assets.sources.registry import URL_VENDORS
+
+        for vendor, url in value.items():
+            if vendor not in URL_VENDORS:
+                raise ValueError(
+                    f"{vendor}: its base URL cannot be set; vendors that take one: "
+                    f"{', '.join(URL_VENDORS)}"
+                )
+            if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+                raise ValueError(f"{vendor}: {url!r} is not an http(s) URL")
+        return value
+
+    @field_validator("vendor_rate_limits")
+    @classmethod
+    def _check_vendor_rate_limits(
+        cls, value: dict[str, tuple[int, float]]
+    ) -> dict[str, tuple[int, float]]:
+        from quant_assets.sources.ratelimit import RATE_LIMITS
+
+        unknown = [v for v in value if v not in RATE_LIMITS]
+        if unknown:
+            raise ValueError(
+                f"unknown vendor(s) {', '.join(unknown)}; known: {', '.join(RATE_LIMITS)}"
+            )
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _check_redis_url(cls, value: str | None) -> str | None:
@@ -542,6 +608,8 @@ class Settings(BaseSettings):
             return "**********"
         if name in ("warehouse_url", "redis_url", "mlflow_tracking_uri", "llm_conversations_url"):
             return _mask_url(value)
+        if name == "vendor_urls":
+            return {vendor: _mask_url(url) for vendor, url in value.items()}
         return value
 
     def __repr_args__(self) -> typing.Iterable[tuple[str | None, Any]]:

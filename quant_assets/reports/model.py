@@ -185,6 +185,7 @@ class EconomicEvent(_Row):
     consensus: Number | None = None
     previous: Number | None = None
     unit: str | None = None
+    consensus_source: str | None = None  # 'model': the expectation model's, not a survey
 
 
 class VarRow(_Row):

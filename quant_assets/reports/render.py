@@ -240,7 +240,7 @@ def _row_filters() -> dict[str, Callable[..., list[Any]]]:
             f"{e.event_code} · {e.name}",
             e.country,
             e.period,
-            t(e.consensus),
+            t(e.consensus) + (" (model)" if e.consensus_source == "model" else ""),
             t(e.previous),
             t(e.actual),
             e.unit,

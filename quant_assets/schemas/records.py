@@ -104,6 +104,7 @@ class EconomicEvent(Record):
     consensus: Finite | None = None
     previous: Finite | None = None
     unit: str | None = None
+    consensus_source: Literal["model"] | None = None
 
     @model_validator(mode="after")
     def _date_near_time(self) -> EconomicEvent:

@@ -136,6 +136,15 @@ ECONOMIC_EVENTS = Table(
         _c("previous", "double", nullable=True),
         _c("unit", "text", nullable=True),
         *_SOURCE,
+        # Last: migration 0006 appends it to existing tables, so new and migrated tables
+        # have one column order.
+        _c(
+            "consensus_source",
+            "text",
+            nullable=True,
+            doc="'model': consensus is the expectation model's (quant_assets.sources."
+            "expectations), not a survey; null: as the source delivered it",
+        ),
     ),
     primary_key=("event_code", "release_date", "source"),
     date_column="release_date",

@@ -235,9 +235,15 @@ class CoinGeckoSource:
 
     @classmethod
     def from_key(
-        cls, api_key: str | None = None, *, plan: Literal["demo", "paid"] = "demo", **kwargs: Any
+        cls,
+        api_key: str | None = None,
+        *,
+        plan: Literal["demo", "paid"] = "demo",
+        base_url: str | None = None,
+        **kwargs: Any,
     ) -> CoinGeckoSource:
-        """Build the pycoingecko client (its own urllib3 retries off: ours apply)."""
+        """Build the pycoingecko client (its own urllib3 retries off: ours apply);
+        `base_url` replaces the plan's public API root (a proxy or mirror)."""
         from pycoingecko import CoinGeckoAPI
 
         key = api_key or ""
@@ -246,6 +252,8 @@ class CoinGeckoSource:
             demo_api_key=key if plan == "demo" else "",
             retries=0,
         )
+        if base_url:
+            client.api_base_url = base_url.rstrip("/") + "/"  # pycoingecko appends paths
         return cls(client, plan=plan, **kwargs)
 
     @property

@@ -25,6 +25,7 @@ import httpx
 import pandas as pd
 
 from quant_assets.sources.base import NotSupported, SourceError
+from quant_assets.sources.expectations import MODEL_PRINTS, Headline, fill_expectations
 from quant_assets.sources.http import (
     AuthError,
     Clock,
@@ -54,16 +55,26 @@ class Release:
     name: str
     local_time: dt.time = dt.time(8, 30)  # BLS/BEA/Census headline releases: 8:30 ET
     tz: str = "America/New_York"
+    headline: Headline | None = None  # the series the expectation model reads (None: no model)
 
 
 RELEASES: dict[int, Release] = {
     r.release_id: r
     for r in (
-        Release(10, "CPI", "Consumer Price Index"),
-        Release(50, "NFP", "Employment Situation"),
-        Release(53, "GDP", "Gross Domestic Product"),
-        Release(54, "PCE", "Personal Income and Outlays"),
-        Release(9, "RETAIL_SALES", "Advance Monthly Sales for Retail and Food Services"),
+        Release(10, "CPI", "Consumer Price Index", headline=Headline("CPIAUCSL", "pct", "% m/m")),
+        Release(
+            50, "NFP", "Employment Situation", headline=Headline("PAYEMS", "diff", "thousands m/m")
+        ),
+        Release(53, "GDP", "Gross Domestic Product", headline=Headline("GDP", "pct", "% q/q")),
+        Release(
+            54, "PCE", "Personal Income and Outlays", headline=Headline("PCEPI", "pct", "% m/m")
+        ),
+        Release(
+            9,
+            "RETAIL_SALES",
+            "Advance Monthly Sales for Retail and Food Services",
+            headline=Headline("RSAFS", "pct", "% m/m"),
+        ),
     )
 }
 
@@ -125,6 +136,11 @@ def parse_release_dates(payload: Mapping[str, Any], release: Release) -> pd.Data
         },
         source=VENDOR,
     )
+
+
+def is_worldbank_id(series_id: str) -> bool:
+    """True for a World Bank indicator id (`NY.GDP.MKTP.KD.ZG:USA`): FRED ids have no dot."""
+    return "." in series_id.partition(":")[0]
 
 
 def _status_hook(status: int, body: str, symbol: str | None) -> SourceError | None:
@@ -210,7 +226,9 @@ class FredSource:
         """Every vintage whose realtime_start (first day known) is in start..end."""
         frames = []
         ask_from = max(_EARLIEST, start - dt.timedelta(days=1))
-        for series_id in series_ids:
+        # World Bank ids (`INDICATOR:ISO3`, dotted codes) belong to another vendor of the
+        # macro chain: asked here, FRED's 400 would make the chain pass FRED over entirely.
+        for series_id in (s for s in series_ids if not is_worldbank_id(s)):
             params = {
                 "series_id": series_id,
                 "realtime_start": ask_from.isoformat(),
@@ -223,9 +241,24 @@ class FredSource:
         keep = out["realtime_start"].map(lambda d: d is None or start <= d <= end)
         return out[keep].reset_index(drop=True)
 
+    def vintages(self, series_id: str, known_from: dt.date, observed_from: dt.date) -> pd.DataFrame:
+        """Every vintage of `series_id` known on or after `known_from` (earlier ones clipped
+        to it), for observations from `observed_from`: the expectation model's input."""
+        params = {
+            "series_id": series_id,
+            "realtime_start": known_from.isoformat(),
+            "realtime_end": OPEN_END.isoformat(),
+            "observation_start": observed_from.isoformat(),
+            "limit": 100000,
+        }
+        pages = self._pages("/series/observations", params, series_id, "observations")
+        return concat([parse_observations(p, series_id) for p in pages], MACRO)
+
     @payload_shape(VENDOR)
     def economic_events(self, start: dt.date, end: dt.date) -> pd.DataFrame:
-        """Release dates (past and scheduled) of the configured releases in start..end."""
+        """Release dates (past and scheduled) of the configured releases in start..end, with
+        actual, previous and a model consensus from the headline series' vintages
+        (`quant_assets.sources.expectations`, consensus_source='model')."""
         frames = []
         for release in self.releases.values():
             params = {
@@ -242,7 +275,17 @@ class FredSource:
                 frames.append(parse_release_dates(payload, release))
         out = concat(frames, ECON)
         keep = out["release_date"].map(lambda d: d is None or start <= d <= end)
-        return out[keep].reset_index(drop=True)
+        out = out[keep].reset_index(drop=True)
+        headlines = {r.event_code: r.headline for r in self.releases.values() if r.headline}
+        wanted = sorted({headlines[c].series_id for c in set(out["event_code"]) & set(headlines)})
+        if not wanted:
+            return out
+        # vintages from the day before the first release (the model's "known the day
+        # before"), observations from far enough back for MODEL_PRINTS quarterly changes
+        known_from = start - dt.timedelta(days=2)
+        observed_from = dt.date(start.year - (MODEL_PRINTS // 4 + 2), 1, 1)
+        vintages = concat([self.vintages(s, known_from, observed_from) for s in wanted], MACRO)
+        return fill_expectations(out, vintages, headlines)
 
     @payload_shape(VENDOR)
     def ohlcv(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:

@@ -138,17 +138,19 @@ class RateLimiter:
             self._not_before = max(self._not_before, self._clock() + seconds)
 
 
-_SHARED: dict[str, RateLimiter] = {}
+_SHARED: dict[str | tuple[str, tuple[RateLimit, ...]], RateLimiter] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_limiter(vendor: str) -> RateLimiter:
-    """One real-time limiter per vendor per process, so separate adapters share the quota.
+def shared_limiter(vendor: str, limits: tuple[RateLimit, ...] | None = None) -> RateLimiter:
+    """One real-time limiter per vendor (and limits: a configured plan's, else the free
+    tier's) per process, so separate adapters share the quota.
 
     Processes do not share it: run a vendor's assets in one process (or a Dagster
     concurrency pool of 1) to stay inside its limits.
     """
+    key = vendor if limits is None else (vendor, limits)
     with _SHARED_LOCK:
-        if vendor not in _SHARED:
-            _SHARED[vendor] = RateLimiter(default_limits(vendor))
-        return _SHARED[vendor]
+        if key not in _SHARED:
+            _SHARED[key] = RateLimiter(default_limits(vendor) if limits is None else limits)
+        return _SHARED[key]

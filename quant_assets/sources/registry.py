@@ -31,6 +31,7 @@ class VendorSpec:
 
 @dataclass
 class _Context:
+    name: str
     key: str | None
     settings: Any
     universe_loader: Callable[[], Any]
@@ -43,7 +44,19 @@ class _Context:
         return {i.symbol: getattr(i.vendor_symbols, vendor) for i in universe.instruments}
 
     def kwargs(self, **defaults: Any) -> dict[str, Any]:
-        return {**defaults, "log": self.log, **self.overrides}
+        """Constructor arguments: the defaults, then the settings' base URL and rate limit
+        for this vendor (QUANT_VENDOR_URLS, QUANT_VENDOR_RATE_LIMITS), then the overrides."""
+        configured: dict[str, Any] = {}
+        url = (getattr(self.settings, "vendor_urls", None) or {}).get(self.name)
+        if url:
+            configured["base_url"] = url
+        limit = (getattr(self.settings, "vendor_rate_limits", None) or {}).get(self.name)
+        if limit:
+            from quant_assets.sources.ratelimit import RateLimit, shared_limiter
+
+            plan = (RateLimit(int(limit[0]), float(limit[1])),)
+            configured["rate_limit"] = shared_limiter(self.name, plan)
+        return {**defaults, "log": self.log, **configured, **self.overrides}
 
 
 def _polygon(c: _Context) -> Source:
@@ -83,7 +96,8 @@ def _binance(c: _Context) -> Source:
 def _coingecko(c: _Context) -> Source:
     from quant_assets.sources.coingecko import CoinGeckoSource
 
-    return CoinGeckoSource.from_key(c.key, **c.kwargs(id_map=c.symbol_map("coingecko")))
+    plan = getattr(c.settings, "coingecko_plan", "demo")
+    return CoinGeckoSource.from_key(c.key, plan=plan, **c.kwargs(id_map=c.symbol_map("coingecko")))
 
 
 def _newsapi(c: _Context) -> Source:
@@ -135,6 +149,13 @@ DOMAIN_VENDORS: dict[str, tuple[str, ...]] = {
     "macro": ("fred", "worldbank"),
     "news": ("polygon", "newsapi"),
 }
+
+
+# Vendors whose API base URL QUANT_VENDOR_URLS may set (newsapi's official client and
+# ibkr's socket have no base URL to point elsewhere).
+URL_VENDORS: tuple[str, ...] = (
+    "polygon", "alphavantage", "fred", "alfred", "worldbank", "binance", "coingecko", "gdelt",
+)  # fmt: skip
 
 
 def register(spec: VendorSpec) -> None:
@@ -216,7 +237,7 @@ def build_source(
             cached.append(load_universe())
         return cached[0]
 
-    return spec.build(_Context(key, settings, universe_loader, log, dict(overrides)))
+    return spec.build(_Context(name, key, settings, universe_loader, log, dict(overrides)))
 
 
 def domain_vendors(domain: str, settings: Any = None) -> tuple[str, ...]:

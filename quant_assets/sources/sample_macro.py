@@ -499,7 +499,8 @@ def economic_events_frame(econ: Economy, start: dt.date, end: dt.date) -> pd.Dat
     ev = econ.events
     d = ev["release_date"].to_numpy()
     sel = ev[(d >= np.datetime64(start, "D")) & (d <= np.datetime64(end, "D"))]
-    sel = sel.assign(release_date=as_dates(sel["release_date"].to_numpy()))
+    # the sample's consensus is its simulated survey, not the expectation model's
+    sel = sel.assign(release_date=as_dates(sel["release_date"].to_numpy()), consensus_source=None)
     return finish(sel, ECONOMIC_EVENTS)
 
 

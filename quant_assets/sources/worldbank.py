@@ -1,10 +1,11 @@
 """World Bank indicators (v2 JSON API): annual macro series for countries, no key needed.
 
-The World Bank keeps no vintages, so a value is only known to us from the day we fetch it:
-`realtime_start` is the fetch date and `realtime_end` is open (9999-12-31). Claiming an
-earlier date would be look-ahead. The consequence: `macro_observations(start, end)` returns
-rows only when the fetch date lies in start..end, so schedule this source on the current
-partition; a backfill of past partitions returns nothing, by design.
+The World Bank keeps no vintages: the API serves the values of its last database update,
+whose day the payload states (`lastupdated`). So `realtime_start` is that day (the fetch
+date when a payload lacks it) and `realtime_end` is open (9999-12-31); an earlier date
+would be look-ahead. `macro_observations(start, end)` returns rows only when that day lies
+in start..end: the partition holding the update loads it, older partitions stay empty,
+as no earlier vintage can be known.
 It uses the JSON API via `VendorHTTP` (not `wbgapi`) for the same retry policy and offline
 tests as every other adapter.
 
@@ -76,12 +77,22 @@ def check_payload(payload: Any, *, symbol: str | None = None) -> None:
         raise PayloadError(VENDOR, f"unexpected payload shape: {str(payload)[:120]}", symbol=symbol)
 
 
+def known_from(meta: Mapping[str, Any], fetched: dt.date) -> dt.date:
+    """The first day the payload's values were public: its `lastupdated`, else `fetched`."""
+    try:
+        return min(dt.date.fromisoformat(str(meta.get("lastupdated"))[:10]), fetched)
+    except ValueError:
+        return fetched
+
+
 @payload_shape(VENDOR)
 def parse_indicator(payload: Sequence[Any], *, fetched: dt.date) -> pd.DataFrame:
-    """`[meta, rows]` -> macro.observations rows; null values stay NaN (nullable)."""
+    """`[meta, rows]` -> macro.observations rows known from the update day (`known_from`);
+    null values stay NaN (nullable)."""
     rows = payload[1] if len(payload) > 1 and payload[1] else []
     if not rows:
         return empty_frame(MACRO)
+    fetched = known_from(payload[0], fetched)
     series_ids = [
         f"{(r.get('indicator') or {}).get('id')}:{r.get('countryiso3code') or (r.get('country') or {}).get('id')}"
         for r in rows
@@ -146,9 +157,10 @@ class WorldBankSource:
     def macro_observations(
         self, series_ids: Sequence[str], start: dt.date, end: dt.date
     ) -> pd.DataFrame:
-        """All periods of each indicator, known from today: empty unless today is in start..end."""
+        """All periods of each indicator, known from the last update: empty unless that day
+        (or today, for a payload without one) is in start..end."""
         fetched = self._today()
-        if not start <= fetched <= end:
+        if start > fetched:
             return empty_frame(MACRO)
         frames = []
         # Indicator codes are dotted (NY.GDP.MKTP.KD.ZG); other ids (FRED's CPIAUCSL) belong to
@@ -158,7 +170,9 @@ class WorldBankSource:
             countries = country or ";".join(self.countries)
             for payload in self._pages(indicator, countries, series_id):
                 frames.append(parse_indicator(payload, fetched=fetched))
-        return concat(frames, MACRO)
+        out = concat(frames, MACRO)
+        keep = out["realtime_start"].map(lambda d: start <= d <= end)
+        return out[keep].reset_index(drop=True)
 
     @payload_shape(VENDOR)
     def ohlcv(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:

@@ -203,6 +203,28 @@ def _indicator_tr_names_ddl(wh: Warehouse) -> list[str]:
     return out
 
 
+def _consensus_source_ddl(wh: Warehouse) -> list[str]:
+    """Add events.economic_events.consensus_source (null on existing rows: as delivered).
+
+    A warehouse whose table step already declared the column adds nothing. As in 0005, the
+    table step's recorded checksum moves to the new declaration, so no drift is reported.
+    """
+    table = TABLES["events.economic_events"]
+    found = wh.query(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ?",
+        [table.schema, table.name],
+    )
+    if "consensus_source" in (set(found["column_name"]) if len(found) else set()):
+        return []
+    text = _TYPES[wh.dialect]["text"] if wh.dialect in _TYPES else "TEXT"
+    return [
+        f"ALTER TABLE {qtable(table)} ADD COLUMN {qident('consensus_source')} {text}",
+        f'UPDATE "ops"."schema_migrations" SET "checksum" = '
+        f"'{_checksum(_table_ddl(table)(wh))}' WHERE \"id\" = 'table:{table.fqn}'",
+    ]
+
+
 # Deliberate changes to existing tables go here (ALTER ... steps), in order, never edited.
 EXTRA_MIGRATIONS: list[Migration] = [
     Migration("0002_quarantine_index", "index ops.quarantine by table and batch", _index_ddl),
@@ -220,6 +242,11 @@ EXTRA_MIGRATIONS: list[Migration] = [
         "0005_technical_indicators_tr_names",
         "derived.technical_indicators: total-return indicators renamed tr_<name>",
         _indicator_tr_names_ddl,
+    ),
+    Migration(
+        "0006_economic_events_consensus_source",
+        "events.economic_events: consensus_source ('model' for the expectation model)",
+        _consensus_source_ddl,
     ),
 ]
 

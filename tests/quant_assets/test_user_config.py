@@ -96,3 +96,37 @@ def test_vendor_priority_is_parsed_and_checked(env) -> None:
     env.setenv("QUANT_VENDOR_PRIORITY", "ohlcv_listed=bloomberg")
     with pytest.raises(SettingsError, match=r"unknown vendor.*bloomberg"):
         Settings.load()
+
+
+def test_vendor_urls_rate_limits_and_coingecko_plan_are_parsed_and_checked(env) -> None:
+    env.setenv(
+        "QUANT_VENDOR_URLS", "polygon=https://api.massive.com; fred=http://u:pw@proxy:8080/fred"
+    )
+    env.setenv("QUANT_VENDOR_RATE_LIMITS", "polygon=100/1;alphavantage=75/60")
+    env.setenv("QUANT_COINGECKO_PLAN", "paid")
+    loaded = Settings.load()
+    assert loaded.vendor_urls == {
+        "polygon": "https://api.massive.com",
+        "fred": "http://u:pw@proxy:8080/fred",
+    }
+    assert loaded.vendor_rate_limits == {"polygon": (100, 1.0), "alphavantage": (75, 60.0)}
+    assert loaded.coingecko_plan == "paid"
+    assert "pw" not in str(loaded.describe_value("vendor_urls"))  # a URL's password is masked
+    for bad, message in [
+        ("newsapi=https://x.example", r"newsapi: its base URL cannot be set"),
+        ("polygon=ftp://x.example", r"not an http\(s\) URL"),
+        ("polygon", r"expected vendor=value"),
+    ]:
+        env.setenv("QUANT_VENDOR_URLS", bad)
+        with pytest.raises(SettingsError, match=message):
+            Settings.load()
+    env.delenv("QUANT_VENDOR_URLS")
+    for bad, message in [
+        ("polygon=100", r"polygon=100: expected calls/seconds"),
+        ("polygon=0/1", r"expected positive calls/seconds"),
+        ("polygon=many/1", r"expected calls/seconds"),
+        ("bloomberg=1/1", r"unknown vendor.*bloomberg"),
+    ]:
+        env.setenv("QUANT_VENDOR_RATE_LIMITS", bad)
+        with pytest.raises(SettingsError, match=message):
+            Settings.load()

@@ -276,6 +276,14 @@ def test_rows_from_a_frame(build):
     (event,) = EconomicEvent.from_frame(frame, source="events/economic_events")
     assert event.actual is None and event.consensus.value == 0.3
     assert event.source == "events/economic_events"
+    # A consensus from the expectation model is marked as such, in both renderings.
+    (modelled,) = EconomicEvent.from_frame(
+        frame.assign(consensus_source=["model"]), source="events/economic_events"
+    )
+    report = render(SODReport(as_of=build.as_of, events_today=[modelled]))
+    assert "0.3</span> (model)</td>" in report.html and "0.3 (model)" in report.text
+    plain = render(SODReport(as_of=build.as_of, events_today=[event]))
+    assert "(model)" not in plain.html and "(model)" not in plain.text
 
 
 def test_empty_reports_render(build):

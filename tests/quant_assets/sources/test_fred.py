@@ -104,20 +104,77 @@ def test_release_dates_become_events_at_8_30_new_york_in_utc():
     assert frame[["actual", "consensus", "previous"]].isna().all().all()
 
 
-def test_economic_events_queries_each_release_for_the_window():
-    src, requests, _ = make_source(
-        lambda r: (
-            (200, f"release_dates_{r.url.params['release_id']}.json")
-            if r.url.params["release_id"] in ("10", "50")
-            else (200, "release_dates_empty.json")
-        )
+# CPIAUCSL's m/m moves (%) Feb 2023 .. Feb 2024; Jan 2023 is 300. Each month is first known
+# on the 12th of the next (Jan 2024's on 2024-02-13, the fixture's CPI release day).
+CPI_MOVES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 0.45, 0.3]
+
+
+def cpi_observations(request: httpx.Request) -> bytes:
+    """series/observations for CPIAUCSL in FRED's documented shape, vintages clipped to the
+    requested real-time start as FRED clips them; PAYEMS has no observations."""
+    asked = dt.date.fromisoformat(request.url.params["realtime_start"])
+    levels, rows = [300.0], []
+    for move in CPI_MOVES:
+        levels.append(levels[-1] * (1 + move / 100))
+    for i, level in enumerate(levels if request.url.params["series_id"] == "CPIAUCSL" else []):
+        month = dt.date(2023 + i // 12, i % 12 + 1, 1)
+        known = dt.date(month.year + month.month // 12, month.month % 12 + 1, 12)
+        known = dt.date(2024, 2, 13) if month == dt.date(2024, 1, 1) else known
+        rows.append({"realtime_start": max(known, asked).isoformat(), "realtime_end": "9999-12-31",
+                     "date": month.isoformat(), "value": f"{level:.6f}"})  # fmt: skip
+    body = {"realtime_start": asked.isoformat(), "realtime_end": "9999-12-31",
+            "count": len(rows), "offset": 0, "limit": 100000, "observations": rows}  # fmt: skip
+    return json.dumps(body).encode()
+
+
+def calendar_answers(request: httpx.Request) -> httpx.Response:
+    if request.url.path.endswith("/series/observations"):
+        return httpx.Response(200, content=cpi_observations(request))
+    release = request.url.params["release_id"]
+    name = (
+        f"release_dates_{release}.json" if release in ("10", "50") else "release_dates_empty.json"
     )
+    return httpx.Response(200, content=(FIX / name).read_bytes())
+
+
+def test_economic_events_queries_each_release_for_the_window():
+    src, requests, _ = make_source(lambda r: (200, "release_dates_empty.json"))
+    requests_seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests_seen.append(request)
+        return calendar_answers(request)
+
+    src.http.client = httpx.Client(transport=httpx.MockTransport(handler))
     frame = src.economic_events(dt.date(2024, 1, 1), dt.date(2024, 4, 30))
+    requests = [r for r in requests_seen if r.url.path.endswith("/release/dates")]
     assert sorted(r.url.params["release_id"] for r in requests) == sorted(str(i) for i in RELEASES)
+    # the model reads the headline series of the releases that have dates, nothing else
+    series = [r for r in requests_seen if r.url.path.endswith("/series/observations")]
+    assert sorted(r.url.params["series_id"] for r in series) == ["CPIAUCSL", "PAYEMS"]
+    assert {r.url.params["realtime_start"] for r in series} == {"2023-12-30"}
     assert all(r.url.params["include_release_dates_with_no_data"] == "true" for r in requests)
     assert sorted(frame["event_code"].value_counts().items()) == [("CPI", 4), ("NFP", 4)]
     nfp = frame[frame["event_code"] == "NFP"].iloc[0]
     assert nfp["release_date"] == dt.date(2024, 1, 5) and nfp["name"] == "Employment Situation"
+    assert frame[frame["event_code"] == "NFP"]["consensus_source"].isna().all()  # no series
+
+
+def test_cpi_release_gets_actual_previous_and_model_consensus_by_hand():
+    src, _, _ = make_source(lambda r: (200, "release_dates_empty.json"))
+    src.http.client = httpx.Client(transport=httpx.MockTransport(calendar_answers))
+    frame = src.economic_events(dt.date(2024, 1, 1), dt.date(2024, 4, 30))
+    cpi = frame[frame["event_code"] == "CPI"].set_index("release_date")
+    feb = cpi.loc[dt.date(2024, 2, 13)]  # publishes January 2024
+    assert feb["period"] == "2024-01" and feb["unit"] == "% m/m"
+    assert feb["actual"] == pytest.approx(0.45) and feb["previous"] == pytest.approx(1.1)
+    # the 11 moves known on 02-12 (Feb..Dec 2023): 0.1 .. 1.1, median 0.6
+    assert feb["consensus"] == pytest.approx(0.6) and feb["consensus_source"] == "model"
+    jan = cpi.loc[dt.date(2024, 1, 11)]  # December's move, 1.1, was known on 2024-01-12
+    assert pd.isna(jan["actual"]) and jan["consensus"] == pytest.approx(0.55)  # median 0.1..1.0
+    validation = pytest.importorskip("quant_assets.schemas.validation")
+    valid, rejected = validation.split_valid("events.economic_events", frame)
+    assert rejected.empty and len(valid) == len(frame)
 
 
 def test_bad_key_400_is_an_auth_error_naming_fred_and_hiding_the_key():
@@ -158,3 +215,14 @@ def test_rows_pass_validation_and_other_domains_are_not_supported():
         src.ohlcv(["SPY"], dt.date(2024, 1, 1), dt.date(2024, 1, 2))
     with pytest.raises(NotSupported):
         src.news(["SPY"], dt.date(2024, 1, 1), dt.date(2024, 1, 2))
+
+
+def test_world_bank_ids_of_the_macro_chain_are_not_asked_of_fred():
+    src, requests, _ = make_source(gdp_pages)
+    frame = src.macro_observations(
+        ["NY.GDP.MKTP.KD.ZG:USA", "GDP", "FP.CPI.TOTL.ZG:USA"],
+        dt.date(2024, 1, 25),
+        dt.date(2024, 3, 31),
+    )
+    assert {r.url.params["series_id"] for r in requests} == {"GDP"}
+    assert set(frame["series_id"]) == {"GDP"}  # the chain asks World Bank for the others

@@ -157,6 +157,20 @@ def test_overrides_reach_the_adapter_so_a_built_source_runs_offline():
     assert len(frame) == 5 and len(log) == 2 and log.summary()["failures"] == 0
 
 
+def test_settings_base_url_rate_limit_and_coingecko_plan_reach_the_adapters():
+    configured = settings(polygon_api_key="pk-1", coingecko_api_key="cg-1")
+    configured.vendor_urls = {"polygon": "http://127.0.0.1:9/poly", "coingecko": "http://m/cg"}
+    configured.vendor_rate_limits = {"polygon": (100, 1.0)}
+    configured.coingecko_plan = "paid"
+    polygon = registry.build_source("polygon", settings=configured, universe=UNIVERSE)
+    assert polygon.http.url("/v2/aggs") == "http://127.0.0.1:9/poly/v2/aggs"
+    assert [(lim.calls, lim.per_seconds) for lim in polygon.http.limiter.limits] == [(100, 1.0)]
+    coingecko = registry.build_source("coingecko", settings=configured, universe=UNIVERSE)
+    assert coingecko.plan == "paid" and coingecko.client.api_base_url == "http://m/cg/"
+    fred = registry.build_source("fred", keys={"fred": "k"}, settings=configured)
+    assert fred.http.url("/series") == "https://api.stlouisfed.org/fred/series"  # not set: public
+
+
 def test_packaged_universe_and_real_settings_class(monkeypatch):
     settings_mod = pytest.importorskip("quant_assets.settings")
     monkeypatch.setenv("POLYGON_API_KEY", "pk-env")

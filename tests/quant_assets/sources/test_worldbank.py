@@ -58,7 +58,7 @@ def test_period_start(period, start):
     assert period_start(period) == start
 
 
-def test_parse_indicator_snapshot_rows_known_from_fetch_date():
+def test_parse_indicator_snapshot_rows_known_from_the_last_update():
     payload = load("gdp_USA.json")
     frame = parse_indicator(payload, fetched=TODAY)
     assert list(frame.columns) == get_table("macro.observations").column_names
@@ -67,15 +67,19 @@ def test_parse_indicator_snapshot_rows_known_from_fetch_date():
     for row in payload[1]:
         value = by_date[dt.date(int(row["date"]), 1, 1)]
         assert math.isnan(value) if row["value"] is None else value == row["value"]
-    assert set(frame["realtime_start"]) == {TODAY}
+    assert set(frame["realtime_start"]) == {dt.date(2024, 6, 28)}  # the payload's lastupdated
     assert set(frame["realtime_end"]) == {dt.date(9999, 12, 31)}
+
+
+def test_parse_indicator_without_update_day_is_known_from_the_fetch_date():
+    payload = load("gdp_USA.json")
+    payload[0] = {k: v for k, v in payload[0].items() if k != "lastupdated"}
+    assert set(parse_indicator(payload, fetched=TODAY)["realtime_start"]) == {TODAY}
 
 
 def test_macro_observations_follows_pages_and_keeps_unparseable_periods():
     src, requests = make_source(lambda r: f"inflation_page{r.url.params['page']}.json")
-    frame = src.macro_observations(
-        ["FP.CPI.TOTL.ZG:CHN;USA"], dt.date(2024, 7, 1), dt.date(2024, 7, 1)
-    )
+    frame = src.macro_observations(["FP.CPI.TOTL.ZG:CHN;USA"], dt.date(2024, 6, 1), TODAY)
     assert [r.url.params["page"] for r in requests] == ["1", "2"]
     assert requests[0].url.path == "/v2/country/CHN;USA/indicator/FP.CPI.TOTL.ZG"
     assert requests[0].url.params["format"] == "json"
@@ -87,19 +91,27 @@ def test_macro_observations_follows_pages_and_keeps_unparseable_periods():
 def test_malformed_period_fails_validation():
     validation = pytest.importorskip("quant_assets.schemas.validation")
     src, _ = make_source(lambda r: f"inflation_page{r.url.params['page']}.json")
-    frame = src.macro_observations(["FP.CPI.TOTL.ZG:CHN;USA"], TODAY, TODAY)
+    frame = src.macro_observations(["FP.CPI.TOTL.ZG:CHN;USA"], dt.date(2024, 6, 28), TODAY)
     valid, rejected = validation.split_valid("macro.observations", frame)
     assert len(valid) == 3 and len(rejected) == 1
 
 
-def test_default_countries_and_no_rows_outside_the_fetch_date():
+def test_default_countries_and_rows_only_in_the_window_of_the_last_update():
     src, requests = make_source(lambda r: "gdp_USA.json", countries=("USA",))
+    # lastupdated is 2024-06-28: an earlier window cannot be served without look-ahead
     assert src.macro_observations(
-        ["NY.GDP.MKTP.CD"], dt.date(2024, 1, 1), dt.date(2024, 6, 30)
+        ["NY.GDP.MKTP.CD"], dt.date(2024, 1, 1), dt.date(2024, 6, 27)
     ).empty
-    assert requests == []  # a past partition cannot be served without look-ahead
-    frame = src.macro_observations(["NY.GDP.MKTP.CD"], dt.date(2024, 7, 1), dt.date(2024, 7, 31))
+    assert src.macro_observations(
+        ["NY.GDP.MKTP.CD"], dt.date(2024, 7, 2), dt.date(2024, 7, 31)
+    ).empty  # nor a later one: the update is stored once, in its own partition
+    frame = src.macro_observations(["NY.GDP.MKTP.CD"], dt.date(2024, 6, 1), dt.date(2024, 6, 30))
     assert requests[0].url.path == "/v2/country/USA/indicator/NY.GDP.MKTP.CD" and len(frame) == 4
+    before = len(requests)
+    assert src.macro_observations(
+        ["NY.GDP.MKTP.CD"], dt.date(2024, 7, 2), dt.date(2025, 1, 1)
+    ).empty
+    assert len(requests) == before  # a window starting after today is not asked for
 
 
 def test_error_message_payload_is_not_found():

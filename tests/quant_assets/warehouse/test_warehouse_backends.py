@@ -317,6 +317,7 @@ def test_values_nulls_and_empty_strings_round_trip_exactly(warehouse):
             "unit": ["" if i % 2 else "%" for i in range(n)],
             "source": "sample",
             "is_sample": True,
+            "consensus_source": [None if i % 4 else "model" for i in range(n)],
         }
     )
     fqn = "events.economic_events"
