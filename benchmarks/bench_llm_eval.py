@@ -5,7 +5,10 @@ on the warehouse file (a separate read-only DuckDB connection, not the tools' co
 closes, 21-day returns, recommendation counts and quantities, stored scenario PnL, the
 live model's coverage, strategy and buy-and-hold returns. One hypothetical scenario's PnL
 comes from `sim.scenarios.ScenarioEngine` on a book valued here (the scenario maths has its
-own reference tests; here it checks the number reaches the answer).
+own reference tests; here it checks the number reaches the answer). The backtest-variant
+questions (spy_qqq_switch with another lookback) get their number from bars read by SQL,
+this module's own reading of the strategy's rules, and `sim.historical.run_backtest`
+called directly (the simulator has its own reference tests), not from the tool's code path.
 
 Two runs:
 - scripted: the scripted OpenAI-compatible server calls the expected tool and answers with
@@ -125,6 +128,12 @@ def build_questions(url: str) -> list[Question]:
         q.append(Question("What happens to my book if equities fall 20%?", "run_scenario",
                           {"scenario": "equities_down_20"}, _scenario_pnl(con, last, "equities_down_20"),
                           "scenario PnL"))  # fmt: skip
+        for lookback in (21, 42):
+            q.append(Question(f"Backtest spy_qqq_switch with a {lookback}-day lookback over the last 3 months",
+                              "backtest_variant",
+                              {"strategy": "spy_qqq_switch", "params": {"lookback": lookback}, "months": 3},
+                              _switch_variant_return(con, last, lookback, 3), "variant 3-month return",
+                              True))  # fmt: skip
     finally:
         con.close()
     return q
@@ -160,6 +169,57 @@ def _scenario_pnl(con, last, name: str) -> float:
         wide, scen, groups={s: groups.get(s, "ungrouped") for s in symbols}, as_of=last
     )
     return engine.run(name, mv).total
+
+
+def _switch_variant_return(con, last, lookback: int, months: int) -> float:
+    """Total return of spy_qqq_switch with another lookback, from SQL bars and this
+    module's own reading of the strategy's rules, simulated by `sim.historical.run_backtest`.
+
+    The library file says: hold SPY when log-momentum(SPY) - log-momentum(QQQ) over
+    `lookback` bars > 0.02, QQQ when < -0.02, cash when both 63-day momenta are negative;
+    otherwise keep what is held. Weights are decided at the close and filled at the next
+    open (the simulator's default); prices are the total-return bars (raw x tr_index / close).
+    """
+    import numpy as np
+    import pandas as pd
+
+    from quant_assets.sim.historical import Prices, run_backtest
+
+    bars = con.execute(
+        "select b.symbol, b.date, b.open * r.tr_index / b.close as open, "
+        "b.high * r.tr_index / b.close as high, b.low * r.tr_index / b.close as low, "
+        "r.tr_index as close from derived.stg_market_data__ohlcv_bars b join derived.fct_returns_daily r "
+        "using (symbol, date) where b.symbol in ('SPY', 'QQQ') and b.close > 0 and r.tr_index is not null "
+        "order by b.date"
+    ).df()  # fmt: skip
+    bars["date"] = pd.to_datetime(bars["date"])
+    wide = {f: bars.pivot(index="date", columns="symbol", values=f)[["SPY", "QQQ"]]
+            for f in ("open", "high", "low", "close")}  # fmt: skip
+    lc = np.log(wide["close"])
+    rel = (lc["SPY"] - lc["SPY"].shift(lookback)) - (lc["QQQ"] - lc["QQQ"].shift(lookback))
+    mom = con.execute(
+        "select date, symbol, mom_63 from derived.fct_features_daily where symbol in ('SPY', 'QQQ')"
+    ).df()  # fmt: skip
+    mom["date"] = pd.to_datetime(mom["date"])
+    mom = mom.pivot(index="date", columns="symbol", values="mom_63").reindex(wide["close"].index)
+    held, state = [], 0
+    for t in wide["close"].index:
+        if mom.at[t, "SPY"] < 0 and mom.at[t, "QQQ"] < 0:  # NaN compares False: no rule fires
+            state = 0
+        elif rel[t] > 0.02:
+            state = 1
+        elif rel[t] < -0.02:
+            state = 2
+        held.append(state)
+    h = np.asarray(held)
+    weights = pd.DataFrame(
+        {"SPY": (h == 1) * 1.0, "QQQ": (h == 2) * 1.0}, index=wide["close"].index
+    )
+    prices = Prices.from_frames(wide["close"], wide["open"], wide["high"], wide["low"])
+    equity = run_backtest(prices, weights).equity
+    start = pd.Timestamp(last) - pd.DateOffset(months=months)
+    eq = equity[equity.index >= start]
+    return float(eq.iloc[-1] / eq.iloc[0] - 1.0)
 
 
 _SCEN = None

@@ -49,7 +49,8 @@ SELECT_EXAMPLES: list[tuple[str, str]] = [
     ("How many orders are in execution.orders?",
      '{"tool": "query", "sql": "select count(*) as n from execution.orders"}'),
     ("Explain the covid_crash_2020 line of the report", '{"tool": "explain_report_item", "item": "covid_crash_2020"}'),
-    ("Backtest btc_trend with other parameters", '{"tool": "backtest_variant", "strategy": "btc_trend", "months": 12}'),
+    ("Backtest btc_trend with a 50-day slow average",
+     '{"tool": "backtest_variant", "strategy": "btc_trend", "param": "slow", "value": 50, "months": 12}'),
     ("How did megacap_momentum do over 6 months compared with buy-and-hold QQQ?",
      '{"tool": "compare_strategies", "strategy": "megacap_momentum", "symbol": "QQQ", "months": 6}'),
     ("Is there a champion model?", '{"tool": "model_status"}'),
@@ -297,13 +298,8 @@ class Engine:
         return selection_schema(self.ctx)
 
     def _select(self, question, history, records, stored, over_budget, spent):
-        tools = ", ".join(TOOLS)
-        prior = [m for m in history if m["role"] == "user"][-3:]
-        shots: list[dict[str, Any]] = []
-        for q, a in SELECT_EXAMPLES:
-            shots += [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
-        messages = [{"role": "system", "content": SELECT_PROMPT.format(tools=tools)}, *shots,
-                    *prior, {"role": "user", "content": question}]  # fmt: skip
+        prior = [m["content"] for m in history if m["role"] == "user"][-3:]
+        messages = selection_messages(question, prior)
         schema = self.selection_schema()
         reply = self.provider.chat(
             messages,
@@ -343,6 +339,17 @@ class Engine:
         return "ok", result.summary, tokens
 
 
+def selection_messages(question: str, prior: list[str] | None = None) -> list[dict[str, Any]]:
+    """The chat the select mode sends: instructions, few-shot turns, the session's earlier
+    questions (context for follow-ups) and the question."""
+    shots: list[dict[str, Any]] = []
+    for q, a in SELECT_EXAMPLES:
+        shots += [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+    return [{"role": "system", "content": SELECT_PROMPT.format(tools=", ".join(TOOLS))}, *shots,
+            *({"role": "user", "content": p} for p in prior or []),
+            {"role": "user", "content": question}]  # fmt: skip
+
+
 def selection_schema(ctx: ToolContext) -> dict[str, Any]:
     """The JSON schema the select mode fills: a tool name and arguments as enums of real names."""
     cached = ctx.cache.get("selection_schema")
@@ -354,11 +361,16 @@ def selection_schema(ctx: ToolContext) -> dict[str, Any]:
 
     scenarios = (ctx.scenarios or load_scenarios()).names
     strategies: list[str] = []
+    params: set[str] = set()
     try:
         from quant_assets.strategy.config import load_library
 
         lib = load_library()
-        strategies = sorted(lib if isinstance(lib, dict) else [s.name for s in lib])
+        specs = lib if isinstance(lib, dict) else {s.name: s for s in lib}
+        strategies = sorted(specs)
+        for spec in specs.values():  # the numeric fields a variant can change
+            params |= {k for k, v in spec.model_dump(exclude_none=True).items()
+                       if isinstance(v, int | float) and not isinstance(v, bool)}  # fmt: skip
     except Exception:  # the library is optional for selection; the tool reports its own error
         strategies = []
     try:
@@ -379,7 +391,8 @@ def selection_schema(ctx: ToolContext) -> dict[str, Any]:
         "model_status": {},
         "compare_strategies": {"strategy": enum(sorted({*strategies, *stored})),
                                "symbol": enum(symbols), "months": months},
-        "backtest_variant": {"strategy": enum(strategies), "months": months},
+        "backtest_variant": {"strategy": enum(strategies), "param": enum(sorted(params)),
+                             "value": {"type": "number"}, "months": months},
         "explain_report_item": {"item": enum(sorted({*scenarios, *symbols}))},
         "query": {"sql": {"type": "string", "maxLength": 300}},
         "none": {},
@@ -412,7 +425,11 @@ def selection_to_call(choice: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if name == "run_scenario":
         return name, {"scenario": scen}
     if name == "backtest_variant":
-        return name, {"strategy": strat or "", "months": choice.get("months")}
+        param, value = choice.get("param"), choice.get("value")
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # integer fields (lookback, fast, ...) refuse 21.0 in strict mode
+        change = {param: value} if param and param != "none" and value is not None else {}
+        return name, {"strategy": strat or "", "params": change, "months": choice.get("months")}
     if name == "compare_strategies":
         return name, {"strategies": [strat] if strat else [], "benchmarks": [sym] if sym else [],
                       "months": choice.get("months")}  # fmt: skip
