@@ -12,6 +12,10 @@ Errors come as `{"status":"error","code":...,"message":...}`: bad/missing/disabl
 -> AuthError; `rateLimited` -> RateLimitedError at once (the developer quota refills over
 12-24 h, so retrying within a run cannot help); `maximumResultsReached` (the free plan's
 100-result cap) ends paging quietly. Articles NewsAPI has withdrawn ("[Removed]") are dropped.
+
+The client's endpoint URLs are constants under https://newsapi.org; a base URL from
+QUANT_VENDOR_URLS (a proxy, a mirror, a local replay) is honoured by giving the client a
+`RebasedSession`, which sends each call to the same path under that base.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
+import requests
 
 from quant_assets.sources.base import NotSupported, SourceError
 from quant_assets.sources.http import (
@@ -48,6 +53,7 @@ from quant_assets.sources.parsing import (
 from quant_assets.sources.shapes import payload_shape, records
 
 VENDOR = "newsapi"
+PUBLIC_ROOT = "https://newsapi.org"  # the client's URLs: PUBLIC_ROOT + "/v2/everything", ...
 ARTICLES = "news.articles"
 MAX_QUERY_CHARS = 500
 _AUTH_CODES = {"apiKeyInvalid", "apiKeyMissing", "apiKeyDisabled", "apiKeyExhausted"}
@@ -218,6 +224,40 @@ def map_error(exc: BaseException, symbol: str | None = None) -> BaseException | 
     return None
 
 
+# --- base URL -----------------------------------------------------------------------------
+
+
+def rebase_url(url: str, base_url: str) -> str:
+    """`https://newsapi.org/v2/everything?...` -> `<base_url>/v2/everything?...`.
+
+    A URL outside newsapi.org raises: the client calling a host we do not know must not
+    bypass a configured base (a proxy, a replay) without anyone noticing.
+    """
+    if not url.startswith(PUBLIC_ROOT + "/"):
+        raise ValueError(f"NewsAPI client called {url!r}, not under {PUBLIC_ROOT}")
+    return base_url.rstrip("/") + url[len(PUBLIC_ROOT) :]
+
+
+class RebasedSession(requests.Session):
+    """A requests Session that calls `base_url` wherever the official client calls
+    https://newsapi.org (the path, query and key header are kept).
+
+    The URL is rewritten before requests prepares it, so proxies, NO_PROXY and TLS settings
+    apply to the host actually called.
+    """
+
+    def __init__(self, base_url: str):
+        super().__init__()
+        self.base_url = base_url.rstrip("/")
+
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        """Every client call (`get`, ...) ends here: send it under `base_url`."""
+        text = url.decode() if isinstance(url, bytes) else url
+        return super().request(method, rebase_url(text, self.base_url), *args, **kwargs)
+
+
 # --- the source -----------------------------------------------------------------------------
 
 
@@ -247,16 +287,23 @@ class NewsAPISource:
         self.aliases = {k: list(v) for k, v in (aliases or {}).items()}
         self.language, self.page_size, self.max_pages = language, page_size, max_pages
         self.http = VendorHTTP(
-            VENDOR, "https://newsapi.org/v2", rate_limit, clock=clock, sleep=sleep, log=log
+            VENDOR, f"{PUBLIC_ROOT}/v2", rate_limit, clock=clock, sleep=sleep, log=log
         )
 
     @classmethod
-    def from_key(cls, api_key: str, *, session: Any = None, **kwargs: Any) -> NewsAPISource:
-        """The official client with `api_key` (sent in a header, never in the URL)."""
+    def from_key(
+        cls, api_key: str, *, session: Any = None, base_url: str | None = None, **kwargs: Any
+    ) -> NewsAPISource:
+        """The official client with `api_key` (sent in a header, never in the URL), calling
+        `base_url` (QUANT_VENDOR_URLS' `newsapi`) instead of https://newsapi.org when given."""
         if not api_key:
             raise AuthError(VENDOR, "bad or missing API key for newsapi (set NEWSAPI_API_KEY)")
+        if base_url and session is not None:
+            raise ValueError("newsapi: give a base_url or a session, not both")
         from newsapi import NewsApiClient
 
+        if base_url:
+            session = RebasedSession(base_url)
         return cls(NewsApiClient(api_key=api_key, session=session), **kwargs)
 
     @property

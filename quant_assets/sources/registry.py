@@ -151,10 +151,11 @@ DOMAIN_VENDORS: dict[str, tuple[str, ...]] = {
 }
 
 
-# Vendors whose API base URL QUANT_VENDOR_URLS may set (newsapi's official client and
-# ibkr's socket have no base URL to point elsewhere).
+# Vendors whose API base URL QUANT_VENDOR_URLS may set (ibkr's socket has no base URL;
+# newsapi's client is given a session that rewrites its https://newsapi.org URLs).
 URL_VENDORS: tuple[str, ...] = (
     "polygon", "alphavantage", "fred", "alfred", "worldbank", "binance", "coingecko", "gdelt",
+    "newsapi",
 )  # fmt: skip
 
 

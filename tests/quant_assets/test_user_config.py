@@ -100,7 +100,8 @@ def test_vendor_priority_is_parsed_and_checked(env) -> None:
 
 def test_vendor_urls_rate_limits_and_coingecko_plan_are_parsed_and_checked(env) -> None:
     env.setenv(
-        "QUANT_VENDOR_URLS", "polygon=https://api.massive.com; fred=http://u:pw@proxy:8080/fred"
+        "QUANT_VENDOR_URLS",
+        "polygon=https://api.massive.com; fred=http://u:pw@proxy:8080/fred; newsapi=http://m/na",
     )
     env.setenv("QUANT_VENDOR_RATE_LIMITS", "polygon=100/1;alphavantage=75/60")
     env.setenv("QUANT_COINGECKO_PLAN", "paid")
@@ -108,12 +109,13 @@ def test_vendor_urls_rate_limits_and_coingecko_plan_are_parsed_and_checked(env) 
     assert loaded.vendor_urls == {
         "polygon": "https://api.massive.com",
         "fred": "http://u:pw@proxy:8080/fred",
+        "newsapi": "http://m/na",
     }
     assert loaded.vendor_rate_limits == {"polygon": (100, 1.0), "alphavantage": (75, 60.0)}
     assert loaded.coingecko_plan == "paid"
     assert "pw" not in str(loaded.describe_value("vendor_urls"))  # a URL's password is masked
     for bad, message in [
-        ("newsapi=https://x.example", r"newsapi: its base URL cannot be set"),
+        ("ibkr=https://x.example", r"ibkr: its base URL cannot be set"),
         ("polygon=ftp://x.example", r"not an http\(s\) URL"),
         ("polygon", r"expected vendor=value"),
     ]:

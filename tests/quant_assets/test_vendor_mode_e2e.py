@@ -10,8 +10,10 @@ environment, so no code path of theirs knows it is a test and nothing leaves the
 The vendor priorities under test are the documented defaults: bars from Polygon; earnings
 from Alpha Vantage next to Polygon's dividends; crypto from Binance, CoinGecko filling the
 coin Binance does not list here (ETH); FRED's series and releases, with model expectations
-(`consensus_source='model'`); World Bank's annual series next to FRED's; GDELT's events.
-NewsAPI is left unconfigured: its official client has no base URL to point at a replay.
+(`consensus_source='model'`); World Bank's annual series next to FRED's; GDELT's events;
+news from NewsAPI, next after Polygon in the news domain's order, because Polygon has no
+article in the window (NewsAPI's official client is pointed at the replay by the same
+setting: it calls the base URL in place of https://newsapi.org).
 """
 
 from __future__ import annotations
@@ -167,21 +169,45 @@ def polygon_dividends(ticker: str, first: dt.date, last: dt.date) -> dict:
 
 
 def polygon_news(ticker: str, first: dt.date, last: dt.date) -> dict:
-    results = [
+    """No Polygon article in the window: the news domain falls through to NewsAPI."""
+    return {"count": 0, "request_id": "r", "results": [], "status": "OK"}
+
+
+# NewsAPI's stories: (subject the query must name, title). The last matches any query (NewsAPI
+# searches full texts the adapter only sees truncated) but names no symbol: it is not loaded.
+NEWSAPI_STORIES = [
+    ("Apple", "Apple shares climb after upbeat iPhone demand"),
+    ("Bitcoin", "Bitcoin tops a new high as inflows grow"),
+    ("stocks", "Stocks end mixed ahead of the Fed"),
+]
+
+
+def newsapi_everything(q: dict[str, str]) -> dict:
+    """/v2/everything: the stories whose subject the OR-ed query names, published in
+    from..to, plus one withdrawn article ("[Removed]"), as NewsAPI lists them."""
+    terms = {t.strip('"') for t in q["q"].split(" OR ")} | {"stocks"}
+    lo, hi = _day(q["from"]), _day(q["to"])
+    articles = [
         {
-            "article_url": f"https://news.example.com/{ticker.lower()}-{day:%Y%m%d}",
+            "source": {"id": None, "name": "Example Wire"},
             "author": "Staff",
-            "id": f"{ticker}{day:%Y%m%d}",
-            "description": f"{ticker} shares rose after strong results and upbeat guidance.",
-            "published_utc": f"{day.isoformat()}T14:30:00Z",
-            "publisher": {"homepage_url": "https://news.example.com/", "name": "Example News"},
-            "tickers": [ticker],
-            "title": f"{ticker} beats estimates, shares gain",
+            "title": title,
+            "description": f"{title}; analysts weigh what comes next.",
+            "url": f"https://wire.example.com/{subject.lower()}-{day:%Y%m%d}",
+            "urlToImage": None,
+            "publishedAt": f"{day.isoformat()}T14:30:00Z",
+            "content": f"{title}. Full story... [+1200 chars]",
         }
         for day in NEWS_DAYS
-        if first <= day <= last
+        if lo <= day <= hi
+        for subject, title in NEWSAPI_STORIES
+        if subject in terms
     ]
-    return {"count": len(results), "request_id": "r", "results": results, "status": "OK"}
+    removed = {"source": {"id": None, "name": "[Removed]"}, "author": None, "title": "[Removed]",
+               "description": "[Removed]", "url": "https://removed.com", "urlToImage": None,
+               "publishedAt": "1970-01-01T00:00:00Z", "content": "[Removed]"}  # fmt: skip
+    articles.append(removed)
+    return {"status": "ok", "totalResults": len(articles), "articles": articles}
 
 
 def alphavantage(function: str, symbol: str) -> dict:
@@ -388,7 +414,7 @@ def gdelt(query: str, day: dt.date) -> dict:
     }
 
 
-def answer(vendor: str, path: str, q: dict[str, str]) -> object:
+def answer(vendor: str, path: str, q: dict[str, str], headers: dict[str, str]) -> object:
     """The payload `vendor` documents for GET `path`?`q` (AssertionError: not a known call)."""
     parts = path.strip("/").split("/")
     if vendor == "polygon":
@@ -421,6 +447,10 @@ def answer(vendor: str, path: str, q: dict[str, str]) -> object:
             return fred_release_dates(q)
     if vendor == "worldbank" and parts[0] == "country":
         return worldbank(parts[3], parts[1])
+    if vendor == "newsapi" and path == "/v2/everything":
+        assert headers["Authorization"] == "fake-newsapi-key-0123456789abcdef"  # header only
+        assert (q["language"], q["sortBy"], q["page"]) == ("en", "publishedAt", "1")
+        return newsapi_everything(q)
     if vendor == "gdelt" and path == "/api/v2/doc/doc":
         return gdelt(q["query"], dt.datetime.strptime(q["startdatetime"][:8], "%Y%m%d").date())
     raise AssertionError(f"{vendor}: no recorded answer for {path}?{q}")
@@ -437,7 +467,7 @@ class Replay(BaseHTTPRequestHandler):
         vendor, _, path = split.path.lstrip("/").partition("/")
         q = {k: v[-1] for k, v in parse_qs(split.query).items()}
         try:
-            body = json.dumps(answer(vendor, "/" + path, q)).encode()
+            body = json.dumps(answer(vendor, "/" + path, q, dict(self.headers))).encode()
             status = 200
         except (AssertionError, KeyError, ValueError) as exc:
             Replay.errors.append(f"{vendor} /{path}: {exc!r}")
@@ -478,7 +508,16 @@ def run_main(tmp_path: Path, base: str) -> subprocess.CompletedProcess:
     (tmp_path / "specs.yaml").write_text(SPECS)
     urls = ";".join(
         f"{v}={base}/{v}"
-        for v in ("polygon", "alphavantage", "binance", "coingecko", "fred", "worldbank", "gdelt")
+        for v in (
+            "polygon",
+            "alphavantage",
+            "binance",
+            "coingecko",
+            "fred",
+            "worldbank",
+            "gdelt",
+            "newsapi",
+        )
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QUANT_", "DAGSTER_"))}
     for key in (
@@ -504,6 +543,7 @@ def run_main(tmp_path: Path, base: str) -> subprocess.CompletedProcess:
         POLYGON_API_KEY="fake-polygon-key-0123456789",
         ALPHAVANTAGE_API_KEY="fake-av-key-0123456789",
         FRED_API_KEY="fake-fred-key-0123456789abcdef",
+        NEWSAPI_API_KEY="fake-newsapi-key-0123456789abcdef",
         COINGECKO_API_KEY="fake-coingecko-key-0123456789",
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
         NO_PROXY="127.0.0.1",
@@ -531,6 +571,7 @@ def test_quant_main_in_vendor_mode_writes_the_sod_report(tmp_path, replay) -> No
         "fred",
         "worldbank",
         "gdelt",
+        "newsapi",
     }
     assert len(sorted((tmp_path / "data" / "reports").rglob("sod.html"))) == 1
     assert_vendor_rows(tmp_path)
@@ -617,6 +658,15 @@ def assert_vendor_rows(tmp_path: Path) -> None:
 
     geo = q("select count(*) as n, min(source) as source from events.geopolitical_events")
     assert geo["n"].iloc[0] == 2 * 5 and geo["source"].iloc[0] == "gdelt"  # 2 days x 5 themes
-    news = q("select count(*) as n, min(source) as source from news.articles")
-    assert news["n"].iloc[0] == 2 * len(NEWS_DAYS) and news["source"].iloc[0] == "polygon"
+    # NewsAPI's articles that name a symbol (Apple, Bitcoin), symbols attached by the adapter;
+    # the story naming none and the withdrawn one are not loaded.
+    news = q(
+        "select cast(published_date as varchar) as day, symbols, source, title "
+        "from news.articles order by day, symbols"
+    )
+    assert set(news["source"]) == {"newsapi"}
+    (_, apple), (_, bitcoin), _ = NEWSAPI_STORIES
+    assert list(zip(news["day"], news["symbols"], news["title"], strict=True)) == [
+        row for day in NEWS_DAYS for row in ((str(day), "AAPL", apple), (str(day), "BTC", bitcoin))
+    ]
     assert q("select count(*) as n from ops.quarantine")["n"].iloc[0] == 0
