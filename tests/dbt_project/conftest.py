@@ -137,7 +137,7 @@ def make_raw(seed: int = 7) -> RawData:
                              release_date=release.date(), period=(month - pd.DateOffset(months=1)).strftime("%Y-%m"),
                              actual=actual, consensus=None if actual is None else round(rng.normal(0.2, 0.1), 2),
                              previous=None, unit="%"))  # fmt: skip
-    economic = pd.DataFrame(econ).assign(source="sample", is_sample=True)
+    economic = pd.DataFrame(econ).assign(source="sample", is_sample=True, consensus_source=None)
 
     geo = [dict(event_id=f"g{i}", event_time=pd.Timestamp(d) + pd.Timedelta(hours=3), event_date=d, country="XX",
                 category="conflict", title=f"event {i}", severity=float(rng.integers(1, 10)), tone=-3.0, url=None)

@@ -89,6 +89,19 @@ def test_definitions_resolve_with_the_dbt_resource(tmp_path, monkeypatch):
     assert resource.process_config_and_initialize().warehouse_url == url
 
 
+def test_no_dbt_adapter_is_built_in_the_run_process():
+    """The resource skips dagster-dbt's in-process adapter (~3 s CPU per dbt step): the hook
+    it overrides must still be dagster-dbt's, or an upgrade silently brings the cost back."""
+    from dagster_dbt import DbtCliResource
+
+    from quant_assets.defs.derived.resources import WarehouseDbtCliResource
+
+    assert hasattr(DbtCliResource, "_initialize_dbt_core_adapter")
+    resource = dbt_resource("duckdb:////tmp/never-opened.duckdb")
+    assert isinstance(resource, WarehouseDbtCliResource)
+    assert resource._initialize_dbt_core_adapter(["build"]) is None
+
+
 @pytest.mark.slow
 def test_materialize_one_partition_then_again_incrementally(tmp_path):
     synth = _synthetic()
