@@ -47,6 +47,7 @@ class JobRun:
     seconds: float
     run_id: str | None = None
     status: str = ""
+    errors: list[str] = field(default_factory=list)  # why a failed run failed, per step
 
 
 @dataclass
@@ -93,6 +94,7 @@ class DailySummary:
             lines.append(
                 f"{r.job:<14} {r.partitions:<{w}} {status:<9} {r.seconds:7.1f}  {r.run_id or ''}"
             )
+            lines += [f"  {error}" for error in r.errors]
         return "\n".join([*lines, *self.notes])
 
 
@@ -265,8 +267,27 @@ def run_step(
     status = wait_for(instance, run_id, timeout)
     ok = status == dg.DagsterRunStatus.SUCCESS
     return JobRun(
-        step.job, step.label, ok, time.perf_counter() - started, run_id, status.value.lower()
-    )
+        step.job, step.label, ok, time.perf_counter() - started, run_id, status.value.lower(),
+        errors=[] if ok else run_errors(instance, run_id),
+    )  # fmt: skip
+
+
+def run_errors(instance: dg.DagsterInstance, run_id: str, limit: int = 3) -> list[str]:
+    """The first line of each failed step's error (and the run's own), so the summary says
+    why a run failed without opening the UI."""
+    kinds = {dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE}
+    out = []
+    for entry in instance.all_logs(run_id, of_type=kinds):
+        event = entry.dagster_event
+        data = event.event_specific_data if event is not None else None
+        error = getattr(data, "error", None)
+        while error is not None and error.cause is not None:  # the user's exception, not
+            error = error.cause  # Dagster's "Error occurred while executing op" wrapper
+        text = error.message if error is not None else entry.user_message
+        first = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+        if first:
+            out.append(f"{entry.step_key or 'run'}: {first}")
+    return out[:limit]
 
 
 def run_daily(

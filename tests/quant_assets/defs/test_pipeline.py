@@ -475,3 +475,23 @@ def test_the_schedules_replaying_the_next_day_give_the_same_tables(runs):
         daemon = daemon.drop(columns=[c for c in volatile if c in daemon])
         assert len(main) > 0 or table == "strategies.recommendations", table
         pd.testing.assert_frame_equal(daemon, main, rtol=1e-9, check_dtype=False, obj=table)
+
+
+def test_a_failed_run_says_why_in_the_summary():
+    """`quant main` prints each failed step's error, not only "failure" and a run id."""
+    from quant_assets.defs.pipeline import DailySummary, JobRun, run_errors
+
+    @dg.asset
+    def crypto_bars() -> None:
+        raise RuntimeError("market_data/crypto_ohlcv_daily: no rows loaded for BTC-USD\nmore")
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize([crypto_bars], instance=instance, raise_on_error=False)
+        errors = run_errors(instance, result.run_id)
+    assert errors[0] == (
+        "crypto_bars: RuntimeError: market_data/crypto_ohlcv_daily: no rows loaded for BTC-USD"
+    )
+    summary = DailySummary(
+        [JobRun("history_job", "2024-01-01", False, 1.0, "r1", "failure", errors)]
+    )
+    assert "  crypto_bars: RuntimeError: market_data/crypto_ohlcv_daily" in summary.render()
