@@ -25,7 +25,12 @@ from quant_assets.defs.raw.assets import raw_assets
 from quant_assets.defs.raw.checks import raw_checks
 from quant_assets.defs.reports.assets import report_assets
 from quant_assets.defs.reports.resources import reports_resource
-from quant_assets.defs.resources import PublisherResource, SourcesResource, WarehouseResource
+from quant_assets.defs.resources import (
+    ComputeResource,
+    PublisherResource,
+    SourcesResource,
+    WarehouseResource,
+)
 from quant_assets.defs.run_health import run_health_sensors
 from quant_assets.defs.schedules import automation_sensors, schedules
 from quant_assets.defs.secrets import warehouse_url_config
@@ -47,6 +52,12 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         ),
         "publisher": PublisherResource(
             redis_url=settings.redis_url, key_prefix=settings.redis_key_prefix
+        ),
+        "compute": ComputeResource(
+            engine=settings.compute,
+            workers=settings.compute_workers,
+            ray_address=settings.ray_address,
+            ray_task_cpus=settings.ray_task_cpus,
         ),
         "dbt": dbt_resource(settings),
         **execution_resources(settings),

@@ -414,6 +414,7 @@ class Settings(BaseSettings):
         value = None if isinstance(value, str) and not value.strip() else value
         if value is None and info.data.get("compute") == "ray":
             raise ValueError("required when QUANT_COMPUTE=ray (host:port, ray://host:10001, auto)")
+        return value
 
     @field_validator("universe_path", "model_specs_path", mode="after")
     @classmethod

@@ -56,3 +56,33 @@ def warehouse(request):
     wh.migrate()
     yield wh
     wh.close()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A real two-node Ray cluster on 127.0.0.1 (head + worker, one CPU each) that this
+    process is connected to; one per test session (it takes ~30-60 s to start here)."""
+    # Ray resolves 127.0.0.1 to the machine's outward address unless told the cluster is
+    # local only; read when Ray is imported.
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    ray = pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    node = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "object_store_memory": 150 * 2**20}
+    for attempt in range(3):  # Ray waits a fixed 30 s for a node: a loaded machine can miss it
+        c = Cluster(shutdown_at_exit=True)
+        try:
+            c.add_node(**node, include_dashboard=False)
+            c.add_node(**node)
+            break
+        except Exception:
+            c.shutdown()
+            if attempt == 2:
+                raise
+    try:
+        ray.init(address=c.address, logging_level="WARNING")
+        c.wait_for_nodes()
+        yield c
+    finally:
+        ray.shutdown()
+        c.shutdown()

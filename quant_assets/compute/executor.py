@@ -136,11 +136,31 @@ def get_executor(settings: Settings | None = None) -> Executor:
         from quant_assets.settings import get_settings
 
         settings = get_settings()
-    if settings.compute == "local":
-        return LocalExecutor(settings.compute_workers)
-    if settings.compute == "ray":
-        return _ray_executor(settings.ray_address, float(settings.ray_task_cpus))
-    raise ValueError(f"QUANT_COMPUTE={settings.compute!r}: must be one of local, ray")
+    return make_executor(
+        settings.compute,
+        workers=settings.compute_workers,
+        ray_address=settings.ray_address,
+        ray_task_cpus=settings.ray_task_cpus,
+    )
+
+
+def make_executor(
+    engine: str,
+    *,
+    workers: int = 1,
+    ray_address: str | None = None,
+    ray_task_cpus: float = 1.0,
+) -> Executor:
+    """The executor of `engine` ("local" or "ray"); one Ray connection per process.
+
+    The one place that tells the engines apart, so settings, the Dagster `compute` resource
+    and scripts choose the same way; "local" never imports Ray.
+    """
+    if engine == "local":
+        return LocalExecutor(workers)
+    if engine == "ray":
+        return _ray_executor(ray_address, float(ray_task_cpus))
+    raise ValueError(f"QUANT_COMPUTE={engine!r}: must be one of local, ray")
 
 
 def split_range(n: int, parts: int) -> list[tuple[int, int]]:

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import dagster as dg
 
 from quant_assets.bus import Publisher, publisher_for
+from quant_assets.compute.executor import Executor, make_executor
 from quant_assets.sources.base import Source
 from quant_assets.sources.select import Domain, source_for
 from quant_assets.warehouse import Warehouse, connect
@@ -50,3 +51,23 @@ class PublisherResource(dg.ConfigurableResource):
 
     def publisher(self) -> Publisher:
         return publisher_for(self.redis_url, key_prefix=self.key_prefix)
+
+
+class ComputeResource(dg.ConfigurableResource):
+    """The engine of the heavy domain functions an asset calls (walk-forward fits, Monte Carlo
+    path blocks, sweeps): QUANT_COMPUTE=local (in this process, no Ray import) or ray
+    (tasks on the cluster at QUANT_RAY_ADDRESS). Assets pass `executor()` on and never ask
+    which engine it is."""
+
+    engine: str = "local"
+    workers: int = 1
+    ray_address: str | None = None
+    ray_task_cpus: float = 1.0
+
+    def executor(self) -> Executor:
+        return make_executor(
+            self.engine,
+            workers=self.workers,
+            ray_address=self.ray_address,
+            ray_task_cpus=self.ray_task_cpus,
+        )

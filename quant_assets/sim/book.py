@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,9 @@ from quant_assets.sim.stochastic import (
 )
 from quant_assets.universe import Universe
 from quant_assets.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from quant_assets.compute import Executor
 from quant_assets.warehouse.strategy_reads import daily_returns
 
 MODELS = ("gbm", "bootstrap", "regime", "garch")
@@ -123,8 +127,10 @@ def monte_carlo(
     seed: int = 0,
     lookback_days: int = 3 * 365,
     drawdown_limit: float = 0.10,
+    executor: Executor | None = None,
 ) -> MonteCarloOutput:
-    """Fan chart rows and risk numbers of the book under each model (module doc)."""
+    """Fan chart rows and risk numbers of the book under each model (module doc); with an
+    `executor`, each model's path blocks are its tasks (same numbers on every engine)."""
     book = book[book != 0]
     empty = MonteCarloOutput(_fan_frame([]), _snapshot_frame([]), {}, pd.DataFrame())
     if book.empty:
@@ -140,7 +146,9 @@ def monte_carlo(
     for name in models:
         model = fit_model(name, logs, seed)
         fitted[name] = model
-        paths = simulate_portfolio(model, weights, n_paths, n_days, seed, dtype=np.float32)
+        paths = simulate_portfolio(
+            model, weights, n_paths, n_days, seed, dtype=np.float32, executor=executor
+        )
         fan = rm.fan_chart(paths, PERCENTILES)
         fan_rows.append(("portfolio", name, as_of, 0, *([0.0] * len(PERCENTILES))))
         for day, row in fan.iterrows():

@@ -16,7 +16,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 # imported only by the steps that draw, test, split, fit or track
-HEAVY = ("matplotlib", "mpl_toolkits", "scipy.stats", "statsmodels", "sklearn", "xgboost", "mlflow")
+HEAVY = (
+    "matplotlib", "mpl_toolkits", "scipy.stats", "statsmodels", "sklearn", "xgboost", "mlflow",
+    "ray",
+)  # fmt: skip
 # the session partitions' holidays come from the cache under the data dir once it is written
 CALENDARS = "pandas_market_calendars"
 

@@ -32,9 +32,10 @@ from ml.meta import meta_dataset
 from ml.specs import ModelSpec, history_skip_reason, load_specs, spec_skip_reason
 from ml.tracking import OOS_ARTIFACT, ApprovalError
 from ml.train import default_splitter, train
+from quant_assets.compute import Executor
 from quant_assets.defs.metadata import latest_record, md_table
 from quant_assets.defs.ml.resources import MlflowResource
-from quant_assets.defs.resources import WarehouseResource
+from quant_assets.defs.resources import ComputeResource, WarehouseResource
 from quant_assets.schemas.tables import PREDICTIONS
 from quant_assets.strategy.panels import as_of_date
 from quant_assets.warehouse.base import Warehouse
@@ -231,8 +232,10 @@ def model(
     config: ModelConfig,
     warehouse: WarehouseResource,
     mlflow: MlflowResource,
+    compute: ComputeResource,
 ) -> None:
     tracker = mlflow.tracker()
+    executor = compute.executor()
     for spec in specs_of(context):
         dataset = load_dataset(context.instance, spec.name)
         if dataset is None:
@@ -241,7 +244,7 @@ def model(
                 partition_key=spec.name,
             )
             continue
-        meta = fit_spec(context, config, warehouse, tracker, spec, dataset)
+        meta = fit_spec(context, config, warehouse, tracker, spec, dataset, executor)
         context.add_asset_metadata(meta, partition_key=spec.name)
 
 
@@ -252,8 +255,10 @@ def fit_spec(
     tracker,
     spec: ModelSpec,
     dataset: Dataset,
+    executor: Executor,
 ) -> dict[str, object]:
-    """Train, track and register one spec's fit; approve it if it passes. Its metadata."""
+    """Train, track and register one spec's fit (its walk-forward folds are tasks of
+    `executor`); approve it if it passes. Its metadata."""
     params = dict(spec.params)
     if config.n_estimators is not None and spec.kind == "xgb":
         params["n_estimators"] = config.n_estimators
@@ -270,6 +275,7 @@ def fit_spec(
         # the last day whose data (features and label outcomes) the fit saw: a session after
         # it may be scored by this fit without look-ahead
         tags={"model_spec": spec.name, DATA_THROUGH_TAG: str(dataset.t1.max().date())},
+        executor=executor,
     )
     metric = config.approve_metric or spec.approve.metric
     threshold = (

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from quant_assets.defs.metadata import md_table
 from quant_assets.defs.partitions import session_as_of, session_partitions
-from quant_assets.defs.resources import WarehouseResource
+from quant_assets.defs.resources import ComputeResource, WarehouseResource
 from quant_assets.defs.strategy.assets import MONTE_CARLO_KEY, SCENARIOS_KEY, TARGET_KEY
 from quant_assets.defs.strategy.resources import BookResource
 from quant_assets.schemas.tables import EVENT_STUDY, MONTE_CARLO, RISK_SNAPSHOT, SCENARIO_RESULTS
@@ -54,7 +54,10 @@ def _book(wh, as_of) -> pd.Series:
     "and P(drawdown >= limit) (strategies.risk_snapshot, mc_* and hist_*/normal_* metrics).",
 )
 def monte_carlo(
-    context: dg.AssetExecutionContext, config: MonteCarloConfig, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    config: MonteCarloConfig,
+    warehouse: WarehouseResource,
+    compute: ComputeResource,
 ) -> dg.MaterializeResult:
     universe = load_universe()
     with warehouse.session() as wh:
@@ -63,6 +66,7 @@ def monte_carlo(
             wh, as_of, _book(wh, as_of), crypto=_crypto(universe), models=config.models,
             n_paths=config.n_paths, n_days=config.n_days, seed=config.seed,
             lookback_days=config.lookback_days, drawdown_limit=config.drawdown_limit,
+            executor=compute.executor(),
         )  # fmt: skip
         wh.replace_slice(
             MONTE_CARLO.fqn, out.fan, start=as_of, end=as_of, where={"subject": "portfolio"}

@@ -1,7 +1,7 @@
 """Same seed, same numbers on a real two-node Ray cluster as in-process.
 
-One local cluster for the module (ray.cluster_utils.Cluster): a head and a worker node on
-127.0.0.1, one CPU each, started once (~30-60 s on this machine) and shut down after.
+One local cluster for the session (ray.cluster_utils.Cluster, tests/conftest.py): a head and
+a worker node on 127.0.0.1, one CPU each, started once (~30-60 s on this machine).
 Every comparison is bit for bit: tasks are seeded by the run's seed and their own index,
 and xgboost fits use a fixed thread count (n_jobs=2), so no engine changes a float.
 """
@@ -33,27 +33,9 @@ FAST_XGB = {"n_estimators": 30}
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    from ray.cluster_utils import Cluster
-
-    node = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "object_store_memory": 150 * 2**20}
-    for attempt in range(3):  # Ray waits a fixed 30 s for a node: a loaded machine can miss it
-        c = Cluster(shutdown_at_exit=True)
-        try:
-            c.add_node(**node, include_dashboard=False)
-            c.add_node(**node)
-            break
-        except Exception:
-            c.shutdown()
-            if attempt == 2:
-                raise
-    try:
-        ray.init(address=c.address, logging_level="WARNING")
-        c.wait_for_nodes()
-        yield c
-    finally:
-        ray.shutdown()
-        c.shutdown()
+def cluster(ray_cluster):
+    """The session's two-node cluster (tests/conftest.py)."""
+    return ray_cluster
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ import pytest
 
 from quant_assets.defs.ml.assets import SPECS, ml_assets, ml_job, model_specs
 from quant_assets.defs.ml.resources import MlflowResource
-from quant_assets.defs.resources import WarehouseResource
+from quant_assets.defs.resources import ComputeResource, WarehouseResource
 from quant_assets.warehouse import connect
 
 START, END = dt.date(2021, 1, 4), dt.date(2023, 12, 29)
@@ -98,6 +98,7 @@ def _run(
         resources={
             "warehouse": WarehouseResource(url=wh_url),
             "mlflow": MlflowResource(tracking_uri=ml_url, experiment="tests"),
+            "compute": ComputeResource(),
         },
         run_config={
             "ops": {
@@ -293,6 +294,7 @@ def _run_range(
         resources={
             "warehouse": WarehouseResource(url=wh_url),
             "mlflow": MlflowResource(tracking_uri=ml_url, experiment=experiment),
+            "compute": ComputeResource(),
         },
         run_config={
             "ops": {"ml__model": {"config": {"n_estimators": n_estimators, "n_splits": n_splits}}}

@@ -1,20 +1,20 @@
 """Parallel Dagster runs on the PostgreSQL warehouse with dagster-postgres instance storage.
 
-The raw jobs (listed bars for two partitions, the daily domains for one) start at once,
-then the dbt base build, then the daily derived job for two partitions at once: every run
-in its own process (`dagster job execute`), steps under the multiprocess executor, the
-instance configured by dagster.production.yaml on a throwaway PostgreSQL database, and
-the raw fetch pool (`source_sample` offline) set to 2 slots with `dagster instance
-concurrency set`. The same jobs run one after another in process on a second warehouse
-must give identical tables; no run may fail or hang (a deadlock would time out); the raw
-fetch steps of all runs together never exceed the pool's 2 slots while the runs overlap.
-Databases are created for the test and dropped after it. Slow: each step is a fresh
-process that imports the code location (~1 min each on a loaded 2-core machine).
+The starter universe (4 symbols) over three yearly partitions (2022-2024): `history_job`
+(raw feeds and the derived layer of its year) for the three years at once, then
+`derived_job` for the three years at once (a year's derived models read the years before
+it, which the first wave loads concurrently). Every run is its own process (`dagster job
+execute`), steps under the multiprocess executor, the instance configured by
+dagster.production.yaml on a throwaway PostgreSQL database, and the raw fetch pool
+(`source_sample` offline) set to 2 slots with `dagster instance concurrency set`. The same
+runs one after another in process on a second warehouse must give identical tables; no run
+may fail or hang (a deadlock would time out); the raw fetch steps of all runs together
+never exceed the pool's 2 slots while the runs overlap. Databases are created for the test
+and dropped after it. Slow: each step is a fresh process that imports the code location.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import shutil
@@ -33,7 +33,8 @@ DAGSTER = str(Path(sys.executable).with_name("dagster"))
 RUN_TIMEOUT = 2400  # s per wave of runs: a deadlock fails the test instead of hanging it
 COMPARED_SCHEMAS = ("market_data", "events", "macro", "news", "derived")
 VOLATILE = {"batch_id", "ingested_at", "loaded_at"}  # differ between any two loads
-AS_OF = dt.datetime(2024, 7, 3)  # partitions: the last two before this day
+STARTER = ROOT / "quant_assets" / "starter"
+YEARS = ("2022-01-01", "2023-01-01", "2024-01-01")  # yearly partitions of the history jobs
 POOL_SLOTS = 2
 
 pytestmark = [
@@ -41,8 +42,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
         os.environ.get("QUANT_TEST_PARALLEL_RUNS") != "1",
-        reason="opt-in (QUANT_TEST_PARALLEL_RUNS=1): ~15 fresh step processes, minutes per "
-        "step on a loaded 2-core machine",
+        reason="opt-in (QUANT_TEST_PARALLEL_RUNS=1): ~45 fresh step processes on a 2-core machine",
     ),
 ]
 
@@ -79,7 +79,10 @@ def _environment(tmp: Path, warehouse_db: str, dagster_db: str | None) -> dict[s
     env.update(
         QUANT_WAREHOUSE_URL=f"postgresql://postgres@127.0.0.1:5432/{warehouse_db}",
         QUANT_SOURCE_MODE="sample",
-        QUANT_SAMPLE_START="2024-01-02",
+        QUANT_SAMPLE_START=YEARS[0],
+        QUANT_UNIVERSE=str(STARTER / "universe.yaml"),
+        QUANT_STRATEGIES=str(STARTER / "strategies"),
+        QUANT_MODEL_SPECS=str(STARTER / "model_specs.yaml"),
         QUANT_DATA_DIR=str(tmp / "data"),
         QUANT_MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}",
         DAGSTER_HOME=str(home),
@@ -128,19 +131,9 @@ def _finish(run: tuple[str, str | None], proc: subprocess.Popen) -> None:
     assert proc.returncode == 0, f"{run} failed:\n{out[-5000:]}"
 
 
-def _keys(job_name: str, n: int = 2) -> list[str]:
-    from quant_assets.definitions import defs
-
-    pdef = defs.resolve_job_def(job_name).partitions_def
-    return list(pdef.get_partition_keys(current_time=AS_OF))[-n:]
-
-
 def _plan() -> list[list[tuple[str, str | None]]]:
-    """Waves of runs: raw (listed x 2 + daily x 1), the dbt base build, the derived job x 2."""
-    raw = [("raw_listed_job", k) for k in _keys("raw_listed_job")]
-    raw += [("raw_daily_job", k) for k in _keys("raw_daily_job", 1)]
-    derived = [("derived_daily_job", k) for k in _keys("derived_daily_job")]
-    return [[("universe_job", None)], raw, [("derived_base_job", None)], derived]
+    """Waves of runs: history (raw + derived) for every year, then derived for every year."""
+    return [[("history_job", y) for y in YEARS], [("derived_job", y) for y in YEARS]]
 
 
 def _run_in_process(env: dict[str, str], plan, monkeypatch) -> None:
@@ -242,7 +235,7 @@ def test_parallel_runs_match_sequential_and_respect_the_vendor_pool(tmp_path, mo
     assert {fetch_pool(s.domain, sample) for s in RAW_SPECS} == {"source_sample"}
     raw_steps = {s.name.replace(".", "__") for s in RAW_SPECS}
     in_pool = steps[steps["step_key"].isin(raw_steps)]
-    assert in_pool["run_id"].nunique() == len(plan[1])  # every raw run fetched
+    assert in_pool["run_id"].nunique() == len(plan[0])  # every history run fetched
     assert _max_overlap(in_pool) <= POOL_SLOTS  # the pool's limit held across the runs
     runs = steps.groupby("run_id").agg(start=("start", "min"), end=("end", "max"))
     assert _max_overlap(runs) >= 2  # while the runs themselves ran at the same time

@@ -319,7 +319,7 @@ def test_meta_labelling_spec_labels_the_strategys_own_trades(built, tmp_path):
     from ml.tracking import Tracker
     from quant_assets.defs.ml.assets import SPECS, ml_assets
     from quant_assets.defs.ml.resources import MlflowResource
-    from quant_assets.defs.resources import WarehouseResource
+    from quant_assets.defs.resources import ComputeResource, WarehouseResource
 
     name = "meta_megacap_momentum_h21"
     spec = SPECS[name]
@@ -331,6 +331,7 @@ def test_meta_labelling_spec_labels_the_strategys_own_trades(built, tmp_path):
         resources={
             "warehouse": WarehouseResource(url=built["url"]),
             "mlflow": MlflowResource(tracking_uri=store, experiment="tests"),
+            "compute": ComputeResource(),
         },
         run_config={"ops": {"ml__model": {"config": {"n_estimators": 20, "n_splits": 2}}}},
     )
