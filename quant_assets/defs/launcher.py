@@ -10,7 +10,9 @@ with nothing to do starts no process.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -23,9 +25,16 @@ from quant_assets.settings import Settings
 
 LOCATION = "quant_assets"
 STARTUP_TIMEOUT = 300.0
+STOP_TIMEOUT = 30.0
 GRPC_TIMEOUT_SECONDS = 300
 # GraphQL errors that mean "the code location is still loading", not a bad request
 NOT_LOADED_YET = {"JobNotFoundError", "RepositoryLocationNotFound", "RepositoryNotFoundError"}
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    """Send `sig` to the process group `proc` leads (started with start_new_session)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
 
 
 def free_port() -> int:
@@ -73,9 +82,10 @@ class DagsterServices:
             log = open(logs / f"quant-main-{name}.log", "ab")  # noqa: SIM115 (closed with the process)
             self._procs.append(
                 subprocess.Popen(
-                    cmd, stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd(), env=env
+                    cmd, stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd(), env=env,
+                    start_new_session=True,  # its own process group: close() stops its children
                 )
-            )
+            )  # fmt: skip
         self._wait_http(f"http://127.0.0.1:{web_port}/server_info")
         from dagster_graphql import DagsterGraphQLClient
 
@@ -121,15 +131,19 @@ class DagsterServices:
                 time.sleep(1.0)
 
     def close(self) -> None:
+        """Stop the three processes and their children. SIGINT, not SIGTERM: the code
+        server shuts down (with the gRPC server it started) on an interrupt, while a
+        SIGTERM left it running until close() killed it 30 s later, its child orphaned."""
         for proc in reversed(self._procs):
             if proc.poll() is None:
-                proc.terminate()
+                _signal_group(proc, signal.SIGINT)
         for proc in self._procs:
             try:
-                proc.wait(timeout=30)
+                proc.wait(timeout=STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                _signal_group(proc, signal.SIGKILL)
                 proc.wait()
+            _signal_group(proc, signal.SIGKILL)  # a child left behind by its parent
         self._procs.clear()
         if self._tmp is not None:
             self._tmp.cleanup()
