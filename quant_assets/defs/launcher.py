@@ -37,6 +37,29 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
         os.killpg(proc.pid, sig)
 
 
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of group `pgid`, from /proc (Linux; [] elsewhere)."""
+    members = []
+    proc_dir = Path("/proc")
+    for entry in proc_dir.iterdir() if proc_dir.is_dir() else []:
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members
+
+
+def _wait_group_gone(pgid: int, timeout: float) -> None:
+    """Wait until no live process of group `pgid` is left (a killed one takes a moment)."""
+    deadline = time.monotonic() + timeout
+    while group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -144,6 +167,7 @@ class DagsterServices:
                 _signal_group(proc, signal.SIGKILL)
                 proc.wait()
             _signal_group(proc, signal.SIGKILL)  # a child left behind by its parent
+            _wait_group_gone(proc.pid, 5.0)
         self._procs.clear()
         if self._tmp is not None:
             self._tmp.cleanup()

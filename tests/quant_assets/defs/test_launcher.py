@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from quant_assets.cli import prepare_dagster_home
-from quant_assets.defs.launcher import DagsterServices
+from quant_assets.defs.launcher import DagsterServices, group_members
 from quant_assets.settings import Settings, get_settings
-
-
-def _alive_in_group(pgid: int) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":  # pgrp, not a zombie
-            pids.append(int(entry.name))
-    return pids
 
 
 @pytest.mark.slow
@@ -36,17 +22,18 @@ def test_close_stops_the_services_and_their_children_within_seconds(tmp_path, mo
     get_settings.cache_clear()
     try:
         prepare_dagster_home(tmp_path / "data" / "dagster_home")
+        dg.DagsterInstance.get().get_runs()  # storage created first, as quant main's plan does
         services = DagsterServices(Settings.load())
         services._start()  # what the first submit does
         groups = [p.pid for p in services._procs]
         deadline = time.monotonic() + 120
-        while len(_alive_in_group(groups[0])) < 2 and time.monotonic() < deadline:
+        while len(group_members(groups[0])) < 2 and time.monotonic() < deadline:
             time.sleep(0.5)  # the code server has started its gRPC child
-        assert len(_alive_in_group(groups[0])) >= 2
+        assert len(group_members(groups[0])) >= 2
         started = time.perf_counter()
         services.close()
         took = time.perf_counter() - started
     finally:
         get_settings.cache_clear()
     assert took < 15, f"close() took {took:.1f} s"
-    assert all(not _alive_in_group(g) for g in groups), [_alive_in_group(g) for g in groups]
+    assert all(not group_members(g) for g in groups), [group_members(g) for g in groups]
