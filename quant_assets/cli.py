@@ -105,9 +105,10 @@ def main(argv: list[str] | None = None) -> int:
 
     summary = run_daily(settings, through=through, reload=args.reload)
     print(summary.render())
-    if not summary.ok:
-        return 1
-    return _publish_snapshot(settings.warehouse_url)
+    # after a failed run too: readers get what the runs before it wrote (each slice is
+    # replaced in one transaction, so the file is consistent)
+    published = _publish_snapshot(settings.warehouse_url)
+    return 1 if not summary.ok else published
 
 
 def _reload(text: str) -> Reload:

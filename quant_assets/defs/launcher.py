@@ -27,6 +27,9 @@ LOCATION = "quant_assets"
 STARTUP_TIMEOUT = 300.0
 STOP_TIMEOUT = 30.0
 GRPC_TIMEOUT_SECONDS = 300
+# On an interrupt the code server waits for in-flight gRPC calls up to this grace period;
+# Dagster's default is the gRPC timeout above (300 s), longer than close() waits.
+GRPC_SHUTDOWN_GRACE_SECONDS = 5
 # GraphQL errors that mean "the code location is still loading", not a bad request
 NOT_LOADED_YET = {"JobNotFoundError", "RepositoryLocationNotFound", "RepositoryNotFoundError"}
 
@@ -101,6 +104,7 @@ class DagsterServices:
         env = {**os.environ}
         # a loaded machine can take longer than Dagster's 60 s default to answer a gRPC call
         env.setdefault("DAGSTER_GRPC_TIMEOUT_SECONDS", str(GRPC_TIMEOUT_SECONDS))
+        env.setdefault("DAGSTER_GRPC_SHUTDOWN_GRACE_PERIOD", str(GRPC_SHUTDOWN_GRACE_SECONDS))
         for name, cmd in commands.items():
             log = open(logs / f"quant-main-{name}.log", "ab")  # noqa: SIM115 (closed with the process)
             self._procs.append(
@@ -164,6 +168,11 @@ class DagsterServices:
             try:
                 proc.wait(timeout=STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
+                print(
+                    f"quant: {Path(proc.args[0]).name} did not stop within {STOP_TIMEOUT:.0f} s "
+                    "of an interrupt; killed",
+                    file=sys.stderr,
+                )
                 _signal_group(proc, signal.SIGKILL)
                 proc.wait()
             _signal_group(proc, signal.SIGKILL)  # a child left behind by its parent

@@ -7,15 +7,17 @@ that already started writing finishes first) and fails the tick loudly if it can
 On PostgreSQL it does nothing: readers read the database.
 
 It skips while other runs are queued or in progress (the last of a backfill publishes, not
-each run) and when nothing was written since the last publish. Add `snapshot_sensors` to
-the Definitions' sensors. `quant main` publishes at its end too, unless the snapshot is
-current, so a run executed without the daemon also leaves a fresh snapshot.
+each run), when nothing was written since the last publish, and for the runs `quant main`
+submits: `quant main` publishes once at its end (after a failed run too), and stops the
+daemon and code server right after its last run, which a copy in flight would delay. Add
+`snapshot_sensors` to the Definitions' sensors.
 """
 
 from __future__ import annotations
 
 import dagster as dg
 
+from quant_assets.defs.pipeline import MAIN_TAG
 from quant_assets.settings import get_settings
 from quant_assets.warehouse.snapshot import is_current, publish_snapshot, snapshot_path
 
@@ -32,6 +34,8 @@ def publish_if_idle(context: dg.RunStatusSensorContext) -> dg.SkipReason | None:
     url = get_settings().warehouse_url
     if snapshot_path(url) is None:
         return dg.SkipReason("not a DuckDB file warehouse: readers read it directly")
+    if MAIN_TAG in context.dagster_run.tags:
+        return dg.SkipReason("a `quant main` run: quant main publishes at its end")
     pending = context.instance.get_runs_count(dg.RunsFilter(statuses=PENDING))
     if pending:
         # a backfill or `quant main` queues runs back to back: copying the file after each

@@ -116,3 +116,18 @@ def test_a_queued_run_defers_the_publish_to_the_last_run(data_dir: Path) -> None
         failed = dg.materialize([fails], instance=instance, raise_on_error=False).run_id
         assert publish_read_snapshot_after_failure(_context(instance, failed)) is None
     assert snap.exists()
+
+
+def test_a_quant_main_run_is_left_to_quant_main_to_publish(data_dir: Path) -> None:
+    """`quant main` publishes once at its end and stops the code server right after its
+    last run; a sensor copy in flight then would hold the stop (and copy the file twice)."""
+    from quant_assets.defs.pipeline import MAIN_TAG
+
+    url = get_settings().warehouse_url
+    with connect(url) as wh:
+        wh.migrate()
+    with dg.DagsterInstance.ephemeral() as instance:
+        run_id = dg.materialize([touched], instance=instance, tags={MAIN_TAG: "2025-06-26"}).run_id
+        skipped = publish_read_snapshot(_context(instance, run_id))
+        assert isinstance(skipped, dg.SkipReason) and "quant main" in skipped.skip_message
+    assert not (data_dir / "warehouse.snapshot.duckdb").exists()
