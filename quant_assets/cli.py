@@ -44,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     init.add_argument("dir", nargs="?", default=".", help="folder to write (default: .)")
     init.add_argument("--force", action="store_true", help="overwrite files that exist")
     sub.add_parser("settings", help="print the effective settings (secrets masked)")
+    scen = sub.add_parser(
+        "scenarios", help="verify: the historical stress scenarios' moves against FRED series"
+    )
+    scen.add_argument("action", choices=["verify"])
+    scen.add_argument("--file", help="your scenarios YAML, read after the packaged one")
     sub.add_parser("kill-switch", help="on|off|status [--reason ...]: stop or allow every order")
     sub.add_parser("orders", help="list|approve|reject [--date ...]: the day's order set")
     api = sub.add_parser("api", help="serve the read-only HTTP API (uvicorn)")
@@ -87,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         return _publish_snapshot(settings.warehouse_url)
     if args.command == "api":
         return _serve_api(settings, args.host, args.port)
+    if args.command == "scenarios":
+        return _verify_scenarios(settings, args.file)
     if args.command in ("ask", "chat"):
         from quant_assets.llm.cli import ask_command, chat_command
 
@@ -171,6 +178,34 @@ def _publish_snapshot(url: str) -> int:
         return 1
     print(f"read snapshot {info.path}: {info.bytes / 1e6:.1f} MB in {info.seconds:.2f} s")
     return 0
+
+
+def _verify_scenarios(settings: Settings, user_file: str | None) -> int:
+    """Fetch each factor's FRED series over every crisis window and compare; 1 if a stated
+    move is off by more than the tolerance, 2 without a FRED key."""
+    from quant_assets.sim.scenario_check import FRED_SERIES, check_moves, render
+    from quant_assets.sim.scenarios import HistoricalScenario, load_scenarios
+    from quant_assets.sources.http import AuthError
+    from quant_assets.sources.registry import build_source
+
+    scenarios = load_scenarios(*([user_file] if user_file else []))
+    windows = [s for s in scenarios.scenarios.values() if isinstance(s, HistoricalScenario)]
+    try:
+        fred = build_source("fred", settings=settings)
+    except AuthError as exc:
+        print(f"quant scenarios verify: {exc}", file=sys.stderr)
+        return 2
+    first = min(s.start for s in windows) - dt.timedelta(days=10)  # a start on a holiday
+    last = max(s.end for s in windows)
+    factors = {f for s in windows for f in s.moves if f in FRED_SERIES}
+    series = {f: fred.latest_values(FRED_SERIES[f], first, last) for f in sorted(factors)}
+    report = check_moves(scenarios, series)
+    print(render(report))
+    off = report[report["within_tolerance"] == False]  # noqa: E712 (None = not checked)
+    checked = int(report["within_tolerance"].notna().sum())
+    print(f"\n{checked} moves checked against FRED, {len(off)} off, "
+          f"{len(report) - checked} not checked")  # fmt: skip
+    return 1 if len(off) else 0
 
 
 def _serve_api(settings: Settings, host: str, port: int) -> int:

@@ -241,6 +241,27 @@ class FredSource:
         keep = out["realtime_start"].map(lambda d: d is None or start <= d <= end)
         return out[keep].reset_index(drop=True)
 
+    def latest_values(self, series_id: str, start: dt.date, end: dt.date) -> pd.Series:
+        """The series as FRED shows it today (its latest vintage), start..end, by date:
+        what a market series (index closes, yields) is checked against."""
+        params = {
+            "series_id": series_id,
+            "observation_start": start.isoformat(),
+            "observation_end": end.isoformat(),
+            "limit": 100000,
+        }
+        frames = [
+            parse_observations(payload, series_id)
+            for payload in self._pages("/series/observations", params, series_id, "observations")
+        ]
+        out = concat(frames, MACRO)
+        values = pd.Series(
+            out["value"].astype("float64").to_numpy(),
+            index=pd.DatetimeIndex(pd.to_datetime(out["date"])),
+            name=series_id,
+        )
+        return values[~values.index.duplicated(keep="last")].sort_index()
+
     def vintages(self, series_id: str, known_from: dt.date, observed_from: dt.date) -> pd.DataFrame:
         """Every vintage of `series_id` known on or after `known_from` (earlier ones clipped
         to it), for observations from `observed_from`: the expectation model's input."""

@@ -30,6 +30,7 @@ import importlib
 import pandas as pd
 import pytest
 
+from quant_assets.sim.scenario_check import observed_move
 from quant_assets.sim.scenarios import HistoricalScenario, load_scenarios
 
 pytest.importorskip("arch.data")  # a declared dependency (pyproject: arch>=7)
@@ -82,9 +83,9 @@ def _checked_pairs() -> list[tuple[str, str]]:
 
 
 def _move(s: pd.Series, start: dt.date, end: dt.date) -> float:
-    first = s[s.index <= pd.Timestamp(start)].iloc[-1]
-    assert pd.Timestamp(end) in s.index, f"no close on {end}: list the pair in UNVERIFIABLE"
-    return float(s.loc[pd.Timestamp(end)] / first - 1.0)
+    move = observed_move(s, "return", start, end)
+    assert move is not None, f"no close on {end}: list the pair in UNVERIFIABLE"
+    return move
 
 
 CHECKED = _checked_pairs()
