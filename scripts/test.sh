@@ -20,4 +20,4 @@ unset PYTHONDONTWRITEBYTECODE
 .venv/bin/ruff format --check .
 # Two workers (this machine has 2 cores); a test module's tests stay on one worker, so its
 # module-scoped fixtures (a built warehouse, a Ray cluster, a `quant main` data dir) are built once.
-exec .venv/bin/pytest -n 2 --dist loadfile "$@"
+exec .venv/bin/pytest -n 2 --dist loadfile --durations=25 "$@"

@@ -86,3 +86,13 @@ def ray_cluster():
     finally:
         ray.shutdown()
         c.shutdown()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Modules holding slow tests (whole `quant main` runs, dbt builds) run first.
+
+    The suite runs on two workers, one test module per worker at a time, handed out in
+    collection order: a long module collected last would run alone at the end while the
+    other worker idles. Order within a module is kept (some modules rely on it)."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)
