@@ -55,11 +55,18 @@ class ChainSource:
         )
 
     def news(self, symbols: Sequence[str], start: dt.date, end: dt.date) -> pd.DataFrame:
-        return self._first(lambda s: s.news(symbols, start, end))
+        # Keyed by symbol: Polygon's ticker news rarely covers coins, NewsAPI fills them.
+        return self._fill(
+            lambda s, want: s.news(want, start, end), list(symbols), ["symbols"], _listed
+        )
 
     # --- strategies ---------------------------------------------------------------------
     def _fill(
-        self, call: Callable[[Source, list[str]], pd.DataFrame], wanted: list[str], key: list[str]
+        self,
+        call: Callable[[Source, list[str]], pd.DataFrame],
+        wanted: list[str],
+        key: list[str],
+        keys_of: Callable[[pd.Series], set[str]] = lambda column: set(column.dropna()),
     ) -> pd.DataFrame:
         """Ask each vendor only for the keys no earlier vendor answered."""
         self.passed_over = []
@@ -74,7 +81,7 @@ class ChainSource:
                 self.passed_over.append(f"{source.name}: {exc}")
                 continue
             frames.append(frame)
-            answered = set(frame[key[0]].dropna()) if len(frame) else set()
+            answered = keys_of(frame[key[0]]) if len(frame) else set()
             missing = [w for w in missing if w not in answered]
         return self._result(frames, errors)
 
@@ -119,3 +126,8 @@ class ChainSource:
             raise (served or errors)[0]
         frames = [f for f in frames if len(f)] or frames[:1]
         return pd.concat(frames, ignore_index=True)
+
+
+def _listed(column: pd.Series) -> set[str]:
+    """The symbols of comma-separated lists (news.articles.symbols)."""
+    return {s for cell in column.dropna() for s in str(cell).split(",") if s}

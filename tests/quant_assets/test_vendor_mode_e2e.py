@@ -11,9 +11,9 @@ The vendor priorities under test are the documented defaults: bars from Polygon;
 from Alpha Vantage next to Polygon's dividends; crypto from Binance, CoinGecko filling the
 coin Binance does not list here (ETH); FRED's series and releases, with model expectations
 (`consensus_source='model'`); World Bank's annual series next to FRED's; GDELT's events;
-news from NewsAPI, next after Polygon in the news domain's order, because Polygon has no
-article in the window (NewsAPI's official client is pointed at the replay by the same
-setting: it calls the base URL in place of https://newsapi.org).
+news from Polygon for the stock it has articles on (AAPL) and from NewsAPI, next in the news
+domain's order, for the symbols Polygon has none on (NewsAPI's official client is pointed
+at the replay by the same setting: it calls the base URL in place of https://newsapi.org).
 """
 
 from __future__ import annotations
@@ -168,9 +168,28 @@ def polygon_dividends(ticker: str, first: dt.date, last: dt.date) -> dict:
     return {"results": results, "status": "OK", "request_id": "r"}
 
 
+POLYGON_STORY = "Apple unveils new chips at its developer event"
+
+
 def polygon_news(ticker: str, first: dt.date, last: dt.date) -> dict:
-    """No Polygon article in the window: the news domain falls through to NewsAPI."""
-    return {"count": 0, "request_id": "r", "results": [], "status": "OK"}
+    """Ticker news for AAPL only (Polygon's news rarely covers coins): NewsAPI is asked for
+    the other symbols alone."""
+    results = [
+        {
+            "id": f"{ticker}-{day:%Y%m%d}",
+            "publisher": {"name": "Example Markets", "homepage_url": "https://markets.example.com"},
+            "title": POLYGON_STORY,
+            "author": "Staff",
+            "published_utc": f"{day.isoformat()}T13:00:00Z",
+            "article_url": f"https://markets.example.com/apple-{day:%Y%m%d}",
+            "tickers": ["AAPL"],
+            "description": f"{POLYGON_STORY}; suppliers rally.",
+            "keywords": ["Apple"],
+        }
+        for day in NEWS_DAYS
+        if ticker == "AAPL" and first <= day <= last
+    ]
+    return {"count": len(results), "request_id": "r", "results": results, "status": "OK"}
 
 
 # NewsAPI's stories: (subject the query must name, title). The last matches any query (NewsAPI
@@ -658,15 +677,20 @@ def assert_vendor_rows(tmp_path: Path) -> None:
 
     geo = q("select count(*) as n, min(source) as source from events.geopolitical_events")
     assert geo["n"].iloc[0] == 2 * 5 and geo["source"].iloc[0] == "gdelt"  # 2 days x 5 themes
-    # NewsAPI's articles that name a symbol (Apple, Bitcoin), symbols attached by the adapter;
-    # the story naming none and the withdrawn one are not loaded.
+    # Polygon's AAPL articles; NewsAPI asked for the other symbols only, so its Apple story
+    # is not asked for: its Bitcoin articles, symbols attached by the adapter (the story
+    # naming no symbol and the withdrawn one are not loaded).
     news = q(
         "select cast(published_date as varchar) as day, symbols, source, title "
         "from news.articles order by day, symbols"
     )
-    assert set(news["source"]) == {"newsapi"}
-    (_, apple), (_, bitcoin), _ = NEWSAPI_STORIES
-    assert list(zip(news["day"], news["symbols"], news["title"], strict=True)) == [
-        row for day in NEWS_DAYS for row in ((str(day), "AAPL", apple), (str(day), "BTC", bitcoin))
+    _, (_, bitcoin), _ = NEWSAPI_STORIES
+    assert list(zip(news["day"], news["symbols"], news["source"], news["title"], strict=True)) == [
+        row
+        for day in NEWS_DAYS
+        for row in (
+            (str(day), "AAPL", "polygon", POLYGON_STORY),
+            (str(day), "BTC", "newsapi", bitcoin),
+        )
     ]
     assert q("select count(*) as n from ops.quarantine")["n"].iloc[0] == 0

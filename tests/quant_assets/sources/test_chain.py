@@ -36,9 +36,6 @@ class Fake:
     def macro_observations(self, series_ids, start, end):
         return self._answer("series_id", series_ids)
 
-    def news(self, symbols, start, end):
-        return self._answer()
-
 
 def test_later_vendor_is_asked_only_for_the_symbols_earlier_ones_lack() -> None:
     binance = Fake("binance", [{"symbol": "BTC"}])
@@ -87,8 +84,30 @@ def test_when_every_vendor_fails_the_first_real_error_is_raised() -> None:
         chain.macro_observations(["GDP"], D, D)
 
 
-def test_first_vendor_with_news_wins() -> None:
-    empty, full = Fake("polygon"), Fake("newsapi", [{"symbol": "AAPL"}])
+class FakeNews:
+    """A news vendor: articles with comma-separated `symbols`, filtered to those asked."""
+
+    def __init__(self, name: str, articles: list[str]):
+        self.name, self.articles, self.asked = name, articles, []
+
+    def news(self, symbols, start, end):
+        self.asked.append(list(symbols))
+        keep = [a for a in self.articles if set(a.split(",")) & set(symbols)]
+        return pd.DataFrame({"title": keep, "symbols": keep, "source": self.name})
+
+
+def test_a_later_news_vendor_fills_the_symbols_the_first_has_no_article_on() -> None:
+    """Polygon's ticker news has an article naming AAPL and MSFT, none on BTC: NewsAPI is
+    asked for BTC alone (before, the first vendor with any article took the whole day)."""
+    polygon = FakeNews("polygon", ["AAPL,MSFT"])
+    newsapi = FakeNews("newsapi", ["AAPL", "BTC"])
+    frame = ChainSource([polygon, newsapi]).news(["AAPL", "MSFT", "BTC"], D, D)
+    assert frame[["symbols", "source"]].values.tolist() == [
+        ["AAPL,MSFT", "polygon"],
+        ["BTC", "newsapi"],
+    ]
+    assert newsapi.asked == [["BTC"]]
+    empty, full = FakeNews("polygon", []), FakeNews("newsapi", ["AAPL"])
     assert ChainSource([empty, full]).news(["AAPL"], D, D)["source"].tolist() == ["newsapi"]
 
 
