@@ -31,6 +31,7 @@ import dagster as dg
 
 from quant_assets.defs.launcher import DagsterServices
 from quant_assets.defs.metadata import latest_record, metadata_value
+from quant_assets.defs.raw.assets import no_bar_note, refused_bars
 from quant_assets.settings import Settings
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"  # Dagster's documented range tags
@@ -290,6 +291,14 @@ def run_errors(instance: dg.DagsterInstance, run_id: str, limit: int = 3) -> lis
     return out[:limit]
 
 
+def refused_in_run(instance: dg.DagsterInstance, run_id: str | None) -> dict[str, str]:
+    """symbol -> why the run's bar feeds loaded no bar of it (every file refused)."""
+    if run_id is None:
+        return {}
+    entries = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+    return refused_bars(e.asset_materialization for e in entries if e.asset_materialization)
+
+
 def run_daily(
     settings: Settings,
     through: dt.date | None = None,
@@ -311,11 +320,14 @@ def run_daily(
     services = DagsterServices(settings)
     try:
         history = history_plan(instance, through, reload)
+        refused: dict[str, str] = {}
         for step in history:
             run = run_step(services, instance, step.with_tags(through), timeout)
             summary.runs.append(run)
             if not run.ok:
                 return summary
+            refused.update(refused_in_run(instance, run.run_id))
+        summary.notes += [no_bar_note(symbol, why) for symbol, why in sorted(refused.items())]
         if not history:
             summary.runs.append(JobRun("history_job", "up to date", True, 0.0, status="skipped"))
         with connect(settings.warehouse_url, read_only=True) as wh:
