@@ -330,8 +330,16 @@ def run_daily(
         summary.notes += [no_bar_note(symbol, why) for symbol, why in sorted(refused.items())]
         if not history:
             summary.runs.append(JobRun("history_job", "up to date", True, 0.0, status="skipped"))
-        with connect(settings.warehouse_url, read_only=True) as wh:
-            newest = as_of_date(wh, before=through + dt.timedelta(days=1))
+        try:
+            with connect(settings.warehouse_url, read_only=True) as wh:
+                newest = as_of_date(wh, before=through + dt.timedelta(days=1))
+        except LookupError as exc:  # e.g. every file of every symbol refused (see the notes)
+            summary.runs.append(
+                JobRun("ml_job", "-", False, 0.0, status="not run", errors=[
+                    f"no symbol of the universe has a bar through {through}, so there is "
+                    f"nothing to model or decide on ({exc})"])
+            )  # fmt: skip
+            return summary
         models = model_plan(instance, settings, newest)
         if models is not None:
             run = run_step(services, instance, models.with_tags(through), timeout)

@@ -166,9 +166,7 @@ def _build_raw_asset(spec: RawSpec) -> dg.AssetsDefinition:
             # an empty feed the user can read about, not a silent vendor failure. Downstream
             # skips the symbols that have no bar.
             for symbol, why in refused.items():
-                context.log.warning(
-                    f"{spec.name}: {symbol}: no bar loaded, every file refused: {why}"
-                )
+                context.log.warning(f"{spec.name}: {no_bar_note(symbol, why)}")
         publisher.publisher().publish(
             PartitionLanded(
                 asset=key.to_user_string(),

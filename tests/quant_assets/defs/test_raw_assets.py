@@ -192,7 +192,7 @@ def test_a_bars_feed_whose_every_file_is_refused_loads_nothing_and_says_why(tmp_
         for why in meta["symbols_refused"].values()
     )
     warnings = [e.message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
-    assert any(f"{symbols[0]}: no bar loaded, every file refused: ohlcv/monthly.csv" in w
+    assert any(f"no bars loaded for {symbols[0]}, every file of it was refused: ohlcv/monthly.csv" in w
                for w in warnings)  # fmt: skip
     # What `quant main` prints after the run and the SOD report lists: one note per symbol.
     from quant_assets.defs.pipeline import refused_in_run
