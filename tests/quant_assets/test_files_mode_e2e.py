@@ -4,7 +4,9 @@ Each case writes a universe of 1, 2 or 5 symbols (listed only, crypto only, mixe
 daily bars in a files folder as a user would, points QUANT_UNIVERSE / QUANT_MODEL_SPECS at
 its own files and runs `quant main --through D` in a subprocess with a temporary data
 directory. Assertions are on what the user sees: the exit code, the summary, the SOD
-report file and the warehouse tables; never on the orchestration's internals.
+report file and the warehouse tables; never on the orchestration's internals. In the
+first case the universe also lists BTC whose only file is monthly: the run still writes
+the report, naming BTC and why it has no bar.
 
 Listed bars are real (backtesting's GOOG, arch's S&P 500 and Nasdaq files); no package
 ships daily crypto bars, so BTC/ETH are a seeded random walk written as CSV.
