@@ -31,6 +31,7 @@ import dagster as dg
 
 from quant_assets.defs.launcher import DagsterServices
 from quant_assets.defs.metadata import latest_record, metadata_value
+from quant_assets.defs.raw.assets import no_bar_note, refused_bars
 from quant_assets.settings import Settings
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"  # Dagster's documented range tags
@@ -290,6 +291,14 @@ def run_errors(instance: dg.DagsterInstance, run_id: str, limit: int = 3) -> lis
     return out[:limit]
 
 
+def refused_in_run(instance: dg.DagsterInstance, run_id: str | None) -> dict[str, str]:
+    """symbol -> why the run's bar feeds loaded no bar of it (every file refused)."""
+    if run_id is None:
+        return {}
+    entries = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+    return refused_bars(e.asset_materialization for e in entries if e.asset_materialization)
+
+
 def run_daily(
     settings: Settings,
     through: dt.date | None = None,
@@ -311,15 +320,26 @@ def run_daily(
     services = DagsterServices(settings)
     try:
         history = history_plan(instance, through, reload)
+        refused: dict[str, str] = {}
         for step in history:
             run = run_step(services, instance, step.with_tags(through), timeout)
             summary.runs.append(run)
             if not run.ok:
                 return summary
+            refused.update(refused_in_run(instance, run.run_id))
+        summary.notes += [no_bar_note(symbol, why) for symbol, why in sorted(refused.items())]
         if not history:
             summary.runs.append(JobRun("history_job", "up to date", True, 0.0, status="skipped"))
-        with connect(settings.warehouse_url, read_only=True) as wh:
-            newest = as_of_date(wh, before=through + dt.timedelta(days=1))
+        try:
+            with connect(settings.warehouse_url, read_only=True) as wh:
+                newest = as_of_date(wh, before=through + dt.timedelta(days=1))
+        except LookupError as exc:  # e.g. every file of every symbol refused (see the notes)
+            summary.runs.append(
+                JobRun("ml_job", "-", False, 0.0, status="not run", errors=[
+                    f"no symbol of the universe has a bar through {through}, so there is "
+                    f"nothing to model or decide on ({exc})"])
+            )  # fmt: skip
+            return summary
         models = model_plan(instance, settings, newest)
         if models is not None:
             run = run_step(services, instance, models.with_tags(through), timeout)

@@ -148,6 +148,7 @@ class FileOutcome:
     reason: str = ""
     rows: int = 0  # rows handed to the loader
     rejected: int = 0  # rows refused here, with their original text (ops.quarantine)
+    symbols: tuple[str, ...] = ()  # requested symbols the file holds (per-symbol domains)
 
     @property
     def notable(self) -> bool:
@@ -180,6 +181,20 @@ class FilesReport:
     def lines(self) -> list[str]:
         return [o.line() for o in self.outcomes]
 
+    def refused_symbols(self) -> dict[str, str]:
+        """symbol -> why it has no row: every file holding it was refused (`file: reason`).
+
+        This is the source confirming a symbol's absence, unlike a symbol with no file at
+        all, which looks the same as a file name the mapping does not match."""
+        loaded = {s for o in self.outcomes if o.status == "loaded" for s in o.symbols}
+        refused: dict[str, list[str]] = {}
+        for o in self.outcomes:
+            if o.status == "quarantined":
+                for s in o.symbols:
+                    if s not in loaded:
+                        refused.setdefault(s, []).append(f"{o.file}: {o.reason}")
+        return {s: "; ".join(reasons) for s, reasons in sorted(refused.items())}
+
     def metadata(self) -> dict[str, Any]:
         """JSON-ready counts and one line per file, for asset metadata and logs."""
         return {
@@ -188,6 +203,7 @@ class FilesReport:
             "files_skipped": self.count("skipped"),
             "files": self.lines(),
             "files_attention": [o.line() for o in self.outcomes if o.notable],
+            "symbols_refused": self.refused_symbols(),
         }
 
 
@@ -302,7 +318,8 @@ class FilesSource:
                 frame, bad = self._parse(domain, path, key, self._read(path))
             except SourceError as exc:
                 reason = _bare_reason(exc, path)
-                outcomes.append(FileOutcome(name, "quarantined", reason))
+                held = self._file_symbols(domain, path, key, wanted)
+                outcomes.append(FileOutcome(name, "quarantined", reason, symbols=held))
                 rejects.append(_file_reject(name, reason))
                 continue
             everything = frame
@@ -318,7 +335,12 @@ class FilesSource:
                 outcomes.append(FileOutcome(name, "skipped", f"no rows in {start}..{end}{span}"))
                 continue
             bad = bad.drop(columns=["_date"])
-            outcomes.append(FileOutcome(name, "loaded", "", rows=len(frame), rejected=len(bad)))
+            held = tuple(sorted({str(v) for v in frame["symbol"].dropna()})) if (
+                KEY_FROM_FILENAME.get(domain) == "symbol"
+            ) else ()  # fmt: skip
+            outcomes.append(
+                FileOutcome(name, "loaded", "", rows=len(frame), rejected=len(bad), symbols=held)
+            )
             frames.append(frame)
             if len(bad):
                 rejects.append(bad)
@@ -357,6 +379,28 @@ class FilesSource:
             hint = "" if symbol != key else "; map the file name in mapping.yaml under symbols:"
             return f"symbol {symbol!r} is not in the universe{hint}"
         return f"symbol {symbol!r} is served by another feed"
+
+    def _file_symbols(
+        self, domain: FileDomain, path: Path, key: str, wanted: set[str] | None
+    ) -> tuple[str, ...]:
+        """The requested symbols a refused per-symbol file was for: those of its symbol
+        column when it can be read, else the symbol its name maps to."""
+        if KEY_FROM_FILENAME.get(domain) != "symbol":
+            return ()
+        held: set[str] = set()
+        try:
+            raw = self._read(path)
+            column = next(
+                (h for h, t in self._header_map(domain, raw.columns).items() if t == "symbol"),
+                None,
+            )
+        except SourceError:
+            raw, column = None, None
+        if raw is not None and column is not None:
+            held = {self._canonical(str(v).strip()) for v in raw[column].dropna()}
+        elif key:
+            held = {self._canonical(key)}
+        return tuple(sorted(held if wanted is None else held & wanted))
 
     def _unrequested(self, domain: FileDomain, frame: pd.DataFrame) -> str:
         column = {"macro": "series_id", "news": "symbols"}.get(domain, "symbol")

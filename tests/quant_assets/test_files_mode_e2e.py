@@ -4,7 +4,9 @@ Each case writes a universe of 1, 2 or 5 symbols (listed only, crypto only, mixe
 daily bars in a files folder as a user would, points QUANT_UNIVERSE / QUANT_MODEL_SPECS at
 its own files and runs `quant main --through D` in a subprocess with a temporary data
 directory. Assertions are on what the user sees: the exit code, the summary, the SOD
-report file and the warehouse tables; never on the orchestration's internals.
+report file and the warehouse tables; never on the orchestration's internals. In the
+first case the universe also lists BTC whose only file is monthly: the run still writes
+the report, naming BTC and why it has no bar.
 
 Listed bars are real (backtesting's GOOG, arch's S&P 500 and Nasdaq files); no package
 ships daily crypto bars, so BTC/ETH are a seeded random walk written as CSV.
@@ -92,26 +94,37 @@ def write_crypto(path: Path, symbol: str, first: dt.date, seed: int) -> None:
     frame.to_csv(path / f"{symbol}.csv", index=False)
 
 
-def write_files(root: Path, symbols: list[str], first: dt.date) -> None:
+def write_files(root: Path, symbols: list[str], first: dt.date, monthly: list[str]) -> None:
+    """Each symbol's daily bars; a symbol of `monthly` gets backtesting's monthly BTCUSD
+    bars as its only file, which the files source refuses."""
     ohlcv = root / "ohlcv"
     ohlcv.mkdir(parents=True)
     mapping = ["dayfirst: false  # arch's files write 1/4/1999 (month first)"]
+    names = {}
+    for s in monthly:
+        shutil.copy(package_file("backtesting", "test", "BTCUSD.csv"), ohlcv / f"{s}USD.csv")
+        names[f"{s}USD"] = s
     if "GOOG" in symbols:
         shutil.copy(package_file("backtesting", "test", "GOOG.csv"), ohlcv / "GOOG.csv")
     if "SPY" in symbols:
         shutil.copy(package_file("arch", "data", "sp500", "sp500.csv.gz"), ohlcv / "SPY.csv.gz")
     if "QQQ" in symbols:  # the Nasdaq index file stands in for QQQ's bars
         shutil.copy(package_file("arch", "data", "nasdaq", "nasdaq.csv.gz"), ohlcv / "NDX.csv.gz")
-        mapping.append("symbols: {NDX: QQQ}")
-    for seed, s in enumerate(x for x in symbols if INSTRUMENTS[x][0] == "crypto"):
+        names["NDX"] = "QQQ"
+    if names:
+        mapping.append("symbols: {" + ", ".join(f"{k}: {v}" for k, v in names.items()) + "}")
+    daily_crypto = [x for x in symbols if INSTRUMENTS[x][0] == "crypto" and x not in monthly]
+    for seed, s in enumerate(daily_crypto):
         write_crypto(ohlcv, s, first, seed)
     (root / "mapping.yaml").write_text("\n".join(mapping) + "\n")
 
 
-def run_main(tmp_path: Path, symbols: list[str], first: dt.date) -> subprocess.CompletedProcess:
+def run_main(
+    tmp_path: Path, symbols: list[str], first: dt.date, monthly: list[str]
+) -> subprocess.CompletedProcess:
     write_universe(tmp_path / "universe.yaml", symbols)
     (tmp_path / "specs.yaml").write_text(SPECS)
-    write_files(tmp_path / "files", symbols, first)
+    write_files(tmp_path / "files", symbols, first, monthly)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QUANT_", "DAGSTER_"))}
     env.update(
         QUANT_DATA_DIR=str(tmp_path / "data"),
@@ -142,16 +155,19 @@ def warehouse_query(tmp_path: Path, sql: str) -> pd.DataFrame:
 
 
 CASES = [
-    # (symbols, first day of history): short = ~3 months, long = ~3 years
-    pytest.param(["GOOG"], dt.date(2012, 12, 3), id="1-listed-short"),
-    pytest.param(["BTC", "ETH"], dt.date(2010, 3, 1), id="2-crypto-long"),
-    pytest.param(["SPY", "QQQ", "GOOG", "BTC", "ETH"], dt.date(2010, 3, 1), id="5-mixed-long"),
+    # (universe, first day of history, symbols whose only file is monthly bars):
+    # short = ~3 months, long = ~3 years. The first case's BTC has monthly bars only: the
+    # files source refuses them, so the crypto feed confirms it has no bar (it loads 0 rows
+    # and names BTC with the reason) and the run goes on with GOOG alone.
+    pytest.param(["GOOG", "BTC"], dt.date(2012, 12, 3), ["BTC"], id="1-listed-short+btc-monthly"),
+    pytest.param(["BTC", "ETH"], dt.date(2010, 3, 1), [], id="2-crypto-long"),
+    pytest.param(["SPY", "QQQ", "GOOG", "BTC", "ETH"], dt.date(2010, 3, 1), [], id="5-mixed-long"),
 ]
 
 
-@pytest.mark.parametrize(("symbols", "first"), CASES)
-def test_quant_main_in_files_mode_writes_the_sod_report(tmp_path, symbols, first) -> None:
-    done = run_main(tmp_path, symbols, first)
+@pytest.mark.parametrize(("symbols", "first", "monthly"), CASES)
+def test_quant_main_in_files_mode_writes_the_sod_report(tmp_path, symbols, first, monthly) -> None:
+    done = run_main(tmp_path, symbols, first, monthly)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "decision_job" in done.stdout
     reports = sorted((tmp_path / "data" / "reports").rglob("sod.html"))
@@ -164,12 +180,24 @@ def test_quant_main_in_files_mode_writes_the_sod_report(tmp_path, symbols, first
         "select symbol, count(*) as n, min(date) as first, max(date) as last "
         "from market_data.ohlcv_daily group by symbol order by symbol",
     )
-    assert sorted(bars["symbol"]) == sorted(symbols)
+    daily = [s for s in symbols if s not in monthly]
+    assert sorted(bars["symbol"]) == sorted(daily)
     assert (pd.to_datetime(bars["first"]).dt.date >= first).all()
     last = dict(zip(bars["symbol"], pd.to_datetime(bars["last"]).dt.date, strict=True))
-    for symbol in symbols:  # a past --through day is complete on both calendars
+    for symbol in daily:  # a past --through day is complete on both calendars
         assert last[symbol] == THROUGH
-    assert warehouse_query(tmp_path, "select count(*) as n from ops.quarantine")["n"].iloc[0] == 0
+    # A refused file is one quarantine row; its symbol is named with the reason in the run's
+    # output and in the report, and what trades it is skipped for want of bars.
+    n = warehouse_query(tmp_path, "select count(*) as n from ops.quarantine")["n"].iloc[0]
+    assert n == len(monthly)
+    for symbol in monthly:
+        note = (
+            f"no bars loaded for {symbol}, every file of it was refused: ohlcv/{symbol}USD.csv: "
+            f"bars are monthly, not daily (symbol {symbol}: median 31 days between bars"
+        )
+        assert note in done.stdout and note in html
+    if "BTC" in monthly:
+        assert "not run today: strategy btc_trend: no bars for [&#39;BTC&#39;]" in html
     # Strategies that need other symbols are skipped, with their reason, not failed.
     signals = warehouse_query(tmp_path, "select distinct strategy from strategies.signals")
     assert set(signals["strategy"]) <= {"btc_trend", "eth_btc_pair", "spy_qqq_switch",

@@ -107,6 +107,11 @@ def test_bad_header_quarantines_that_file_and_the_others_load(tmp_path, wh, univ
     assert json.loads(row.row_json) == {"file": "ohlcv/QQQ.csv"}
     stored = wh.query("select distinct symbol from market_data.ohlcv_daily")["symbol"].tolist()
     assert stored == ["GOOG"]
+    # QQQ's only file was refused: the source names it, with the reason, as having no row.
+    assert list(result.files["symbols_refused"]) == ["QQQ"]
+    assert result.files["symbols_refused"]["QQQ"].startswith(
+        "ohlcv/QQQ.csv: missing required column 'close'"
+    )
 
 
 def test_corrupt_parquet_is_quarantined_and_the_others_load(tmp_path, wh, universe) -> None:
@@ -165,6 +170,24 @@ def test_monthly_bars_are_refused(tmp_path, wh, universe) -> None:
     (line,) = result.files["files"]
     assert line.startswith("ohlcv/BTCUSD.csv: quarantined: bars are monthly, not daily")
     assert "the platform takes daily bars" in line
+    assert result.files["symbols_refused"] == {"BTC": line.replace(": quarantined", "", 1)}
+
+
+def test_symbols_of_a_refused_file_with_a_symbol_column(tmp_path, wh, universe) -> None:
+    # A weekly file holds SPY and QQQ; GOOG has a refused weekly file and a daily one.
+    weeks = pd.date_range("2013-01-02", periods=8, freq="7D").strftime("%Y-%m-%d")
+
+    def weekly(*symbols: str) -> str:
+        rows = [f"{s},{d},1,2,0.5,1.5,10" for s in symbols for d in weeks]
+        return "\n".join(["Symbol,Date,Open,High,Low,Close,Volume", *rows])
+
+    files = {"weekly.csv": weekly("SPY", "QQQ"), "goog_weekly.csv": weekly("GOOG"),
+             "GOOG.csv": GOOG_CSV}  # fmt: skip
+    result = load(wh, folder(tmp_path, files), universe, start=D(2013, 1, 1), end=D(2013, 3, 1))
+    assert result.files["files_quarantined"] == 2 and result.rows_loaded > 0
+    refused = result.files["symbols_refused"]
+    assert sorted(refused) == ["QQQ", "SPY"]  # GOOG has bars from its daily file
+    assert refused["SPY"].startswith("ohlcv/weekly.csv: bars are weekly, not daily")
 
 
 def test_quarantine_keeps_the_original_text(tmp_path, wh, universe) -> None:

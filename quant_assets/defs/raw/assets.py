@@ -6,10 +6,13 @@ complete day of the feed's calendar (or the run's `quant/through` tag), so the c
 year is re-materialized as days land, each time replacing its year-to-date slice. Every
 materialization records rows loaded and quarantined, the source, the date range and the
 day it runs through, and announces the landed partition on the event bus. A bars feed
-whose run loads no row at all fails instead of recording an empty range as loaded.
+whose run loads no row at all fails instead of recording an empty range as loaded, unless
+the source confirms it: every file of every requested symbol was refused with its reason
+(the files source), and the materialization names those symbols and reasons.
 """
 
 import datetime as dt
+from collections.abc import Iterable
 
 import dagster as dg
 
@@ -74,7 +77,38 @@ def load_metadata(result: LoadResult, source: str, start: dt.date, end: dt.date)
         meta.update({k: v for k, v in result.files.items() if k.startswith("files_")})
         meta["files_attention"] = len(result.files["files_attention"])
         meta["files"] = dg.MetadataValue.md("\n".join(f"- {x}" for x in result.files["files"]))
+        if result.files.get("symbols_refused"):  # requested symbols whose every file was refused
+            meta["symbols_refused"] = dg.MetadataValue.json(result.files["symbols_refused"])
     return meta
+
+
+BAR_KEYS = [dg.AssetKey(s.name.split(".")) for s in RAW_SPECS if s.domain in BAR_DOMAINS]
+
+
+def refused_bars(materializations: Iterable[dg.AssetMaterialization]) -> dict[str, str]:
+    """symbol -> why it has no bar, from bar feeds' materializations (`symbols_refused`)."""
+    out: dict[str, str] = {}
+    for mat in materializations:
+        entry = mat.metadata.get("symbols_refused") if mat.asset_key in BAR_KEYS else None
+        for symbol, why in ((entry.value if entry is not None else None) or {}).items():
+            out.setdefault(str(symbol), str(why))
+    return out
+
+
+def no_bar_note(symbol: str, why: str) -> str:
+    return f"no bars loaded for {symbol}, every file of it was refused: {why}"
+
+
+def confirmed_empty(result: LoadResult, wanted: list[str]) -> dict[str, str] | None:
+    """symbol -> reason when the source confirms it has no valid row for any of `wanted`
+    (the files source refused every file of each, with its reason), else None.
+
+    A silent empty answer (nothing refused, or a symbol with no file at all, which looks the
+    same as a file name the mapping does not match) is not a confirmation."""
+    refused = (result.files or {}).get("symbols_refused") or {}
+    if not wanted or any(s not in refused for s in wanted):
+        return None
+    return {s: refused[s] for s in wanted}
 
 
 def _build_raw_asset(spec: RawSpec) -> dg.AssetsDefinition:
@@ -112,20 +146,27 @@ def _build_raw_asset(spec: RawSpec) -> dg.AssetsDefinition:
         attention = (result.files or {}).get("files_attention", [])
         for line in attention:
             context.log.warning(f"{spec.name}: {line}")
+        wanted = spec.symbols(universe) if spec.symbols is not None else []
         if (
             spec.domain in BAR_DOMAINS
-            and spec.symbols is not None
-            and spec.symbols(universe)  # a universe with no symbol of this calendar loads none
+            and wanted  # a universe with no symbol of this calendar loads none
             and result.rows_loaded == 0
             and len(sessions(calendar, start, end))
         ):
-            files = "; ".join(attention)
-            raise dg.Failure(
-                f"{key.to_user_string()}: source {source.name!r} returned no bar for "
-                f"{start}..{end} ({result.rows_quarantined} quarantined); nothing is recorded as "
-                "loaded. Check the source (files mapping, vendor key) and re-run."
-                + (f" Files: {files}" if files else "")
-            )
+            refused = confirmed_empty(result, wanted)
+            if refused is None:  # a silent empty answer: fail rather than record it as loaded
+                files = "; ".join(attention)
+                raise dg.Failure(
+                    f"{key.to_user_string()}: source {source.name!r} returned no bar for "
+                    f"{start}..{end} ({result.rows_quarantined} quarantined); nothing is "
+                    "recorded as loaded. Check the source (files mapping, vendor key) and re-run."
+                    + (f" Files: {files}" if files else "")
+                )
+            # The source refused every file of every requested symbol, each with its reason:
+            # an empty feed the user can read about, not a silent vendor failure. Downstream
+            # skips the symbols that have no bar.
+            for symbol, why in refused.items():
+                context.log.warning(f"{spec.name}: {no_bar_note(symbol, why)}")
         publisher.publisher().publish(
             PartitionLanded(
                 asset=key.to_user_string(),

@@ -13,6 +13,7 @@ import pandas as pd
 
 from quant_assets.defs.metadata import latest_record, metadata_value
 from quant_assets.defs.partitions import session_as_of, session_of, session_partitions
+from quant_assets.defs.raw.assets import BAR_KEYS, no_bar_note, refused_bars
 from quant_assets.defs.reports.resources import ReportsResource
 from quant_assets.defs.resources import WarehouseResource
 from quant_assets.defs.strategy.assets import (
@@ -127,6 +128,13 @@ def not_run_today(context: dg.AssetExecutionContext) -> list[str]:
         reason = metadata_value(record, "skipped")
         if reason is not None:
             notes.append(f"not run today: model {spec}: {reason}")
+    # Why a universe symbol has no bar: the latest load of its feed refused every file of it.
+    records = [latest_record(instance, key) for key in BAR_KEYS]
+    refused = refused_bars(
+        r.asset_materialization for r in records if r and r.asset_materialization
+    )
+    universe = set(load_universe().symbols)
+    notes += [no_bar_note(s, why) for s, why in sorted(refused.items()) if s in universe]
     return notes
 
 

@@ -1,11 +1,13 @@
 """Raw assets on the offline sample source: year partitions cut at a day, re-runs, checks."""
 
+import logging
+
 import dagster as dg
 import pandas as pd
 import pytest
 
 from quant_assets.definitions import build_definitions
-from quant_assets.defs.raw.assets import THROUGH_TAG
+from quant_assets.defs.raw.assets import THROUGH_TAG, no_bar_note
 from quant_assets.settings import Settings
 from quant_assets.warehouse import connect
 
@@ -146,5 +148,77 @@ def test_a_bars_feed_that_loads_nothing_fails_and_records_nothing(tmp_path):
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "returned no bar for 2024-01-01..2024-06-28" in failure.event_specific_data.error.message
+    key = dg.AssetKey(["market_data", "ohlcv_daily"])
+    assert instance.get_latest_materialization_event(key) is None
+
+
+def _monthly_bars(path, symbols) -> None:
+    """One file of month-end bars for `symbols`: the files source refuses it as not daily."""
+    months = pd.date_range("2023-01-31", "2024-06-30", freq="ME").strftime("%Y-%m-%d")
+    rows = [f"{s},{d},1,2,0.5,1.5,10" for s in symbols for d in months]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(["Symbol,Date,Open,High,Low,Close,Volume", *rows]) + "\n")
+
+
+def _files_env(tmp_path):
+    files = tmp_path / "files"
+    files.mkdir()
+    settings = Settings.load(data_dir=tmp_path, source_mode="files", files_dir=files)
+    with connect(settings.warehouse_url) as wh:
+        wh.migrate()
+    return files, build_definitions(settings), dg.DagsterInstance.ephemeral()
+
+
+def _listed_symbols() -> list[str]:
+    from quant_assets.ingest import RAW_SPECS
+    from quant_assets.universe import load_universe
+
+    spec = next(s for s in RAW_SPECS if s.domain == "ohlcv_listed")
+    return spec.symbols(load_universe())
+
+
+def test_a_bars_feed_whose_every_file_is_refused_loads_nothing_and_says_why(tmp_path):
+    files, defs, instance = _files_env(tmp_path)
+    symbols = _listed_symbols()
+    _monthly_bars(files / "ohlcv" / "monthly.csv", symbols)
+    result = _raw_only(defs, "listed_close_job").execute_in_process(
+        instance=instance, partition_key="2024-01-01", tags={THROUGH_TAG: "2024-06-28"}
+    )
+    meta = _metadata(result, ["market_data", "ohlcv_daily"])
+    assert meta["rows_loaded"] == 0 and meta["files_quarantined"] == 1
+    assert sorted(meta["symbols_refused"]) == sorted(symbols)
+    assert all(
+        why.startswith("ohlcv/monthly.csv: bars are monthly, not daily")
+        for why in meta["symbols_refused"].values()
+    )
+    warnings = [e.message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
+    assert any(f"no bars loaded for {symbols[0]}, every file of it was refused: ohlcv/monthly.csv" in w
+               for w in warnings)  # fmt: skip
+    # What `quant main` prints after the run and the SOD report lists: one note per symbol.
+    from quant_assets.defs.pipeline import refused_in_run
+
+    refused = refused_in_run(instance, result.run_id)
+    assert refused == meta["symbols_refused"]
+    assert no_bar_note(symbols[0], refused[symbols[0]]).startswith(
+        f"no bars loaded for {symbols[0]}, every file of it was refused: ohlcv/monthly.csv: "
+        "bars are monthly, not daily"
+    )
+
+
+def test_a_feed_with_one_symbol_refused_and_the_others_missing_still_fails(tmp_path):
+    files, defs, instance = _files_env(tmp_path)
+    symbols = _listed_symbols()
+    _monthly_bars(files / "ohlcv" / "monthly.csv", symbols[:1])
+    result = _raw_only(defs, "listed_close_job").execute_in_process(
+        instance=instance,
+        partition_key="2024-01-01",
+        tags={THROUGH_TAG: "2024-06-28"},
+        raise_on_error=False,
+    )
+    assert not result.success  # the others have no file at all: not confirmed, so it fails
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.event_specific_data.error.message
+    assert "returned no bar for 2024-01-01..2024-06-28 (1 quarantined)" in message
+    assert "ohlcv/monthly.csv: quarantined: bars are monthly" in message
     key = dg.AssetKey(["market_data", "ohlcv_daily"])
     assert instance.get_latest_materialization_event(key) is None
