@@ -1,7 +1,7 @@
 """Social-media sentiment: an adapter slot with a pluggable post fetcher.
 
 No free social feed is usable from here: Reddit's API (praw) needs an approved app since
-Nov 2025 and StockTwits has no maintained client (see DATA-SOURCES.md). So the source is
+Nov 2025 and StockTwits has no maintained Python client. So the source is
 a slot: give it any `PostFetcher` (a licensed feed, an export, the file fetcher below) and
 it scores the posts with the same scorer as news, into news.article_sentiment /
 news.sentiment_daily rows with channel='social'.
