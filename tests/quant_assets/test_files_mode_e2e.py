@@ -16,18 +16,16 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-QUANT = Path(sys.executable).with_name("quant")
+from tests.quant_assets.e2e import quant_main, warehouse_query
+
 THROUGH = dt.date(2013, 3, 1)  # a Friday; GOOG's file ends on it
 ONE_DAY = dt.timedelta(days=1)
 pytestmark = pytest.mark.slow
@@ -125,33 +123,14 @@ def run_main(
     write_universe(tmp_path / "universe.yaml", symbols)
     (tmp_path / "specs.yaml").write_text(SPECS)
     write_files(tmp_path / "files", symbols, first, monthly)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("QUANT_", "DAGSTER_"))}
-    env.update(
-        QUANT_DATA_DIR=str(tmp_path / "data"),
+    settings = dict(
         QUANT_SOURCE_MODE="files",
         QUANT_FILES_DIR=str(tmp_path / "files"),
         QUANT_UNIVERSE=str(tmp_path / "universe.yaml"),
         QUANT_MODEL_SPECS=str(tmp_path / "specs.yaml"),
         QUANT_SAMPLE_START=first.isoformat(),
-        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
     )
-    for key in ("POLYGON_API_KEY", "ALPHAVANTAGE_API_KEY", "FRED_API_KEY", "NEWSAPI_API_KEY"):
-        env.pop(key, None)
-    return subprocess.run(
-        [str(QUANT), "main", "--through", THROUGH.isoformat()],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=3600,  # minutes on a loaded shared machine; ~3 min when idle
-    )
-
-
-def warehouse_query(tmp_path: Path, sql: str) -> pd.DataFrame:
-    from quant_assets.warehouse import connect
-
-    with connect(f"duckdb:///{tmp_path / 'data' / 'warehouse.duckdb'}", read_only=True) as wh:
-        return wh.query(sql)
+    return quant_main(tmp_path, THROUGH, settings)  # ~3 min when idle
 
 
 CASES = [

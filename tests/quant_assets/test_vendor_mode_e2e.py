@@ -22,9 +22,7 @@ import datetime as dt
 import hashlib
 import itertools
 import json
-import os
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,8 +36,8 @@ import pandas as pd
 import pytest
 
 from quant_assets.calendars import sessions
+from tests.quant_assets.e2e import quant_main, warehouse_query
 
-QUANT = Path(sys.executable).with_name("quant")
 FIRST = dt.date(2023, 12, 1)
 THROUGH = dt.date(2024, 3, 1)  # a Friday
 LASTUPDATED = dt.date(2024, 2, 20)  # World Bank's WDI update inside the window
@@ -515,42 +513,23 @@ def replay() -> Iterator[str]:
         server.server_close()
 
 
-def warehouse_query(tmp_path: Path, sql: str) -> pd.DataFrame:
-    from quant_assets.warehouse import connect
-
-    with connect(f"duckdb:///{tmp_path / 'data' / 'warehouse.duckdb'}", read_only=True) as wh:
-        return wh.query(sql)
+VENDORS = (
+    "polygon",
+    "alphavantage",
+    "binance",
+    "coingecko",
+    "fred",
+    "worldbank",
+    "gdelt",
+    "newsapi",
+)
 
 
 def run_main(tmp_path: Path, base: str) -> subprocess.CompletedProcess:
     (tmp_path / "universe.yaml").write_text(UNIVERSE)
     (tmp_path / "specs.yaml").write_text(SPECS)
-    urls = ";".join(
-        f"{v}={base}/{v}"
-        for v in (
-            "polygon",
-            "alphavantage",
-            "binance",
-            "coingecko",
-            "fred",
-            "worldbank",
-            "gdelt",
-            "newsapi",
-        )
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("QUANT_", "DAGSTER_"))}
-    for key in (
-        "POLYGON_API_KEY",
-        "ALPHAVANTAGE_API_KEY",
-        "FRED_API_KEY",
-        "NEWSAPI_API_KEY",
-        "COINGECKO_API_KEY",
-        "BINANCE_API_KEY",
-        "BINANCE_API_SECRET",
-    ):
-        env.pop(key, None)
-    env.update(
-        QUANT_DATA_DIR=str(tmp_path / "data"),
+    urls = ";".join(f"{v}={base}/{v}" for v in VENDORS)
+    settings = dict(
         QUANT_SOURCE_MODE="vendor",
         QUANT_UNIVERSE=str(tmp_path / "universe.yaml"),
         QUANT_MODEL_SPECS=str(tmp_path / "specs.yaml"),
@@ -564,17 +543,9 @@ def run_main(tmp_path: Path, base: str) -> subprocess.CompletedProcess:
         FRED_API_KEY="fake-fred-key-0123456789abcdef",
         NEWSAPI_API_KEY="fake-newsapi-key-0123456789abcdef",
         COINGECKO_API_KEY="fake-coingecko-key-0123456789",
-        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
         NO_PROXY="127.0.0.1",
     )
-    return subprocess.run(
-        [str(QUANT), "main", "--through", THROUGH.isoformat()],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
+    return quant_main(tmp_path, THROUGH, settings, timeout=1800)
 
 
 def test_quant_main_in_vendor_mode_writes_the_sod_report(tmp_path, replay) -> None:
@@ -582,16 +553,7 @@ def test_quant_main_in_vendor_mode_writes_the_sod_report(tmp_path, replay) -> No
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert not Replay.errors, Replay.errors
     assert "decision_job" in done.stdout
-    assert set(Replay.calls) == {
-        "polygon",
-        "alphavantage",
-        "binance",
-        "coingecko",
-        "fred",
-        "worldbank",
-        "gdelt",
-        "newsapi",
-    }
+    assert set(Replay.calls) == set(VENDORS)
     assert len(sorted((tmp_path / "data" / "reports").rglob("sod.html"))) == 1
     assert_vendor_rows(tmp_path)
 
