@@ -501,16 +501,21 @@ def _one_slot_chunk(
     fills, cash_after, closed = simulate_one_slot(
         mk.fill_base, mk.value_base, mk.spread_ps, mk.slippage_ps, book_symbol, orders, acc, plan
     )
-    # Replay the fills bar by bar into blocks of (bars, books) state: two row copies per
-    # bar plus a scatter on bars with fills, then one vectorised pass per block.
+    # Replay the fills bar by bar into blocks of (bars, books): per bar, a scatter of its
+    # fills into the state, then one row each of position value, equity and running peak
+    # (bar-major rows are as wide as the books, so the running peak vectorises); then one
+    # vectorised statistics pass per block.
     by_bar = np.argsort(_radix_key(fills.bar), kind="stable")
     f_book, f_q, f_c = fills.book[by_bar], fills.position[by_bar], cash_after[by_bar]
     at = np.searchsorted(fills.bar[by_bar], np.arange(n_bars + 1))
     running = metrics.RunningStats(n_books, config.initial_cash, config.periods_per_year)
     block = max(1, min(n_bars, _BLOCK_CELLS // n_books))
-    q_blk, c_blk = np.empty((block, n_books)), np.empty((block, n_books))
+    value, equity, peak = (np.empty((block, n_books)) for _ in range(3))
+    value_3d = value.reshape(block, n_p, n_sym)
     q = np.zeros(n_books)
+    q_3d = q.reshape(n_p, n_sym)
     c = np.full(n_books, float(config.initial_cash))
+    last_peak = running.peak.copy()
     for t0 in range(0, n_bars, block):
         t1 = min(t0 + block, n_bars)
         for t in range(t0, t1):
@@ -518,14 +523,14 @@ def _one_slot_chunk(
             if hi > lo:
                 q[f_book[lo:hi]] = f_q[lo:hi]
                 c[f_book[lo:hi]] = f_c[lo:hi]
-            q_blk[t - t0] = q
-            c_blk[t - t0] = c
+            i = t - t0
+            np.multiply(q_3d, mk.mark[t], out=value_3d[i])
+            np.add(c, value[i], out=equity[i])
+            last_peak = np.maximum(last_peak, equity[i], out=peak[i])
         m = t1 - t0
-        values = q_blk[:m].reshape(m, n_p, n_sym) * mk.mark[t0:t1, None, :]
-        values = values.reshape(m, n_books)
-        equity = c_blk[:m] + values
-        np.abs(values, out=values)
-        running.update(equity, values)
+        np.abs(value[:m], out=value[:m])
+        running.update_block(equity[:m], value[:m], peak[:m])
+        last_peak = running.peak
     book, pnl = closed if closed is not None else closed_trade_pnl(fills, 1)
     notional = np.bincount(fills.book, weights=np.abs(fills.qty) * fills.price, minlength=n_books)
     return running.result(notional, pnl, book)
@@ -603,25 +608,31 @@ def crossover_orders(
     above (backtesting.py's `crossover`), decided at the close of the crossing bar."""
     n_bars, n_sym = ma.shape[1], ma.shape[2]
     short = 0.0 if long_only else -1.0
-    ts, ps, ss, ws = [], [], [], []
-    sign = np.empty(ma.shape[1:])
-    flips = np.empty((n_bars - 1, n_sym))
+    ts, ps, ws = [], [], []
+    above, below = np.empty((n_bars, n_sym), bool), np.empty((n_bars, n_sym), bool)
+    up, down = np.empty((n_bars - 1) * n_sym, bool), np.empty((n_bars - 1) * n_sym, bool)
+    above_flat, below_flat = above.reshape(-1), below.reshape(-1)
     for i, (fi, si) in enumerate(zip(fast_idx, slow_idx, strict=True)):
-        # One pair at a time: (bars x symbols) temporaries stay small and are reused. A
-        # strict cross is a sign change of fast - slow (NaN and ties have no sign change).
-        np.subtract(ma[fi], ma[si], out=sign)
-        np.sign(sign, out=sign)
-        np.multiply(sign[:-1], sign[1:], out=flips)
-        t, s = np.nonzero(flips < 0)
-        ts.append(t)
-        ss.append(s)
-        ps.append(np.full(t.size, i))
-        ws.append(np.where(sign[t + 1, s] > 0, 1.0, short))
-    t, p, s, w = (np.concatenate(x) if x else np.zeros(0, np.int64) for x in (ts, ps, ss, ws))
-    t = t + 1 + lag  # t indexes bars 1.. of the crossing test
+        # One pair at a time on reused one-byte masks (fast - slow > 0, < 0; NaN and ties
+        # are neither): a strict cross is below then above, or above then below, on
+        # consecutive bars. Flat views: bar t + 1 of a symbol is n_sym cells after bar t.
+        np.greater(ma[fi], ma[si], out=above)
+        np.less(ma[fi], ma[si], out=below)
+        np.logical_and(below_flat[:-n_sym], above_flat[n_sym:], out=up)
+        np.logical_and(above_flat[:-n_sym], below_flat[n_sym:], out=down)
+        np.logical_or(up, down, out=up)
+        cell = np.flatnonzero(up)
+        ts.append(cell)
+        ps.append(np.full(cell.size, i))
+        ws.append(np.where(above_flat[cell + n_sym], 1.0, short))
+    cell, p, w = (np.concatenate(x) if x else np.zeros(0, np.int64) for x in (ts, ps, ws))
+    t, s = np.divmod(cell, n_sym)
+    t += 1 + lag  # t indexes bars 0.. of the pairs (t, t + 1): the cross is at t + 1
     keep = t < n_bars
-    by_bar = np.argsort(_radix_key(t[keep]), kind="stable")  # (pair, symbol) order kept
-    t, p, s, w = (x[keep][by_bar] for x in (t, p, s, w))
+    if not keep.all():
+        t, p, s, w = (x[keep] for x in (t, p, s, w))
+    by_bar = np.argsort(_radix_key(t), kind="stable")  # (pair, symbol) order kept
+    t, p, s, w = (x[by_bar] for x in (t, p, s, w))
     if per_symbol:
         return Orders(t, p * n_sym + s, np.zeros_like(s), w)
     return Orders(t, p, s, w / n_sym)
