@@ -253,6 +253,51 @@ def test_portfolio_sweep_equals_run_backtest() -> None:
         assert sweep.sortino[p] == pytest.approx(single.stats["sortino"], rel=1e-9)
 
 
+def _crossovers_by_hand(ma, fast_idx, slow_idx, lag, long_only, per_symbol):
+    """(bar, book, slot, weight) rows of crossover orders, one (pair, symbol, bar) at a time."""
+    n_bars, n_sym = ma.shape[1:]
+    rows = []
+    for i, (f, s) in enumerate(zip(fast_idx, slow_idx, strict=True)):
+        for sym in range(n_sym):
+            for t in range(1, n_bars - lag):
+                a, b = ma[f, t - 1, sym], ma[s, t - 1, sym]
+                x, y = ma[f, t, sym], ma[s, t, sym]
+                if a < b and x > y:
+                    w = 1.0
+                elif a > b and x < y:
+                    w = 0.0 if long_only else -1.0
+                else:
+                    continue
+                if per_symbol:
+                    rows.append((t + lag, i * n_sym + sym, 0, w))
+                else:
+                    rows.append((t + lag, i, sym, w / n_sym))
+    return sorted(rows, key=lambda r: (r[0], r[1], r[2]))
+
+
+@pytest.mark.parametrize("lag", [0, 1])
+@pytest.mark.parametrize("long_only", [False, True])
+@pytest.mark.parametrize("per_symbol", [True, False])
+def test_crossover_orders_equal_the_bar_by_bar_rule(lag, long_only, per_symbol) -> None:
+    """Strict crosses only (below then above on consecutive bars): ties, touching and the
+    NaN warm-up give no order; orders come sorted by bar, then pair and symbol."""
+    prices = _gbm(120, 3, seed=21)
+    close = np.round(prices.close, 0)  # coarse prices: the averages often tie
+    close[30:34, 1] = NAN  # a gap: NaN averages on both sides of it
+    ma = moving_averages(close, np.array([2, 3, 5, 8]))
+    ma[1, 60:63, 2] = ma[2, 60:63, 2]  # fast touches slow for three bars
+    fast_idx, slow_idx = np.array([0, 1, 0, 2, 1]), np.array([2, 3, 3, 3, 2])
+    o = crossover_orders(
+        ma, fast_idx, slow_idx, lag=lag, long_only=long_only, per_symbol=per_symbol
+    )
+    cols = (o.bar.tolist(), o.book.tolist(), o.slot.tolist(), o.weight.tolist())
+    got = list(zip(*cols, strict=True))
+    want = _crossovers_by_hand(ma, fast_idx, slow_idx, lag, long_only, per_symbol)
+    assert len(want) > 40
+    assert got == want
+    assert np.all(np.diff(o.bar) >= 0)
+
+
 def test_vectorised_round_trips_equal_fifo() -> None:
     prices = _gbm(300, 2, seed=3)
     ma = moving_averages(prices.close, np.array([5, 15]))
