@@ -258,8 +258,8 @@ def _fill_one_slot(
     w: np.ndarray,
     p: np.ndarray,
     value_price: np.ndarray,
-    spread: np.ndarray,
-    slip: np.ndarray,
+    spread: np.ndarray | float,
+    slip: np.ndarray | float,
     cash: np.ndarray,
     shares: np.ndarray,
     acc: Account,
@@ -267,50 +267,71 @@ def _fill_one_slot(
     """Orders of distinct one-slot books, prices already gathered per order: the rules of
     `_fill_bar` on 1-D arrays. Updates `cash` and `shares` (1-D, per book) in place and
     returns (books, dq, fill price, mid, fee, spread cost, slippage cost, position after,
-    index of each fill among the orders) for the orders that traded."""
+    index of each fill among the orders) for the orders that traded. `spread` and `slip`
+    may be the scalar 0.0 when a run has neither (the sweeps' common case: fewer passes).
+    """
     ok = np.isfinite(w) & np.isfinite(p) & (p > 0)
     where = None
     if not ok.all():
         where = np.flatnonzero(ok)
-        books, w, p, value_price, spread, slip = (
-            x[where] for x in (books, w, p, value_price, spread, slip)
-        )
+        books, w, p, value_price = (x[where] for x in (books, w, p, value_price))
+        spread, slip = (x[where] if np.ndim(x) else x for x in (spread, slip))
         if books.size == 0:
             return None
     requested = w
     q0 = shares[books]
-    value0 = np.nan_to_num(q0 * value_price, nan=0.0)
+    value0 = q0 * value_price
+    np.nan_to_num(value0, copy=False, nan=0.0)
     equity = cash[books] + value0
-    gross = np.abs(w) * equity
-    room = acc.max_leverage * equity
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scale = np.where(gross > room, np.clip(room / gross, 0.0, 1.0), 1.0)
-    scale[equity <= 0] = 0.0
-    w = w * scale
-    rate = (spread + slip + acc.commission_per_share) / p + acc.commission_bps * 1e-4
-    side = np.sign(w * equity - value0)
-    equity_post = (equity + rate * side * value0) / (1.0 + rate * side * w)
-    target = w * equity_post / p
+    if np.all(np.abs(w) <= acc.max_leverage):
+        # |w| <= cap: gross |w| x E never exceeds cap x E, so no order is scaled down;
+        # only books without equity are held to closing.
+        broke = equity <= 0
+        if broke.any():
+            w = np.where(broke, 0.0, w)
+    else:
+        gross = np.abs(w) * equity
+        room = acc.max_leverage * equity
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(gross > room, np.clip(room / gross, 0.0, 1.0), 1.0)
+        scale[equity <= 0] = 0.0
+        w = w * scale
+    concession = spread + slip
+    conceded = np.ndim(concession) > 0 or concession != 0.0
+    if conceded or acc.commission_per_share != 0.0:
+        rate = (concession + acc.commission_per_share) / p + acc.commission_bps * 1e-4
+    else:
+        rate = acc.commission_bps * 1e-4
+    rate_side = np.sign(w * equity - value0)
+    rate_side *= rate
+    equity_post = (equity + rate_side * value0) / (1.0 + rate_side * w)
+    target = w * equity_post
+    target /= p
     if acc.target_shares:
         target = requested
     if acc.whole_shares:
         target = np.trunc(target)
     dq = target - q0
     dq[np.abs(dq) * p <= _TINY * np.abs(equity)] = 0.0
-    fill_price = p + np.sign(dq) * (spread + slip)
     adq = np.abs(dq)
-    fee = acc.commission_per_share * adq + acc.commission_bps * 1e-4 * adq * fill_price
-    fee = np.where(adq > 0, np.maximum(fee, acc.commission_min), 0.0)
+    fill_price = p + np.sign(dq) * concession if conceded else p
+    fee = acc.commission_bps * 1e-4 * adq  # the same operation order as `_fill_bar`
+    fee *= fill_price
+    if acc.commission_per_share != 0.0:
+        fee += acc.commission_per_share * adq
+    if acc.commission_min != 0.0:
+        np.maximum(fee, acc.commission_min, out=fee)
+    fee[~(adq > 0)] = 0.0
     cash[books] -= dq * fill_price + fee
-    new_q = np.where(dq != 0, target, q0)
-    shares[books] = new_q
-    nz = np.nonzero(dq)[0]
+    nz = np.flatnonzero(dq)
     if nz.size == 0:
         return None
+    b, new_q, adq_nz = books[nz], target[nz], adq[nz]
+    shares[b] = new_q  # exact target, so a close leaves exactly zero
     index = nz if where is None else where[nz]
+    spread_cost, slip_cost = (adq_nz * x[nz] if np.ndim(x) else adq_nz * x for x in (spread, slip))
     return (
-        books[nz], dq[nz], fill_price[nz], p[nz], fee[nz],
-        adq[nz] * spread[nz], adq[nz] * slip[nz], new_q[nz], index,
+        b, dq[nz], fill_price[nz], p[nz], fee[nz], spread_cost, slip_cost, new_q, index,
     )  # fmt: skip
 
 
@@ -370,14 +391,24 @@ def simulate_one_slot(
     closed_pnl: list[np.ndarray] = []
     simple = True
     pos = 0
+    # Prices gathered through flat (bar x symbol) indices; cost arrays that are all zero
+    # (no spread, no slippage) become the scalar 0.0.
+    n_sym = fill_base.shape[1]
+    fill_flat = np.ascontiguousarray(fill_base).reshape(-1)
+    value_flat = np.ascontiguousarray(value_base).reshape(-1)
+    spread_flat, slip_flat = (
+        np.ascontiguousarray(x).reshape(-1) if np.any(x) else None for x in (spread_ps, slippage_ps)
+    )
     for count in counts:
         sel = perm[pos : pos + count]
         pos += count
         books, t = orders.book[sel], orders.bar[sel]
-        sym = book_symbol[books]
+        cell = t * n_sym
+        cell += book_symbol[books]
+        spread, slip = (0.0 if x is None else x[cell] for x in (spread_flat, slip_flat))
         out = _fill_one_slot(
-            books, orders.weight[sel], fill_base[t, sym], value_base[t, sym],
-            spread_ps[t, sym], slippage_ps[t, sym], cash, shares, account,
+            books, orders.weight[sel], fill_flat[cell], value_flat[cell], spread, slip,
+            cash, shares, account,
         )  # fmt: skip
         if out is None:
             continue

@@ -479,7 +479,7 @@ def _sweep(
     return {k: np.concatenate([p[k].reshape(-1) for p in parts]) for k in parts[0]}
 
 
-_BLOCK_CELLS = 1 << 16  # (bars x books) cells per statistics block: a few arrays fit in L2
+_BLOCK_CELLS = 1 << 18  # (bars x books) cells per statistics block: a few arrays fit in L2
 
 
 def _one_slot_chunk(
@@ -626,12 +626,11 @@ def crossover_orders(
         ps.append(np.full(cell.size, i))
         ws.append(np.where(above_flat[cell + n_sym], 1.0, short))
     cell, p, w = (np.concatenate(x) if x else np.zeros(0, np.int64) for x in (ts, ps, ws))
-    t, s = np.divmod(cell, n_sym)
-    t += 1 + lag  # t indexes bars 0.. of the pairs (t, t + 1): the cross is at t + 1
-    keep = t < n_bars
-    if not keep.all():
-        t, p, s, w = (x[keep] for x in (t, p, s, w))
-    by_bar = np.argsort(_radix_key(t), kind="stable")  # (pair, symbol) order kept
+    t = cell // n_sym
+    s = cell - t * n_sym
+    t += 1 + lag  # the cross is decided at bar t + 1 of the pair (t, t + 1), filled lag later
+    # Sort by fill bar, (pair, symbol) order kept; fills past the last bar sort last, dropped.
+    by_bar = np.argsort(_radix_key(t), kind="stable")[: np.count_nonzero(t < n_bars)]
     t, p, s, w = (x[by_bar] for x in (t, p, s, w))
     if per_symbol:
         return Orders(t, p * n_sym + s, np.zeros_like(s), w)
