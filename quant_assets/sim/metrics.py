@@ -372,17 +372,19 @@ class RunningStats:
             self.exposed += np.add.reduce(flag.view(np.int8), axis=0, dtype=count)
             np.divide(g, e, out=g)
             self.gross_ratio += g.sum(axis=0)
-            # Longest drawdown: bars from the latest peak (bar -1 at the start) to each bar,
-            # on int32 bar numbers; each row's latest peak is carried down row by row.
-            bars = np.arange(self.n_bars, self.n_bars + n_rows, dtype=np.int32)[:, None]
-            lp = np.where(np.greater_equal(e, peak, out=flag), bars, np.int32(-1))
-            np.maximum(lp[0], self.last_peak, out=lp[0])
-            _running_max(lp)
-            np.maximum(self.longest, bars[0] - self.last_peak, out=self.longest)
+            # Longest drawdown: bars from the latest peak to each bar, on int32 "bar + 1"
+            # numbers (0 is the start, bar -1), so a bool x int32 product marks the peaks;
+            # each column's latest peak is carried down row by row.
+            bars1 = np.arange(self.n_bars + 1, self.n_bars + n_rows + 1, dtype=np.int32)[:, None]
+            lp1 = self._buffer("lp1", e.shape, np.int32)
+            np.multiply(np.greater_equal(e, peak, out=flag), bars1, out=lp1)
+            np.maximum(lp1[0], self.last_peak + 1, out=lp1[0])
+            _running_max(lp1)
+            np.maximum(self.longest, bars1[0] - 1 - self.last_peak, out=self.longest)
             if n_rows > 1:
-                np.subtract(bars[1:], lp[:-1], out=lp[:-1])
-                np.maximum(self.longest, lp[:-1].max(axis=0), out=self.longest)
-            self.last_peak = lp[-1].astype(np.int64)
+                np.subtract(bars1[1:], lp1[:-1], out=lp1[:-1])
+                np.maximum(self.longest, lp1[:-1].max(axis=0), out=self.longest)
+            self.last_peak = lp1[-1] - np.int64(1)
             self.peak = peak[-1].copy()
             np.divide(e, peak, out=peak)
             np.minimum(self.mdd, peak.min(axis=0), out=self.mdd)
