@@ -612,20 +612,29 @@ def _trades_fifo(f: dict[str, np.ndarray], key: np.ndarray) -> dict[str, np.ndar
     return {k: np.asarray(v, dtype=np.int64 if k in ints else np.float64) for k, v in out.items()}
 
 
-def moving_averages(close: np.ndarray, windows: np.ndarray) -> np.ndarray:
+def moving_averages(
+    close: np.ndarray, windows: np.ndarray, *, out: np.ndarray | None = None
+) -> np.ndarray:
     """Simple moving averages for many windows at once from one cumulative sum.
 
     close (bars, symbols) -> (windows, bars, symbols); NaN until a window is full. The
     cumulative sum is taken in float64 so long series keep ~1e-12 relative accuracy.
+    `out` (that shape, float64) is filled instead of a new array.
     """
     c = np.asarray(close, dtype=np.float64)
     cs = np.vstack([np.zeros((1, c.shape[1])), np.cumsum(c, axis=0)])
     n = c.shape[0]
-    out = np.full((len(windows), n, c.shape[1]), np.nan)
+    shape = (len(windows), n, c.shape[1])
+    if out is None:
+        out = np.empty(shape)
+    elif out.shape != shape:
+        raise ValueError(f"out has shape {out.shape}, the averages {shape}")
     for i, w in enumerate(windows):
         w = int(w)
+        out[i, : min(w - 1, n)] = np.nan
         if w <= n:
-            out[i, w - 1 :] = (cs[w:] - cs[:-w]) / w
+            np.subtract(cs[w:], cs[:-w], out=out[i, w - 1 :])
+            out[i, w - 1 :] /= w
     return out
 
 

@@ -479,7 +479,7 @@ def _sweep(
     return {k: np.concatenate([p[k].reshape(-1) for p in parts]) for k in parts[0]}
 
 
-_BLOCK_CELLS = 1 << 18  # (bars x books) cells per statistics block: a few arrays fit in L2
+_BLOCK_CELLS = 1 << 16  # (bars x books) cells per statistics block: a few arrays fit in L2
 
 
 def _one_slot_chunk(
@@ -606,13 +606,22 @@ def crossover_orders(
     """Orders of MA crossover pairs: long (+1) when fast crosses above slow, short (-1, or
     flat if long_only) when it crosses below. Crossing means strictly below then strictly
     above (backtesting.py's `crossover`), decided at the close of the crossing bar."""
+    crosses = _crossings(ma, fast_idx, slow_idx, long_only)
+    return _crossover_orders([crosses], ma.shape[1], ma.shape[2], lag, per_symbol)
+
+
+def _crossings(
+    ma: np.ndarray, fast_idx: np.ndarray, slow_idx: np.ndarray, long_only: bool, sym0: int = 0
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(bar of the cross, symbol + sym0, weight) per pair, by bar then symbol, of the
+    averages `ma` (windows, bars, symbols); the bar is the first of the two compared."""
     n_bars, n_sym = ma.shape[1], ma.shape[2]
     short = 0.0 if long_only else -1.0
-    ts, ps, ws = [], [], []
+    out = []
     above, below = np.empty((n_bars, n_sym), bool), np.empty((n_bars, n_sym), bool)
     up, down = np.empty((n_bars - 1) * n_sym, bool), np.empty((n_bars - 1) * n_sym, bool)
     above_flat, below_flat = above.reshape(-1), below.reshape(-1)
-    for i, (fi, si) in enumerate(zip(fast_idx, slow_idx, strict=True)):
+    for fi, si in zip(fast_idx, slow_idx, strict=True):
         # One pair at a time on reused one-byte masks (fast - slow > 0, < 0; NaN and ties
         # are neither): a strict cross is below then above, or above then below, on
         # consecutive bars. Flat views: bar t + 1 of a symbol is n_sym cells after bar t.
@@ -622,12 +631,26 @@ def crossover_orders(
         np.logical_and(above_flat[:-n_sym], below_flat[n_sym:], out=down)
         np.logical_or(up, down, out=up)
         cell = np.flatnonzero(up)
-        ts.append(cell)
-        ps.append(np.full(cell.size, i))
-        ws.append(np.where(above_flat[cell + n_sym], 1.0, short))
-    cell, p, w = (np.concatenate(x) if x else np.zeros(0, np.int64) for x in (ts, ps, ws))
-    t = cell // n_sym
-    s = cell - t * n_sym
+        t = cell // n_sym
+        out.append((t, cell - t * n_sym + sym0, np.where(above_flat[cell + n_sym], 1.0, short)))
+    return out
+
+
+def _crossover_orders(
+    groups: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]],
+    n_bars: int,
+    n_sym: int,
+    lag: int,
+    per_symbol: bool,
+) -> Orders:
+    """Orders from `_crossings` of consecutive symbol groups (the same pairs in each)."""
+    n_pairs = len(groups[0])
+    parts = [g[i] for i in range(n_pairs) for g in groups]  # pair, then symbol order
+    if not parts:
+        ints = np.zeros(0, dtype=np.int64)
+        return Orders(ints, ints, ints, np.zeros(0))
+    t, s, w = (np.concatenate([x[k] for x in parts]) for k in range(3))
+    p = np.repeat(np.arange(n_pairs), [sum(g[i][0].size for g in groups) for i in range(n_pairs)])
     t += 1 + lag  # the cross is decided at bar t + 1 of the pair (t, t + 1), filled lag later
     # Sort by fill bar, (pair, symbol) order kept; fills past the last bar sort last, dropped.
     by_bar = np.argsort(_radix_key(t), kind="stable")[: np.count_nonzero(t < n_bars)]
@@ -635,6 +658,9 @@ def crossover_orders(
     if per_symbol:
         return Orders(t, p * n_sym + s, np.zeros_like(s), w)
     return Orders(t, p, s, w / n_sym)
+
+
+_MA_GROUP_CELLS = 1 << 21  # (windows x bars x symbols) averages held at once: 16 MB
 
 
 def ma_crossover_sweep(
@@ -649,22 +675,28 @@ def ma_crossover_sweep(
 ) -> pd.DataFrame:
     """Sweep (fast, slow) moving-average crossover pairs (paired element-wise).
 
-    Every distinct window's average is computed once from a cumulative sum; each chunk of
-    pairs is then a difference of two precomputed arrays, so no pair recomputes an average.
-    In "portfolio" mode a pair trades all symbols in one account, 1/N of equity each.
+    Every distinct window's average is computed once per symbol group from a cumulative
+    sum, so no pair recomputes an average; groups of symbols bound the averages held at
+    once (all windows x bars x symbols would be hundreds of MB on large grids, and fresh
+    memory costs a page fault per 4 kB). In "portfolio" mode a pair trades all symbols in
+    one account, 1/N of equity each.
     """
     config = config or BacktestConfig()
     fast = np.asarray(fast, dtype=np.int64)
     slow = np.asarray(slow, dtype=np.int64)
     windows, inv = np.unique(np.concatenate([fast, slow]), return_inverse=True)
-    ma = moving_averages(prices.close, windows)
     f_idx, s_idx = inv[: fast.size], inv[fast.size :]
+    n_bars, n_sym = prices.shape
+    group = max(1, min(n_sym, _MA_GROUP_CELLS // (windows.size * n_bars)))
+    ma_buffer = np.empty((windows.size, n_bars, group))
 
     def source(a: int, b: int) -> Orders:
-        return crossover_orders(
-            ma, f_idx[a:b], s_idx[a:b], lag=config.lag, long_only=long_only,
-            per_symbol=mode == "per_symbol",
-        )  # fmt: skip
+        crosses = []
+        for g0 in range(0, n_sym, group):
+            g1 = min(g0 + group, n_sym)
+            ma = moving_averages(prices.close[:, g0:g1], windows, out=ma_buffer[:, :, : g1 - g0])
+            crosses.append(_crossings(ma, f_idx[a:b], s_idx[a:b], long_only, sym0=g0))
+        return _crossover_orders(crosses, n_bars, n_sym, config.lag, mode == "per_symbol")
 
     chunk = chunk_size or _default_chunk(prices)
     stats = _sweep(prices, fast.size, source, config, mode, chunk)

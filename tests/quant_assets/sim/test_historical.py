@@ -298,6 +298,23 @@ def test_crossover_orders_equal_the_bar_by_bar_rule(lag, long_only, per_symbol) 
     assert np.all(np.diff(o.bar) >= 0)
 
 
+def test_ma_sweep_by_symbol_groups_equals_all_symbols_at_once(monkeypatch) -> None:
+    """The sweep holds the averages of a few symbols at a time: any group size gives the
+    frame of all symbols at once, in both modes."""
+    import quant_assets.sim.historical as hist
+
+    prices = _gappy(_gbm(300, 5, seed=31), seed=32)
+    fast, slow = np.array([3, 5, 4]), np.array([12, 20, 9])
+    cfg = BacktestConfig(initial_cash=10_000, costs=CostModel(commission=Commission(rate=0.002)))
+    for mode in ("per_symbol", "portfolio"):
+        whole = ma_crossover_sweep(prices, fast, slow, cfg, mode=mode)
+        monkeypatch.setattr(hist, "_MA_GROUP_CELLS", 2 * 6 * 300)  # 2 symbols per group
+        grouped = ma_crossover_sweep(prices, fast, slow, cfg, mode=mode)
+        monkeypatch.undo()
+        assert whole["n_trades"].min() > 3
+        pd.testing.assert_frame_equal(grouped, whole, check_exact=True)
+
+
 def test_vectorised_round_trips_equal_fifo() -> None:
     prices = _gbm(300, 2, seed=3)
     ma = moving_averages(prices.close, np.array([5, 15]))
