@@ -366,6 +366,23 @@ def _radix_key(x: np.ndarray) -> np.ndarray:
     return x
 
 
+@dataclass(frozen=True)
+class OneSlotRun:
+    """What `simulate_one_slot` produced. Per fill, rank by rank: book, bar (int32), shares
+    and cash of the book after it; traded notional (|qty| x price) per book; the (book, PnL)
+    of closed round trips as `closed_trade_pnl` pairs them, or None when some fill resizes
+    a position without flattening or reversing it (pair the fills then); and every field
+    of the fills when recorded."""
+
+    book: np.ndarray
+    bar: np.ndarray
+    position: np.ndarray
+    cash: np.ndarray
+    notional: np.ndarray
+    closed: tuple[np.ndarray, np.ndarray] | None
+    fills: Fills | None
+
+
 def simulate_one_slot(
     fill_base: np.ndarray,
     value_base: np.ndarray,
@@ -375,18 +392,22 @@ def simulate_one_slot(
     orders: Orders,
     account: Account,
     plan: tuple[np.ndarray, np.ndarray],
-) -> tuple[Fills, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    *,
+    record: bool = True,
+) -> OneSlotRun:
     """Fill one-slot books rank by rank (`one_slot_by_order_rank`'s plan): the same fills as
-    `simulate`, per book in bar order, with the cash after each fill and the (book, PnL)
-    of closed round trips as `closed_trade_pnl` pairs them (None when some fill resizes a
-    position without flattening or reversing it: pair the fills then)."""
+    `simulate`, per book in bar order. `record=False` keeps only what sweep statistics
+    need (a million fills x ten fields is 80 MB of fresh memory, and each of its 4 kB
+    pages costs a page fault) unless some fill resizes a position: then the run starts
+    over recording every field, for FIFO pairing."""
     n_books = book_symbol.size
     cash = np.full(n_books, float(account.initial_cash))
     shares = np.zeros(n_books)
+    notional = np.zeros(n_books)
     entry_price, entry_fee, entry_qty = np.zeros(n_books), np.zeros(n_books), np.ones(n_books)
     perm, counts = plan
     parts: list[tuple[np.ndarray, ...]] = []
-    cash_after: list[np.ndarray] = []
+    full: list[tuple[np.ndarray, ...]] = []
     closed_book: list[np.ndarray] = []
     closed_pnl: list[np.ndarray] = []
     simple = True
@@ -413,16 +434,23 @@ def simulate_one_slot(
         if out is None:
             continue
         b, dq, fp, p, fee, sc, slc, new_q, index = out
-        parts.append((b, t[index], dq, fp, p, fee, sc, slc, new_q))
-        cash_after.append(cash[b])
+        adq = np.abs(dq)
+        notional[b] += adq * fp  # books are distinct within a rank
+        parts.append((b.astype(np.int32), t[index].astype(np.int32), new_q, cash[b]))
+        if record:
+            full.append((b, t[index], dq, fp, p, fee, sc, slc, new_q))
         if simple:
             before = new_q - dq
             flat_before = np.abs(before) <= 1e-12 * np.abs(new_q)
             reverses = np.sign(before) != np.sign(new_q)
             if not np.all(flat_before | (new_q == 0) | reverses):
+                if not record:  # FIFO pairing will need every field: start over with them
+                    return simulate_one_slot(
+                        fill_base, value_base, spread_ps, slippage_ps, book_symbol, orders,
+                        account, plan, record=True,
+                    )  # fmt: skip
                 simple = False
                 continue
-            adq = np.abs(dq)
             c = np.flatnonzero(~flat_before)
             if c.size:
                 bc, size = b[c], before[c]
@@ -434,20 +462,27 @@ def simulate_one_slot(
             o = np.flatnonzero(new_q != 0)
             bo = b[o]
             entry_price[bo], entry_fee[bo], entry_qty[bo] = fp[o], fee[o], adq[o]
-    if not parts:
-        ints, flt = np.zeros(0, dtype=np.int64), np.zeros(0)
-        empty = Fills(ints, ints, ints, flt, flt, flt, flt, flt, flt, flt)
-        return empty, flt, (ints, flt)
-    cols = [np.concatenate(c) for c in zip(*parts, strict=True)]
-    b, t = cols[0].astype(np.int64), cols[1].astype(np.int64)
-    fills = Fills(b, np.zeros(b.size, dtype=np.int64), t, *cols[2:])
+    ints, flt = np.zeros(0, dtype=np.int64), np.zeros(0)
+    book, bar, position, cash_after = (
+        (np.concatenate(c) for c in zip(*parts, strict=True))
+        if parts
+        else (ints.astype(np.int32), ints.astype(np.int32), flt, flt)
+    )
+    fills = None
+    if record:
+        if full:
+            cols = [np.concatenate(c) for c in zip(*full, strict=True)]
+            b, t = cols[0].astype(np.int64), cols[1].astype(np.int64)
+            fills = Fills(b, np.zeros(b.size, dtype=np.int64), t, *cols[2:])
+        else:
+            fills = Fills(ints, ints, ints, flt, flt, flt, flt, flt, flt, flt)
     closed = None
     if simple:
         closed = (
-            np.concatenate(closed_book) if closed_book else np.zeros(0, dtype=np.int64),
-            np.concatenate(closed_pnl) if closed_pnl else np.zeros(0),
+            np.concatenate(closed_book) if closed_book else ints,
+            np.concatenate(closed_pnl) if closed_pnl else flt,
         )
-    return fills, np.concatenate(cash_after), closed
+    return OneSlotRun(book, bar, position, cash_after, notional, closed, fills)
 
 
 def _concat_fills(records: list[tuple[np.ndarray, ...]]) -> Fills:

@@ -498,16 +498,19 @@ def _one_slot_chunk(
     n_bars = mk.mark.shape[0]
     book_symbol = np.tile(np.arange(n_sym), n_p)
     acc = config.account()
-    fills, cash_after, closed = simulate_one_slot(
-        mk.fill_base, mk.value_base, mk.spread_ps, mk.slippage_ps, book_symbol, orders, acc, plan
-    )
+    run = simulate_one_slot(
+        mk.fill_base, mk.value_base, mk.spread_ps, mk.slippage_ps, book_symbol, orders, acc,
+        plan, record=False,
+    )  # fmt: skip
+    # closed is None when some fill resized a position: pair every fill FIFO then.
+    closed = run.closed if run.closed is not None else closed_trade_pnl(run.fills, 1)
     # Replay the fills bar by bar into blocks of (bars, books): per bar, a scatter of its
     # fills into the state, then one row each of position value, equity and running peak
     # (bar-major rows are as wide as the books, so the running peak vectorises); then one
     # vectorised statistics pass per block.
-    by_bar = np.argsort(_radix_key(fills.bar), kind="stable")
-    f_book, f_q, f_c = fills.book[by_bar], fills.position[by_bar], cash_after[by_bar]
-    at = np.searchsorted(fills.bar[by_bar], np.arange(n_bars + 1))
+    by_bar = np.argsort(_radix_key(run.bar), kind="stable")
+    f_book, f_q, f_c = run.book[by_bar], run.position[by_bar], run.cash[by_bar]
+    at = np.searchsorted(run.bar[by_bar], np.arange(n_bars + 1))
     running = metrics.RunningStats(n_books, config.initial_cash, config.periods_per_year)
     block = max(1, min(n_bars, _BLOCK_CELLS // n_books))
     value, equity, peak = (np.empty((block, n_books)) for _ in range(3))
@@ -531,9 +534,7 @@ def _one_slot_chunk(
         np.abs(value[:m], out=value[:m])
         running.update_block(equity[:m], value[:m], peak[:m])
         last_peak = running.peak
-    book, pnl = closed if closed is not None else closed_trade_pnl(fills, 1)
-    notional = np.bincount(fills.book, weights=np.abs(fills.qty) * fills.price, minlength=n_books)
-    return running.result(notional, pnl, book)
+    return running.result(run.notional, closed[1], closed[0])
 
 
 def _default_chunk(prices: Prices, slots_per_chunk: int = 20_000) -> int:

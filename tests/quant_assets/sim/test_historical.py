@@ -519,20 +519,29 @@ def _gappy(prices: Prices, seed: int) -> Prices:
         ),
     ],
 )
-def test_rank_path_sweep_equals_the_bar_loop_and_single_backtests(monkeypatch, cfg) -> None:
+@pytest.mark.parametrize("gaps", [True, False])
+def test_rank_path_sweep_equals_the_bar_loop_and_single_backtests(monkeypatch, cfg, gaps) -> None:
     """Without financing, per-symbol books are filled order rank by order rank: same
-    statistics as the per-bar loop (to rounding) and as one run_backtest per book."""
+    statistics as the per-bar loop (to rounding) and as one run_backtest per book. Without
+    gaps every fill opens, closes or reverses (trades paired during the fills); a skipped
+    fill makes the next one resize a position (fills recorded and paired FIFO)."""
     import quant_assets.sim.historical as hist
 
-    prices = _gappy(_gbm(500, 3, seed=8), seed=9)
+    prices = _gbm(500, 3, seed=8)
+    prices = _gappy(prices, seed=9) if gaps else prices
     fast, slow = np.array([3, 5, 10, 8]), np.array([20, 13, 40, 9])
     calls = []
     original = hist.simulate_one_slot
-    monkeypatch.setattr(
-        hist, "simulate_one_slot", lambda *a, **k: calls.append(1) or original(*a, **k)
-    )
+
+    def counted(*args, **kwargs):
+        run = original(*args, **kwargs)
+        calls.append(run.closed is None)
+        return run
+
+    monkeypatch.setattr(hist, "simulate_one_slot", counted)
     sweep = ma_crossover_sweep(prices, fast, slow, cfg, chunk_size=3)
     assert len(calls) == 2  # both chunks took the rank path
+    assert all(calls) if gaps else not any(calls)
     loop = _sweep_without_rank_path(monkeypatch, ma_crossover_sweep, prices, fast, slow, cfg)
     assert len(calls) == 2
     assert sweep["n_trades"].min() > 3
