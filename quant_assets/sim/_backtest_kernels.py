@@ -20,7 +20,9 @@ _TINY = 1e-10  # trades smaller than this fraction of equity are float noise, no
 
 @dataclass(frozen=True)
 class Orders:
-    """Target-weight orders, sorted by fill bar: each asks its book to hold `weight` x equity."""
+    """Target-weight orders: each asks its book to hold `weight` x equity. Sorted by fill
+    bar for `simulate`; the rank path (`one_slot_by_order_rank`) also takes them sorted by
+    book, then bar (`orders_by_bar` restores bar order)."""
 
     bar: np.ndarray  # int64 fill bar
     book: np.ndarray  # int64
@@ -347,16 +349,30 @@ def one_slot_by_order_rank(
     """
     if account.borrow_rate != 0.0 or account.cash_rate != 0.0 or account.debit_rate != 0.0:
         return None
-    by_book = np.argsort(_radix_key(orders.book), kind="stable")  # within a book: bar order
-    bk, bar = orders.book[by_book], orders.bar[by_book]
+    bk, bar = orders.book, orders.bar
     same = bk[1:] == bk[:-1]
-    if np.any(same & (bar[1:] == bar[:-1])):
-        return None
+    by_book = None  # orders already by book, then bar (`crossover_orders(by_bar=False)`)
+    if not (np.all(bk[1:] >= bk[:-1]) and np.all(~same | (bar[1:] > bar[:-1]))):
+        by_book = np.argsort(_radix_key(bk), kind="stable")  # within a book: bar order
+        bk, bar = bk[by_book], bar[by_book]
+        same = bk[1:] == bk[:-1]
+        if np.any(same & (bar[1:] == bar[:-1])):
+            return None
     new_book = np.r_[True, ~same] if bk.size else np.zeros(0, dtype=bool)
     first = np.maximum.accumulate(np.where(new_book, np.arange(bk.size), 0))
     rank = np.arange(bk.size) - first
     order = np.argsort(_radix_key(rank), kind="stable")
-    return by_book[order], np.bincount(rank) if rank.size else rank
+    perm = order if by_book is None else by_book[order]
+    return perm, np.bincount(rank) if rank.size else rank
+
+
+def orders_by_bar(orders: Orders) -> Orders:
+    """`orders` sorted by fill bar (stable: same-bar orders keep their order), as
+    `simulate` needs them."""
+    if np.all(orders.bar[1:] >= orders.bar[:-1]):
+        return orders
+    o = np.argsort(_radix_key(orders.bar), kind="stable")
+    return Orders(orders.bar[o], orders.book[o], orders.slot[o], orders.weight[o])
 
 
 def _radix_key(x: np.ndarray) -> np.ndarray:
@@ -647,29 +663,20 @@ def _trades_fifo(f: dict[str, np.ndarray], key: np.ndarray) -> dict[str, np.ndar
     return {k: np.asarray(v, dtype=np.int64 if k in ints else np.float64) for k, v in out.items()}
 
 
-def moving_averages(
-    close: np.ndarray, windows: np.ndarray, *, out: np.ndarray | None = None
-) -> np.ndarray:
+def moving_averages(close: np.ndarray, windows: np.ndarray) -> np.ndarray:
     """Simple moving averages for many windows at once from one cumulative sum.
 
     close (bars, symbols) -> (windows, bars, symbols); NaN until a window is full. The
     cumulative sum is taken in float64 so long series keep ~1e-12 relative accuracy.
-    `out` (that shape, float64) is filled instead of a new array.
     """
     c = np.asarray(close, dtype=np.float64)
     cs = np.vstack([np.zeros((1, c.shape[1])), np.cumsum(c, axis=0)])
     n = c.shape[0]
-    shape = (len(windows), n, c.shape[1])
-    if out is None:
-        out = np.empty(shape)
-    elif out.shape != shape:
-        raise ValueError(f"out has shape {out.shape}, the averages {shape}")
+    out = np.full((len(windows), n, c.shape[1]), np.nan)
     for i, w in enumerate(windows):
         w = int(w)
-        out[i, : min(w - 1, n)] = np.nan
         if w <= n:
-            np.subtract(cs[w:], cs[:-w], out=out[i, w - 1 :])
-            out[i, w - 1 :] /= w
+            out[i, w - 1 :] = (cs[w:] - cs[:-w]) / w
     return out
 
 

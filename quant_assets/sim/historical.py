@@ -40,8 +40,8 @@ from quant_assets.sim._backtest_kernels import (
     _radix_key,
     build_trades,
     closed_trade_pnl,
-    moving_averages,
     one_slot_by_order_rank,
+    orders_by_bar,
     simulate,
     simulate_one_slot,
 )
@@ -460,6 +460,7 @@ def _sweep(
         if plan is not None:
             parts.append(_one_slot_chunk(mk, orders, plan, n_p, n_sym, config))
             continue
+        orders = orders_by_bar(orders)
         if mode == "per_symbol":
             slot_symbol = np.tile(np.arange(n_sym), n_p)[:, None]
         else:
@@ -606,34 +607,38 @@ def crossover_orders(
 ) -> Orders:
     """Orders of MA crossover pairs: long (+1) when fast crosses above slow, short (-1, or
     flat if long_only) when it crosses below. Crossing means strictly below then strictly
-    above (backtesting.py's `crossover`), decided at the close of the crossing bar."""
-    crosses = _crossings(ma, fast_idx, slow_idx, long_only)
+    above (backtesting.py's `crossover`), decided at the close of the crossing bar.
+    `ma` is (windows, bars, symbols) as `moving_averages` gives it."""
+    crosses = _crossings(ma.transpose(0, 2, 1), fast_idx, slow_idx, long_only)
     return _crossover_orders([crosses], ma.shape[1], ma.shape[2], lag, per_symbol)
 
 
 def _crossings(
     ma: np.ndarray, fast_idx: np.ndarray, slow_idx: np.ndarray, long_only: bool, sym0: int = 0
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(bar of the cross, symbol + sym0, weight) per pair, by bar then symbol, of the
-    averages `ma` (windows, bars, symbols); the bar is the first of the two compared."""
-    n_bars, n_sym = ma.shape[1], ma.shape[2]
+    """(bar of the cross, symbol + sym0, weight) per pair, by symbol then bar, of averages
+    `ma` laid out (windows, symbols, bars); the bar is the first of the two compared."""
+    n_sym, n_bars = ma.shape[1], ma.shape[2]
     short = 0.0 if long_only else -1.0
     out = []
-    above, below = np.empty((n_bars, n_sym), bool), np.empty((n_bars, n_sym), bool)
-    up, down = np.empty((n_bars - 1) * n_sym, bool), np.empty((n_bars - 1) * n_sym, bool)
-    above_flat, below_flat = above.reshape(-1), below.reshape(-1)
+    above, below = np.empty((n_sym, n_bars), bool), np.empty((n_sym, n_bars), bool)
+    up, down = np.empty((n_sym, n_bars - 1), bool), np.empty((n_sym, n_bars - 1), bool)
+    above_flat = above.reshape(-1)
     for fi, si in zip(fast_idx, slow_idx, strict=True):
         # One pair at a time on reused one-byte masks (fast - slow > 0, < 0; NaN and ties
         # are neither): a strict cross is below then above, or above then below, on
-        # consecutive bars. Flat views: bar t + 1 of a symbol is n_sym cells after bar t.
+        # consecutive bars.
         np.greater(ma[fi], ma[si], out=above)
         np.less(ma[fi], ma[si], out=below)
-        np.logical_and(below_flat[:-n_sym], above_flat[n_sym:], out=up)
-        np.logical_and(above_flat[:-n_sym], below_flat[n_sym:], out=down)
+        np.logical_and(below[:, :-1], above[:, 1:], out=up)
+        np.logical_and(above[:, :-1], below[:, 1:], out=down)
         np.logical_or(up, down, out=up)
         cell = np.flatnonzero(up)
-        t = cell // n_sym
-        out.append((t, cell - t * n_sym + sym0, np.where(above_flat[cell + n_sym], 1.0, short)))
+        s = cell // (n_bars - 1)
+        t = cell - s * (n_bars - 1)
+        # above at bar t + 1 of symbol s: flat cell s x n_bars + t + 1 = cell + s + 1
+        w = np.where(above_flat[cell + s + 1], 1.0, short)
+        out.append((t, s + sym0, w))
     return out
 
 
@@ -643,8 +648,11 @@ def _crossover_orders(
     n_sym: int,
     lag: int,
     per_symbol: bool,
+    by_bar: bool = True,
 ) -> Orders:
-    """Orders from `_crossings` of consecutive symbol groups (the same pairs in each)."""
+    """Orders from `_crossings` of consecutive symbol groups (the same pairs in each): by
+    fill bar, then pair and symbol; or (by_bar=False) by pair, symbol and bar, which for
+    per-symbol books is book order, what the rank path wants, without a sort."""
     n_pairs = len(groups[0])
     parts = [g[i] for i in range(n_pairs) for g in groups]  # pair, then symbol order
     if not parts:
@@ -653,12 +661,33 @@ def _crossover_orders(
     t, s, w = (np.concatenate([x[k] for x in parts]) for k in range(3))
     p = np.repeat(np.arange(n_pairs), [sum(g[i][0].size for g in groups) for i in range(n_pairs)])
     t += 1 + lag  # the cross is decided at bar t + 1 of the pair (t, t + 1), filled lag later
-    # Sort by fill bar, (pair, symbol) order kept; fills past the last bar sort last, dropped.
-    by_bar = np.argsort(_radix_key(t), kind="stable")[: np.count_nonzero(t < n_bars)]
-    t, p, s, w = (x[by_bar] for x in (t, p, s, w))
+    keep = t < n_bars
+    if not keep.all():
+        t, p, s, w = (x[keep] for x in (t, p, s, w))
+    if by_bar:
+        o = np.argsort(_radix_key(t), kind="stable")  # (pair, symbol) order kept
+        t, p, s, w = (x[o] for x in (t, p, s, w))
     if per_symbol:
         return Orders(t, p * n_sym + s, np.zeros_like(s), w)
     return Orders(t, p, s, w / n_sym)
+
+
+def _moving_averages_by_symbol(
+    close: np.ndarray, windows: np.ndarray, out: np.ndarray
+) -> np.ndarray:
+    """`moving_averages` (the same sums, so the same values) laid out (windows, symbols,
+    bars): each symbol's bars contiguous, so crossings come out in book order."""
+    c = np.asarray(close, dtype=np.float64).T
+    n = c.shape[1]
+    cs = np.zeros((c.shape[0], n + 1))
+    np.cumsum(c, axis=1, out=cs[:, 1:])
+    for i, w in enumerate(windows):
+        w = int(w)
+        out[i, :, : min(w - 1, n)] = np.nan
+        if w <= n:
+            np.subtract(cs[:, w:], cs[:, :-w], out=out[i, :, w - 1 :])
+            out[i, :, w - 1 :] /= w
+    return out
 
 
 _MA_GROUP_CELLS = 1 << 21  # (windows x bars x symbols) averages held at once: 16 MB
@@ -689,15 +718,18 @@ def ma_crossover_sweep(
     f_idx, s_idx = inv[: fast.size], inv[fast.size :]
     n_bars, n_sym = prices.shape
     group = max(1, min(n_sym, _MA_GROUP_CELLS // (windows.size * n_bars)))
-    ma_buffer = np.empty((windows.size, n_bars, group))
+    ma_buffer = np.empty((windows.size, group, n_bars))
 
     def source(a: int, b: int) -> Orders:
         crosses = []
         for g0 in range(0, n_sym, group):
             g1 = min(g0 + group, n_sym)
-            ma = moving_averages(prices.close[:, g0:g1], windows, out=ma_buffer[:, :, : g1 - g0])
+            ma = _moving_averages_by_symbol(
+                prices.close[:, g0:g1], windows, ma_buffer[:, : g1 - g0]
+            )
             crosses.append(_crossings(ma, f_idx[a:b], s_idx[a:b], long_only, sym0=g0))
-        return _crossover_orders(crosses, n_bars, n_sym, config.lag, mode == "per_symbol")
+        per_symbol = mode == "per_symbol"
+        return _crossover_orders(crosses, n_bars, n_sym, config.lag, per_symbol, not per_symbol)
 
     chunk = chunk_size or _default_chunk(prices)
     stats = _sweep(prices, fast.size, source, config, mode, chunk)
