@@ -481,6 +481,7 @@ def _sweep(
 
 
 _BLOCK_CELLS = 1 << 16  # (bars x books) cells per statistics block: a few arrays fit in L2
+_ROW_REPLAY_BOOKS = 2048  # from this many books on, replay fills bar by bar (see below)
 
 
 def _one_slot_chunk(
@@ -505,17 +506,41 @@ def _one_slot_chunk(
     )  # fmt: skip
     # closed is None when some fill resized a position: pair every fill FIFO then.
     closed = run.closed if run.closed is not None else closed_trade_pnl(run.fills, 1)
-    # Replay the fills bar by bar into blocks of (bars, books): per bar, a scatter of its
-    # fills into the state, then one row each of position value, equity and running peak
-    # (bar-major rows are as wide as the books, so the running peak vectorises); then one
-    # vectorised statistics pass per block.
     by_bar = np.argsort(_radix_key(run.bar), kind="stable")
-    f_book, f_q, f_c = run.book[by_bar], run.position[by_bar], run.cash[by_bar]
-    at = np.searchsorted(run.bar[by_bar], np.arange(n_bars + 1))
+    f_bar, f_book = run.bar[by_bar], run.book[by_bar]
+    f_q, f_c = run.position[by_bar], run.cash[by_bar]
+    at = np.searchsorted(f_bar, np.arange(n_bars + 1))
     running = metrics.RunningStats(n_books, config.initial_cash, config.periods_per_year)
     block = max(1, min(n_bars, _BLOCK_CELLS // n_books))
     value, equity, peak = (np.empty((block, n_books)) for _ in range(3))
     value_3d = value.reshape(block, n_p, n_sym)
+    if n_books < _ROW_REPLAY_BOOKS:
+        # Few books: numpy calls per bar would cost more than the cells. Per block, each
+        # cell takes the state after its book's latest fill (fill ordinals grow with the
+        # bar, so a running maximum down the bars finds it; -1 picks the initial state).
+        f_q, f_c = np.r_[f_q, 0.0], np.r_[f_c, float(config.initial_cash)]
+        latest = np.empty((block, n_books), dtype=np.int64)
+        carry = np.full(n_books, -1, dtype=np.int64)
+        for t0 in range(0, n_bars, block):
+            t1 = min(t0 + block, n_bars)
+            m, lo, hi = t1 - t0, at[t0], at[t1]
+            idx = latest[:m]
+            idx.fill(-1)
+            idx[f_bar[lo:hi] - t0, f_book[lo:hi]] = np.arange(lo, hi)
+            np.maximum(idx[0], carry, out=idx[0])
+            metrics._running_max(idx)
+            carry = idx[-1].copy()
+            np.multiply(f_q[idx].reshape(m, n_p, n_sym), mk.mark[t0:t1, None, :], out=value_3d[:m])
+            np.add(f_c[idx], value[:m], out=equity[:m])
+            np.maximum(equity[:m], running.peak, out=peak[:m])
+            metrics._running_max(peak[:m])
+            np.abs(value[:m], out=value[:m])
+            running.update_block(equity[:m], value[:m], peak[:m])
+        return running.result(run.notional, closed[1], closed[0])
+    # Many books: replay the fills bar by bar into blocks of (bars, books). Per bar, a
+    # scatter of its fills into the state, then one row each of position value, equity
+    # and running peak (rows as wide as the books vectorise well); then one vectorised
+    # statistics pass per block.
     q = np.zeros(n_books)
     q_3d = q.reshape(n_p, n_sym)
     c = np.full(n_books, float(config.initial_cash))

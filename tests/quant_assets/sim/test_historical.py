@@ -565,6 +565,26 @@ def test_rank_path_sweep_equals_the_bar_loop_and_single_backtests(monkeypatch, c
             assert getattr(row, name) == pytest.approx(single[name], rel=1e-9, nan_ok=True), name
 
 
+@pytest.mark.parametrize("gaps", [True, False])
+def test_rank_path_replays_by_block_and_bar_by_bar_alike(monkeypatch, gaps) -> None:
+    """Few books replay their fills a block of bars at a time, many books bar by bar: the
+    same statistics either way (forced here on one small sweep)."""
+    import quant_assets.sim.historical as hist
+
+    prices = _gbm(400, 4, seed=41)
+    prices = _gappy(prices, seed=42) if gaps else prices
+    fast, slow = np.array([3, 5, 10, 8, 4]), np.array([20, 13, 40, 9, 30])
+    cfg = BacktestConfig(initial_cash=10_000, costs=CostModel(commission=Commission(rate=0.002)))
+    by_block = ma_crossover_sweep(prices, fast, slow, cfg)
+    monkeypatch.setattr(hist, "_BLOCK_CELLS", 7 * 20)  # 7 bars per block: blocks meet
+    small_blocks = ma_crossover_sweep(prices, fast, slow, cfg)
+    monkeypatch.setattr(hist, "_ROW_REPLAY_BOOKS", 1)
+    by_bar = ma_crossover_sweep(prices, fast, slow, cfg)
+    assert by_block["n_trades"].min() > 3
+    pd.testing.assert_frame_equal(small_blocks, by_block, rtol=1e-13)
+    pd.testing.assert_frame_equal(by_bar, small_blocks, check_exact=True)
+
+
 def test_rank_path_with_resizing_weights_pairs_trades_fifo(monkeypatch) -> None:
     """Target weights that resize positions (not only open/close/reverse) fall back to FIFO
     pairing of the fills; statistics still equal the per-bar loop."""
