@@ -679,22 +679,31 @@ def _crossover_orders(
     fill bar, then pair and symbol; or (by_bar=False) by pair, symbol and bar, which for
     per-symbol books is book order, what the rank path wants, without a sort."""
     n_pairs = len(groups[0])
-    parts = [g[i] for i in range(n_pairs) for g in groups]  # pair, then symbol order
+    parts = [(i, g[i]) for i in range(n_pairs) for g in groups]  # pair, then symbol order
     if not parts:
         ints = np.zeros(0, dtype=np.int64)
         return Orders(ints, ints, ints, np.zeros(0))
-    t, s, w = (np.concatenate([x[k] for x in parts]) for k in range(3))
-    p = np.repeat(np.arange(n_pairs), [sum(g[i][0].size for g in groups) for i in range(n_pairs)])
+    # One concatenation per field of small per-pair arrays: each 8 MB array of a million
+    # orders is fresh memory paid for in page faults, so no temporaries of that size.
+    t = np.concatenate([x[0] for _, x in parts])
     t += 1 + lag  # the cross is decided at bar t + 1 of the pair (t, t + 1), filled lag later
+    w = np.concatenate([x[2] for _, x in parts])
+    if per_symbol:
+        cols = [t, np.concatenate([x[1] + i * n_sym for i, x in parts]), w]
+    else:
+        sizes = [x[0].size for _, x in parts]
+        p = np.repeat(np.array([i for i, _ in parts]), sizes)
+        cols = [t, p, np.concatenate([x[1] for _, x in parts]), w / n_sym]
     keep = t < n_bars
     if not keep.all():
-        t, p, s, w = (x[keep] for x in (t, p, s, w))
+        cols = [x[keep] for x in cols]
     if by_bar:
-        o = np.argsort(_radix_key(t), kind="stable")  # (pair, symbol) order kept
-        t, p, s, w = (x[o] for x in (t, p, s, w))
+        o = np.argsort(_radix_key(cols[0]), kind="stable")  # (pair, symbol) order kept
+        cols = [x[o] for x in cols]
     if per_symbol:
-        return Orders(t, p * n_sym + s, np.zeros_like(s), w)
-    return Orders(t, p, s, w / n_sym)
+        t, book, w = cols
+        return Orders(t, book, np.zeros(t.size, dtype=np.int64), w)
+    return Orders(*cols)
 
 
 def _moving_averages_by_symbol(
