@@ -285,7 +285,7 @@ def summary(
     return {k: v.reshape(shape) for k, v in out.items()}
 
 
-def _running_max(a: np.ndarray) -> None:
+def running_max(a: np.ndarray) -> None:
     """In-place running maximum down axis 0 of a (rows, columns) block. Row by row when rows
     are few: numpy's accumulate along axis 0 runs one short strided loop per column."""
     if a.shape[0] * 8 < a.shape[1]:
@@ -327,14 +327,14 @@ class RunningStats:
         if e.ndim == 1:
             e, g = e[None], g[None]
         peak = np.maximum(e, self.peak)
-        _running_max(peak)
+        running_max(peak)
         self.update_block(e, g, peak)
 
     def _buffer(self, name: str, shape: tuple[int, ...], dtype: type = np.float64) -> np.ndarray:
         """Scratch array reused across blocks: a fresh 0.5 MB temporary per block costs page
         faults that take longer than the arithmetic on it."""
         buf = self._scratch.get(name)
-        if buf is None or buf.shape != shape:
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
             buf = self._scratch[name] = np.empty(shape, dtype=dtype)
         return buf
 
@@ -375,11 +375,12 @@ class RunningStats:
             # Longest drawdown: bars from the latest peak to each bar, on int32 "bar + 1"
             # numbers (0 is the start, bar -1), so a bool x int32 product marks the peaks;
             # each column's latest peak is carried down row by row.
-            bars1 = np.arange(self.n_bars + 1, self.n_bars + n_rows + 1, dtype=np.int32)[:, None]
-            lp1 = self._buffer("lp1", e.shape, np.int32)
+            bar_type = np.int32 if self.n_bars + n_rows < 2**31 - 1 else np.int64
+            bars1 = np.arange(self.n_bars + 1, self.n_bars + n_rows + 1, dtype=bar_type)[:, None]
+            lp1 = self._buffer("lp1", e.shape, bar_type)
             np.multiply(np.greater_equal(e, peak, out=flag), bars1, out=lp1)
             np.maximum(lp1[0], self.last_peak + 1, out=lp1[0])
-            _running_max(lp1)
+            running_max(lp1)
             np.maximum(self.longest, bars1[0] - 1 - self.last_peak, out=self.longest)
             if n_rows > 1:
                 np.subtract(bars1[1:], lp1[:-1], out=lp1[:-1])
