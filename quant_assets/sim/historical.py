@@ -509,7 +509,8 @@ def _one_slot_chunk(
     by_bar = np.argsort(_radix_key(run.bar), kind="stable")
     f_bar, f_book = run.bar[by_bar], run.book[by_bar]
     f_q, f_c = run.position[by_bar], run.cash[by_bar]
-    at = np.searchsorted(f_bar, np.arange(n_bars + 1))
+    at = np.zeros(n_bars + 1, dtype=np.int64)  # fills of bar t: [at[t], at[t + 1])
+    np.cumsum(np.bincount(run.bar, minlength=n_bars), out=at[1:])
     running = metrics.RunningStats(n_books, config.initial_cash, config.periods_per_year)
     block = max(1, min(n_bars, _BLOCK_CELLS // n_books))
     value, equity, peak = (np.empty((block, n_books)) for _ in range(3))
