@@ -269,7 +269,8 @@ def _fill_one_slot(
     """Orders of distinct one-slot books, prices already gathered per order: the rules of
     `_fill_bar` on 1-D arrays. Updates `cash` and `shares` (1-D, per book) in place and
     returns (books, dq, fill price, mid, fee, spread cost, slippage cost, position after,
-    index of each fill among the orders) for the orders that traded. `spread` and `slip`
+    index of each fill among the orders, None when every order traded) for the orders that
+    traded; arrays may be the inputs themselves, not copies. `spread` and `slip`
     may be the scalar 0.0 when a run has neither (the sweeps' common case: fewer passes).
     """
     ok = np.isfinite(w) & np.isfinite(p) & (p > 0)
@@ -328,8 +329,13 @@ def _fill_one_slot(
     nz = np.flatnonzero(dq)
     if nz.size == 0:
         return None
+    if nz.size == dq.size:  # every order traded (the common case): no gathers
+        index = where  # None: all of them
+        shares[books] = target  # exact target, so a close leaves exactly zero
+        spread_cost, slip_cost = (adq * x for x in (spread, slip))
+        return books, dq, fill_price, p, fee, spread_cost, slip_cost, target, index
     b, new_q, adq_nz = books[nz], target[nz], adq[nz]
-    shares[b] = new_q  # exact target, so a close leaves exactly zero
+    shares[b] = new_q
     index = nz if where is None else where[nz]
     spread_cost, slip_cost = (adq_nz * x[nz] if np.ndim(x) else adq_nz * x for x in (spread, slip))
     return (
@@ -450,11 +456,12 @@ def simulate_one_slot(
         if out is None:
             continue
         b, dq, fp, p, fee, sc, slc, new_q, index = out
+        t = t if index is None else t[index]
         adq = np.abs(dq)
         notional[b] += adq * fp  # books are distinct within a rank
-        parts.append((b.astype(np.int32), t[index].astype(np.int32), new_q, cash[b]))
+        parts.append((b.astype(np.int32), t.astype(np.int32), new_q, cash[b]))
         if record:
-            full.append((b, t[index], dq, fp, p, fee, sc, slc, new_q))
+            full.append((b, t, dq, fp, p, fee, sc, slc, new_q))
         if simple:
             before = new_q - dq
             flat_before = np.abs(before) <= 1e-12 * np.abs(new_q)
