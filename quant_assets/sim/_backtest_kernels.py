@@ -474,17 +474,24 @@ def simulate_one_slot(
                     )  # fmt: skip
                 simple = False
                 continue
+            # After the first rank nearly every fill closes and reopens: skip the gathers.
             c = np.flatnonzero(~flat_before)
+            if c.size == b.size:
+                bc, size, fp_c, fee_c, adq_c = b, before, fp, fee, adq
+            else:
+                bc, size, fp_c, fee_c, adq_c = b[c], before[c], fp[c], fee[c], adq[c]
             if c.size:
-                bc, size = b[c], before[c]
                 asize = np.abs(size)
-                pnl = size * (fp[c] - entry_price[bc])
-                pnl -= entry_fee[bc] * asize / entry_qty[bc] + fee[c] * asize / adq[c]
+                pnl = size * (fp_c - entry_price[bc])
+                pnl -= entry_fee[bc] * asize / entry_qty[bc] + fee_c * asize / adq_c
                 closed_book.append(bc)
                 closed_pnl.append(pnl)
             o = np.flatnonzero(new_q != 0)
-            bo = b[o]
-            entry_price[bo], entry_fee[bo], entry_qty[bo] = fp[o], fee[o], adq[o]
+            if o.size == b.size:
+                entry_price[b], entry_fee[b], entry_qty[b] = fp, fee, adq
+            else:
+                bo = b[o]
+                entry_price[bo], entry_fee[bo], entry_qty[bo] = fp[o], fee[o], adq[o]
     ints, flt = np.zeros(0, dtype=np.int64), np.zeros(0)
     book, bar, position, cash_after = (
         (np.concatenate(c) for c in zip(*parts, strict=True))
