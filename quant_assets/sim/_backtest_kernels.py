@@ -343,9 +343,25 @@ def _fill_one_slot(
     )  # fmt: skip
 
 
-def one_slot_by_order_rank(
-    account: Account, orders: Orders
-) -> tuple[np.ndarray, np.ndarray] | None:
+@dataclass(frozen=True)
+class RankPlan:
+    """Where each book's orders sit, for filling them rank by rank: the orders sorted by
+    book then bar are `orders[by_book]` (None: already so); a book's orders start at
+    `start` and number `count` (books by descending count), so the books with a k-th
+    order are the first `n_books[k]` and their k-th orders sit at start + k."""
+
+    by_book: np.ndarray | None
+    start: np.ndarray
+    count: np.ndarray
+    n_books: np.ndarray
+
+    def rank(self, k: int) -> np.ndarray:
+        """Positions in the orders of every book's k-th order."""
+        pos = self.start[: self.n_books[k]] + k
+        return pos if self.by_book is None else self.by_book[pos]
+
+
+def one_slot_by_order_rank(account: Account, orders: Orders) -> RankPlan | None:
     """Order positions grouped by their rank within the book, or None if the orders do not
     allow it (financing accrues every bar, or a book has two orders on one bar).
 
@@ -357,19 +373,20 @@ def one_slot_by_order_rank(
         return None
     bk, bar = orders.book, orders.bar
     same = bk[1:] == bk[:-1]
-    by_book = None  # orders already by book, then bar (`crossover_orders(by_bar=False)`)
+    by_book = None  # orders already by book, then bar (the crossover sweep's)
     if not (np.all(bk[1:] >= bk[:-1]) and np.all(~same | (bar[1:] > bar[:-1]))):
         by_book = np.argsort(_radix_key(bk), kind="stable")  # within a book: bar order
         bk, bar = bk[by_book], bar[by_book]
         same = bk[1:] == bk[:-1]
         if np.any(same & (bar[1:] == bar[:-1])):
             return None
-    new_book = np.r_[True, ~same] if bk.size else np.zeros(0, dtype=bool)
-    first = np.maximum.accumulate(np.where(new_book, np.arange(bk.size), 0))
-    rank = np.arange(bk.size) - first
-    order = np.argsort(_radix_key(rank), kind="stable")
-    perm = order if by_book is None else by_book[order]
-    return perm, np.bincount(rank) if rank.size else rank
+    start = np.flatnonzero(np.r_[True, ~same]) if bk.size else np.zeros(0, dtype=np.int64)
+    count = np.diff(np.r_[start, bk.size])
+    most = np.argsort(-count, kind="stable")
+    start, count = start[most], count[most]
+    # books with more than k orders, for k = 0 .. max count - 1
+    n_books = count.size - np.cumsum(np.bincount(count))[:-1] if count.size else count
+    return RankPlan(by_book, start, count, n_books)
 
 
 def orders_by_bar(orders: Orders) -> Orders:
@@ -413,7 +430,7 @@ def simulate_one_slot(
     book_symbol: np.ndarray,
     orders: Orders,
     account: Account,
-    plan: tuple[np.ndarray, np.ndarray],
+    plan: RankPlan,
     *,
     record: bool = True,
 ) -> OneSlotRun:
@@ -427,13 +444,11 @@ def simulate_one_slot(
     shares = np.zeros(n_books)
     notional = np.zeros(n_books)
     entry_price, entry_fee, entry_qty = np.zeros(n_books), np.zeros(n_books), np.ones(n_books)
-    perm, counts = plan
     parts: list[tuple[np.ndarray, ...]] = []
     full: list[tuple[np.ndarray, ...]] = []
     closed_book: list[np.ndarray] = []
     closed_pnl: list[np.ndarray] = []
     simple = True
-    pos = 0
     # Prices gathered through flat (bar x symbol) indices; cost arrays that are all zero
     # (no spread, no slippage) become the scalar 0.0.
     n_sym = fill_base.shape[1]
@@ -442,9 +457,8 @@ def simulate_one_slot(
     spread_flat, slip_flat = (
         np.ascontiguousarray(x).reshape(-1) if np.any(x) else None for x in (spread_ps, slippage_ps)
     )
-    for count in counts:
-        sel = perm[pos : pos + count]
-        pos += count
+    for k in range(plan.n_books.size):
+        sel = plan.rank(k)
         books, t = orders.book[sel], orders.bar[sel]
         cell = t * n_sym
         cell += book_symbol[books]

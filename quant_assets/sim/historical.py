@@ -36,6 +36,7 @@ from quant_assets.sim._backtest_kernels import (
     Fills,
     KernelResult,
     Orders,
+    RankPlan,
     Trades,
     _radix_key,
     build_trades,
@@ -487,7 +488,7 @@ _ROW_REPLAY_BOOKS = 2048  # from this many books on, replay fills bar by bar (se
 def _one_slot_chunk(
     mk: _Market,
     orders: Orders,
-    plan: tuple[np.ndarray, np.ndarray],
+    plan: RankPlan,
     n_p: int,
     n_sym: int,
     config: BacktestConfig,
