@@ -20,7 +20,9 @@ _TINY = 1e-10  # trades smaller than this fraction of equity are float noise, no
 
 @dataclass(frozen=True)
 class Orders:
-    """Target-weight orders, sorted by fill bar: each asks its book to hold `weight` x equity."""
+    """Target-weight orders: each asks its book to hold `weight` x equity. Sorted by fill
+    bar for `simulate`; the rank path (`one_slot_by_order_rank`) also takes them sorted by
+    book, then bar (`orders_by_bar` restores bar order)."""
 
     bar: np.ndarray  # int64 fill bar
     book: np.ndarray  # int64
@@ -258,8 +260,8 @@ def _fill_one_slot(
     w: np.ndarray,
     p: np.ndarray,
     value_price: np.ndarray,
-    spread: np.ndarray,
-    slip: np.ndarray,
+    spread: np.ndarray | float,
+    slip: np.ndarray | float,
     cash: np.ndarray,
     shares: np.ndarray,
     acc: Account,
@@ -267,56 +269,99 @@ def _fill_one_slot(
     """Orders of distinct one-slot books, prices already gathered per order: the rules of
     `_fill_bar` on 1-D arrays. Updates `cash` and `shares` (1-D, per book) in place and
     returns (books, dq, fill price, mid, fee, spread cost, slippage cost, position after,
-    index of each fill among the orders) for the orders that traded."""
+    index of each fill among the orders, None when every order traded) for the orders that
+    traded; arrays may be the inputs themselves, not copies. `spread` and `slip`
+    may be the scalar 0.0 when a run has neither (the sweeps' common case: fewer passes).
+    """
     ok = np.isfinite(w) & np.isfinite(p) & (p > 0)
     where = None
     if not ok.all():
         where = np.flatnonzero(ok)
-        books, w, p, value_price, spread, slip = (
-            x[where] for x in (books, w, p, value_price, spread, slip)
-        )
+        books, w, p, value_price = (x[where] for x in (books, w, p, value_price))
+        spread, slip = (x[where] if np.ndim(x) else x for x in (spread, slip))
         if books.size == 0:
             return None
     requested = w
     q0 = shares[books]
-    value0 = np.nan_to_num(q0 * value_price, nan=0.0)
+    value0 = q0 * value_price
+    np.nan_to_num(value0, copy=False, nan=0.0)
     equity = cash[books] + value0
-    gross = np.abs(w) * equity
-    room = acc.max_leverage * equity
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scale = np.where(gross > room, np.clip(room / gross, 0.0, 1.0), 1.0)
-    scale[equity <= 0] = 0.0
-    w = w * scale
-    rate = (spread + slip + acc.commission_per_share) / p + acc.commission_bps * 1e-4
-    side = np.sign(w * equity - value0)
-    equity_post = (equity + rate * side * value0) / (1.0 + rate * side * w)
-    target = w * equity_post / p
+    if np.all(np.abs(w) <= acc.max_leverage):
+        # |w| <= cap: gross |w| x E never exceeds cap x E, so no order is scaled down;
+        # only books without equity are held to closing.
+        broke = equity <= 0
+        if broke.any():
+            w = np.where(broke, 0.0, w)
+    else:
+        gross = np.abs(w) * equity
+        room = acc.max_leverage * equity
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(gross > room, np.clip(room / gross, 0.0, 1.0), 1.0)
+        scale[equity <= 0] = 0.0
+        w = w * scale
+    concession = spread + slip
+    conceded = np.ndim(concession) > 0 or concession != 0.0
+    if conceded or acc.commission_per_share != 0.0:
+        rate = (concession + acc.commission_per_share) / p + acc.commission_bps * 1e-4
+    else:
+        rate = acc.commission_bps * 1e-4
+    rate_side = np.sign(w * equity - value0)
+    rate_side *= rate
+    equity_post = (equity + rate_side * value0) / (1.0 + rate_side * w)
+    target = w * equity_post
+    target /= p
     if acc.target_shares:
         target = requested
     if acc.whole_shares:
         target = np.trunc(target)
     dq = target - q0
     dq[np.abs(dq) * p <= _TINY * np.abs(equity)] = 0.0
-    fill_price = p + np.sign(dq) * (spread + slip)
     adq = np.abs(dq)
-    fee = acc.commission_per_share * adq + acc.commission_bps * 1e-4 * adq * fill_price
-    fee = np.where(adq > 0, np.maximum(fee, acc.commission_min), 0.0)
+    fill_price = p + np.sign(dq) * concession if conceded else p
+    fee = acc.commission_bps * 1e-4 * adq  # the same operation order as `_fill_bar`
+    fee *= fill_price
+    if acc.commission_per_share != 0.0:
+        fee += acc.commission_per_share * adq
+    if acc.commission_min != 0.0:
+        np.maximum(fee, acc.commission_min, out=fee)
+    fee[~(adq > 0)] = 0.0
     cash[books] -= dq * fill_price + fee
-    new_q = np.where(dq != 0, target, q0)
-    shares[books] = new_q
-    nz = np.nonzero(dq)[0]
+    nz = np.flatnonzero(dq)
     if nz.size == 0:
         return None
+    if nz.size == dq.size:  # every order traded (the common case): no gathers
+        index = where  # None: all of them
+        shares[books] = target  # exact target, so a close leaves exactly zero
+        spread_cost, slip_cost = (adq * x for x in (spread, slip))
+        return books, dq, fill_price, p, fee, spread_cost, slip_cost, target, index
+    b, new_q, adq_nz = books[nz], target[nz], adq[nz]
+    shares[b] = new_q
     index = nz if where is None else where[nz]
+    spread_cost, slip_cost = (adq_nz * x[nz] if np.ndim(x) else adq_nz * x for x in (spread, slip))
     return (
-        books[nz], dq[nz], fill_price[nz], p[nz], fee[nz],
-        adq[nz] * spread[nz], adq[nz] * slip[nz], new_q[nz], index,
+        b, dq[nz], fill_price[nz], p[nz], fee[nz], spread_cost, slip_cost, new_q, index,
     )  # fmt: skip
 
 
-def one_slot_by_order_rank(
-    account: Account, orders: Orders
-) -> tuple[np.ndarray, np.ndarray] | None:
+@dataclass(frozen=True)
+class RankPlan:
+    """Where each book's orders sit, for filling them rank by rank: the orders sorted by
+    book then bar are `orders[by_book]` (None: already so); a book's orders start at
+    `start` and number `count` (books by descending count), so the books with a k-th
+    order are the first `n_books[k]` and their k-th orders sit at start + k."""
+
+    by_book: np.ndarray | None
+    start: np.ndarray
+    count: np.ndarray
+    n_books: np.ndarray
+
+    def rank(self, k: int) -> np.ndarray:
+        """Positions in the orders of every book's k-th order."""
+        pos = self.start[: self.n_books[k]] + k
+        return pos if self.by_book is None else self.by_book[pos]
+
+
+def one_slot_by_order_rank(account: Account, orders: Orders) -> RankPlan | None:
     """Order positions grouped by their rank within the book, or None if the orders do not
     allow it (financing accrues every bar, or a book has two orders on one bar).
 
@@ -326,16 +371,31 @@ def one_slot_by_order_rank(
     """
     if account.borrow_rate != 0.0 or account.cash_rate != 0.0 or account.debit_rate != 0.0:
         return None
-    by_book = np.argsort(_radix_key(orders.book), kind="stable")  # within a book: bar order
-    bk, bar = orders.book[by_book], orders.bar[by_book]
+    bk, bar = orders.book, orders.bar
     same = bk[1:] == bk[:-1]
-    if np.any(same & (bar[1:] == bar[:-1])):
-        return None
-    new_book = np.r_[True, ~same] if bk.size else np.zeros(0, dtype=bool)
-    first = np.maximum.accumulate(np.where(new_book, np.arange(bk.size), 0))
-    rank = np.arange(bk.size) - first
-    order = np.argsort(_radix_key(rank), kind="stable")
-    return by_book[order], np.bincount(rank) if rank.size else rank
+    by_book = None  # orders already by book, then bar (the crossover sweep's)
+    if not (np.all(bk[1:] >= bk[:-1]) and np.all(~same | (bar[1:] > bar[:-1]))):
+        by_book = np.argsort(_radix_key(bk), kind="stable")  # within a book: bar order
+        bk, bar = bk[by_book], bar[by_book]
+        same = bk[1:] == bk[:-1]
+        if np.any(same & (bar[1:] == bar[:-1])):
+            return None
+    start = np.flatnonzero(np.r_[True, ~same]) if bk.size else np.zeros(0, dtype=np.int64)
+    count = np.diff(np.r_[start, bk.size])
+    most = np.argsort(-count, kind="stable")
+    start, count = start[most], count[most]
+    # books with more than k orders, for k = 0 .. max count - 1
+    n_books = count.size - np.cumsum(np.bincount(count))[:-1] if count.size else count
+    return RankPlan(by_book, start, count, n_books)
+
+
+def orders_by_bar(orders: Orders) -> Orders:
+    """`orders` sorted by fill bar (stable: same-bar orders keep their order), as
+    `simulate` needs them."""
+    if np.all(orders.bar[1:] >= orders.bar[:-1]):
+        return orders
+    o = np.argsort(_radix_key(orders.bar), kind="stable")
+    return Orders(orders.bar[o], orders.book[o], orders.slot[o], orders.weight[o])
 
 
 def _radix_key(x: np.ndarray) -> np.ndarray:
@@ -343,6 +403,23 @@ def _radix_key(x: np.ndarray) -> np.ndarray:
     if x.size and x.min() >= 0 and x.max() < 2**15:
         return x.astype(np.int16)
     return x
+
+
+@dataclass(frozen=True)
+class OneSlotRun:
+    """What `simulate_one_slot` produced. Per fill, rank by rank: book, bar (int32), shares
+    and cash of the book after it; traded notional (|qty| x price) per book; the (book, PnL)
+    of closed round trips as `closed_trade_pnl` pairs them, or None when some fill resizes
+    a position without flattening or reversing it (pair the fills then); and every field
+    of the fills when recorded."""
+
+    book: np.ndarray
+    bar: np.ndarray
+    position: np.ndarray
+    cash: np.ndarray
+    notional: np.ndarray
+    closed: tuple[np.ndarray, np.ndarray] | None
+    fills: Fills | None
 
 
 def simulate_one_slot(
@@ -353,70 +430,103 @@ def simulate_one_slot(
     book_symbol: np.ndarray,
     orders: Orders,
     account: Account,
-    plan: tuple[np.ndarray, np.ndarray],
-) -> tuple[Fills, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    plan: RankPlan,
+    *,
+    record: bool = True,
+) -> OneSlotRun:
     """Fill one-slot books rank by rank (`one_slot_by_order_rank`'s plan): the same fills as
-    `simulate`, per book in bar order, with the cash after each fill and the (book, PnL)
-    of closed round trips as `closed_trade_pnl` pairs them (None when some fill resizes a
-    position without flattening or reversing it: pair the fills then)."""
+    `simulate`, per book in bar order. `record=False` keeps only what sweep statistics
+    need (a million fills x ten fields is 80 MB of fresh memory, and each of its 4 kB
+    pages costs a page fault) unless some fill resizes a position: then the run starts
+    over recording every field, for FIFO pairing."""
     n_books = book_symbol.size
     cash = np.full(n_books, float(account.initial_cash))
     shares = np.zeros(n_books)
+    notional = np.zeros(n_books)
     entry_price, entry_fee, entry_qty = np.zeros(n_books), np.zeros(n_books), np.ones(n_books)
-    perm, counts = plan
     parts: list[tuple[np.ndarray, ...]] = []
-    cash_after: list[np.ndarray] = []
+    full: list[tuple[np.ndarray, ...]] = []
     closed_book: list[np.ndarray] = []
     closed_pnl: list[np.ndarray] = []
     simple = True
-    pos = 0
-    for count in counts:
-        sel = perm[pos : pos + count]
-        pos += count
+    # Prices gathered through flat (bar x symbol) indices; cost arrays that are all zero
+    # (no spread, no slippage) become the scalar 0.0.
+    n_sym = fill_base.shape[1]
+    fill_flat = np.ascontiguousarray(fill_base).reshape(-1)
+    value_flat = np.ascontiguousarray(value_base).reshape(-1)
+    spread_flat, slip_flat = (
+        np.ascontiguousarray(x).reshape(-1) if np.any(x) else None for x in (spread_ps, slippage_ps)
+    )
+    for k in range(plan.n_books.size):
+        sel = plan.rank(k)
         books, t = orders.book[sel], orders.bar[sel]
-        sym = book_symbol[books]
+        cell = t * n_sym
+        cell += book_symbol[books]
+        spread, slip = (0.0 if x is None else x[cell] for x in (spread_flat, slip_flat))
         out = _fill_one_slot(
-            books, orders.weight[sel], fill_base[t, sym], value_base[t, sym],
-            spread_ps[t, sym], slippage_ps[t, sym], cash, shares, account,
+            books, orders.weight[sel], fill_flat[cell], value_flat[cell], spread, slip,
+            cash, shares, account,
         )  # fmt: skip
         if out is None:
             continue
         b, dq, fp, p, fee, sc, slc, new_q, index = out
-        parts.append((b, t[index], dq, fp, p, fee, sc, slc, new_q))
-        cash_after.append(cash[b])
+        t = t if index is None else t[index]
+        adq = np.abs(dq)
+        notional[b] += adq * fp  # books are distinct within a rank
+        parts.append((b.astype(np.int32), t.astype(np.int32), new_q, cash[b]))
+        if record:
+            full.append((b, t, dq, fp, p, fee, sc, slc, new_q))
         if simple:
             before = new_q - dq
             flat_before = np.abs(before) <= 1e-12 * np.abs(new_q)
             reverses = np.sign(before) != np.sign(new_q)
             if not np.all(flat_before | (new_q == 0) | reverses):
+                if not record:  # FIFO pairing will need every field: start over with them
+                    return simulate_one_slot(
+                        fill_base, value_base, spread_ps, slippage_ps, book_symbol, orders,
+                        account, plan, record=True,
+                    )  # fmt: skip
                 simple = False
                 continue
-            adq = np.abs(dq)
+            # After the first rank nearly every fill closes and reopens: skip the gathers.
             c = np.flatnonzero(~flat_before)
+            if c.size == b.size:
+                bc, size, fp_c, fee_c, adq_c = b, before, fp, fee, adq
+            else:
+                bc, size, fp_c, fee_c, adq_c = b[c], before[c], fp[c], fee[c], adq[c]
             if c.size:
-                bc, size = b[c], before[c]
                 asize = np.abs(size)
-                pnl = size * (fp[c] - entry_price[bc])
-                pnl -= entry_fee[bc] * asize / entry_qty[bc] + fee[c] * asize / adq[c]
+                pnl = size * (fp_c - entry_price[bc])
+                pnl -= entry_fee[bc] * asize / entry_qty[bc] + fee_c * asize / adq_c
                 closed_book.append(bc)
                 closed_pnl.append(pnl)
             o = np.flatnonzero(new_q != 0)
-            bo = b[o]
-            entry_price[bo], entry_fee[bo], entry_qty[bo] = fp[o], fee[o], adq[o]
-    if not parts:
-        ints, flt = np.zeros(0, dtype=np.int64), np.zeros(0)
-        empty = Fills(ints, ints, ints, flt, flt, flt, flt, flt, flt, flt)
-        return empty, flt, (ints, flt)
-    cols = [np.concatenate(c) for c in zip(*parts, strict=True)]
-    b, t = cols[0].astype(np.int64), cols[1].astype(np.int64)
-    fills = Fills(b, np.zeros(b.size, dtype=np.int64), t, *cols[2:])
+            if o.size == b.size:
+                entry_price[b], entry_fee[b], entry_qty[b] = fp, fee, adq
+            else:
+                bo = b[o]
+                entry_price[bo], entry_fee[bo], entry_qty[bo] = fp[o], fee[o], adq[o]
+    ints, flt = np.zeros(0, dtype=np.int64), np.zeros(0)
+    book, bar, position, cash_after = (
+        (np.concatenate(c) for c in zip(*parts, strict=True))
+        if parts
+        else (ints.astype(np.int32), ints.astype(np.int32), flt, flt)
+    )
+    fills = None
+    if record:
+        if full:
+            cols = [np.concatenate(c) for c in zip(*full, strict=True)]
+            b, t = cols[0].astype(np.int64), cols[1].astype(np.int64)
+            fills = Fills(b, np.zeros(b.size, dtype=np.int64), t, *cols[2:])
+        else:
+            fills = Fills(ints, ints, ints, flt, flt, flt, flt, flt, flt, flt)
     closed = None
     if simple:
         closed = (
-            np.concatenate(closed_book) if closed_book else np.zeros(0, dtype=np.int64),
-            np.concatenate(closed_pnl) if closed_pnl else np.zeros(0),
+            np.concatenate(closed_book) if closed_book else ints,
+            np.concatenate(closed_pnl) if closed_pnl else flt,
         )
-    return fills, np.concatenate(cash_after), closed
+    return OneSlotRun(book, bar, position, cash_after, notional, closed, fills)
 
 
 def _concat_fills(records: list[tuple[np.ndarray, ...]]) -> Fills:

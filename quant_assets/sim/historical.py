@@ -36,12 +36,13 @@ from quant_assets.sim._backtest_kernels import (
     Fills,
     KernelResult,
     Orders,
+    RankPlan,
     Trades,
     _radix_key,
     build_trades,
     closed_trade_pnl,
-    moving_averages,
     one_slot_by_order_rank,
+    orders_by_bar,
     simulate,
     simulate_one_slot,
 )
@@ -460,6 +461,7 @@ def _sweep(
         if plan is not None:
             parts.append(_one_slot_chunk(mk, orders, plan, n_p, n_sym, config))
             continue
+        orders = orders_by_bar(orders)
         if mode == "per_symbol":
             slot_symbol = np.tile(np.arange(n_sym), n_p)[:, None]
         else:
@@ -480,12 +482,13 @@ def _sweep(
 
 
 _BLOCK_CELLS = 1 << 16  # (bars x books) cells per statistics block: a few arrays fit in L2
+_ROW_REPLAY_BOOKS = 2048  # from this many books on, replay fills bar by bar (see below)
 
 
 def _one_slot_chunk(
     mk: _Market,
     orders: Orders,
-    plan: tuple[np.ndarray, np.ndarray],
+    plan: RankPlan,
     n_p: int,
     n_sym: int,
     config: BacktestConfig,
@@ -498,19 +501,52 @@ def _one_slot_chunk(
     n_bars = mk.mark.shape[0]
     book_symbol = np.tile(np.arange(n_sym), n_p)
     acc = config.account()
-    fills, cash_after, closed = simulate_one_slot(
-        mk.fill_base, mk.value_base, mk.spread_ps, mk.slippage_ps, book_symbol, orders, acc, plan
-    )
-    # Replay the fills bar by bar into blocks of (bars, books) state: two row copies per
-    # bar plus a scatter on bars with fills, then one vectorised pass per block.
-    by_bar = np.argsort(_radix_key(fills.bar), kind="stable")
-    f_book, f_q, f_c = fills.book[by_bar], fills.position[by_bar], cash_after[by_bar]
-    at = np.searchsorted(fills.bar[by_bar], np.arange(n_bars + 1))
+    run = simulate_one_slot(
+        mk.fill_base, mk.value_base, mk.spread_ps, mk.slippage_ps, book_symbol, orders, acc,
+        plan, record=False,
+    )  # fmt: skip
+    # closed is None when some fill resized a position: pair every fill FIFO then.
+    closed = run.closed if run.closed is not None else closed_trade_pnl(run.fills, 1)
+    by_bar = np.argsort(_radix_key(run.bar), kind="stable")
+    f_bar, f_book = run.bar[by_bar], run.book[by_bar]
+    f_q, f_c = run.position[by_bar], run.cash[by_bar]
+    at = np.zeros(n_bars + 1, dtype=np.int64)  # fills of bar t: [at[t], at[t + 1])
+    np.cumsum(np.bincount(run.bar, minlength=n_bars), out=at[1:])
     running = metrics.RunningStats(n_books, config.initial_cash, config.periods_per_year)
     block = max(1, min(n_bars, _BLOCK_CELLS // n_books))
-    q_blk, c_blk = np.empty((block, n_books)), np.empty((block, n_books))
+    value, equity, peak = (np.empty((block, n_books)) for _ in range(3))
+    value_3d = value.reshape(block, n_p, n_sym)
+    if n_books < _ROW_REPLAY_BOOKS:
+        # Few books: numpy calls per bar would cost more than the cells. Per block, each
+        # cell takes the state after its book's latest fill (fill ordinals grow with the
+        # bar, so a running maximum down the bars finds it; -1 picks the initial state).
+        f_q, f_c = np.r_[f_q, 0.0], np.r_[f_c, float(config.initial_cash)]
+        latest = np.empty((block, n_books), dtype=np.int64)
+        carry = np.full(n_books, -1, dtype=np.int64)
+        for t0 in range(0, n_bars, block):
+            t1 = min(t0 + block, n_bars)
+            m, lo, hi = t1 - t0, at[t0], at[t1]
+            idx = latest[:m]
+            idx.fill(-1)
+            idx[f_bar[lo:hi] - t0, f_book[lo:hi]] = np.arange(lo, hi)
+            np.maximum(idx[0], carry, out=idx[0])
+            metrics.running_max(idx)
+            carry = idx[-1].copy()
+            np.multiply(f_q[idx].reshape(m, n_p, n_sym), mk.mark[t0:t1, None, :], out=value_3d[:m])
+            np.add(f_c[idx], value[:m], out=equity[:m])
+            np.maximum(equity[:m], running.peak, out=peak[:m])
+            metrics.running_max(peak[:m])
+            np.abs(value[:m], out=value[:m])
+            running.update_block(equity[:m], value[:m], peak[:m])
+        return running.result(run.notional, closed[1], closed[0])
+    # Many books: replay the fills bar by bar into blocks of (bars, books). Per bar, a
+    # scatter of its fills into the state, then one row each of position value, equity
+    # and running peak (rows as wide as the books vectorise well); then one vectorised
+    # statistics pass per block.
     q = np.zeros(n_books)
+    q_3d = q.reshape(n_p, n_sym)
     c = np.full(n_books, float(config.initial_cash))
+    last_peak = running.peak.copy()
     for t0 in range(0, n_bars, block):
         t1 = min(t0 + block, n_bars)
         for t in range(t0, t1):
@@ -518,17 +554,15 @@ def _one_slot_chunk(
             if hi > lo:
                 q[f_book[lo:hi]] = f_q[lo:hi]
                 c[f_book[lo:hi]] = f_c[lo:hi]
-            q_blk[t - t0] = q
-            c_blk[t - t0] = c
+            i = t - t0
+            np.multiply(q_3d, mk.mark[t], out=value_3d[i])
+            np.add(c, value[i], out=equity[i])
+            last_peak = np.maximum(last_peak, equity[i], out=peak[i])
         m = t1 - t0
-        values = q_blk[:m].reshape(m, n_p, n_sym) * mk.mark[t0:t1, None, :]
-        values = values.reshape(m, n_books)
-        equity = c_blk[:m] + values
-        np.abs(values, out=values)
-        running.update(equity, values)
-    book, pnl = closed if closed is not None else closed_trade_pnl(fills, 1)
-    notional = np.bincount(fills.book, weights=np.abs(fills.qty) * fills.price, minlength=n_books)
-    return running.result(notional, pnl, book)
+        np.abs(value[:m], out=value[:m])
+        running.update_block(equity[:m], value[:m], peak[:m])
+        last_peak = running.peak
+    return running.result(run.notional, closed[1], closed[0])
 
 
 def _default_chunk(prices: Prices, slots_per_chunk: int = 20_000) -> int:
@@ -600,31 +634,99 @@ def crossover_orders(
 ) -> Orders:
     """Orders of MA crossover pairs: long (+1) when fast crosses above slow, short (-1, or
     flat if long_only) when it crosses below. Crossing means strictly below then strictly
-    above (backtesting.py's `crossover`), decided at the close of the crossing bar."""
-    n_bars, n_sym = ma.shape[1], ma.shape[2]
+    above (backtesting.py's `crossover`), decided at the close of the crossing bar.
+    `ma` is (windows, bars, symbols) as `moving_averages` gives it."""
+    crosses = _crossings(ma.transpose(0, 2, 1), fast_idx, slow_idx, long_only)
+    return _crossover_orders([crosses], ma.shape[1], ma.shape[2], lag, per_symbol)
+
+
+def _crossings(
+    ma: np.ndarray, fast_idx: np.ndarray, slow_idx: np.ndarray, long_only: bool, sym0: int = 0
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(bar of the cross, symbol + sym0, weight) per pair, by symbol then bar, of averages
+    `ma` laid out (windows, symbols, bars); the bar is the first of the two compared."""
+    n_sym, n_bars = ma.shape[1], ma.shape[2]
     short = 0.0 if long_only else -1.0
-    ts, ps, ss, ws = [], [], [], []
-    sign = np.empty(ma.shape[1:])
-    flips = np.empty((n_bars - 1, n_sym))
-    for i, (fi, si) in enumerate(zip(fast_idx, slow_idx, strict=True)):
-        # One pair at a time: (bars x symbols) temporaries stay small and are reused. A
-        # strict cross is a sign change of fast - slow (NaN and ties have no sign change).
-        np.subtract(ma[fi], ma[si], out=sign)
-        np.sign(sign, out=sign)
-        np.multiply(sign[:-1], sign[1:], out=flips)
-        t, s = np.nonzero(flips < 0)
-        ts.append(t)
-        ss.append(s)
-        ps.append(np.full(t.size, i))
-        ws.append(np.where(sign[t + 1, s] > 0, 1.0, short))
-    t, p, s, w = (np.concatenate(x) if x else np.zeros(0, np.int64) for x in (ts, ps, ss, ws))
-    t = t + 1 + lag  # t indexes bars 1.. of the crossing test
-    keep = t < n_bars
-    by_bar = np.argsort(_radix_key(t[keep]), kind="stable")  # (pair, symbol) order kept
-    t, p, s, w = (x[keep][by_bar] for x in (t, p, s, w))
+    out = []
+    above, below = np.empty((n_sym, n_bars), bool), np.empty((n_sym, n_bars), bool)
+    up, down = np.empty((n_sym, n_bars - 1), bool), np.empty((n_sym, n_bars - 1), bool)
+    above_flat = above.reshape(-1)
+    for fi, si in zip(fast_idx, slow_idx, strict=True):
+        # One pair at a time on reused one-byte masks (fast - slow > 0, < 0; NaN and ties
+        # are neither): a strict cross is below then above, or above then below, on
+        # consecutive bars.
+        np.greater(ma[fi], ma[si], out=above)
+        np.less(ma[fi], ma[si], out=below)
+        np.logical_and(below[:, :-1], above[:, 1:], out=up)
+        np.logical_and(above[:, :-1], below[:, 1:], out=down)
+        np.logical_or(up, down, out=up)
+        cell = np.flatnonzero(up)
+        s = cell // (n_bars - 1)
+        t = cell - s * (n_bars - 1)
+        # above at bar t + 1 of symbol s: flat cell s x n_bars + t + 1 = cell + s + 1
+        w = np.where(above_flat[cell + s + 1], 1.0, short)
+        out.append((t, s + sym0, w))
+    return out
+
+
+def _crossover_orders(
+    groups: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]],
+    n_bars: int,
+    n_sym: int,
+    lag: int,
+    per_symbol: bool,
+    by_bar: bool = True,
+) -> Orders:
+    """Orders from `_crossings` of consecutive symbol groups (the same pairs in each): by
+    fill bar, then pair and symbol; or (by_bar=False) by pair, symbol and bar, which for
+    per-symbol books is book order, what the rank path wants, without a sort."""
+    n_pairs = len(groups[0])
+    parts = [(i, g[i]) for i in range(n_pairs) for g in groups]  # pair, then symbol order
+    if not parts:
+        ints = np.zeros(0, dtype=np.int64)
+        return Orders(ints, ints, ints, np.zeros(0))
+    # One concatenation per field of small per-pair arrays: each 8 MB array of a million
+    # orders is fresh memory paid for in page faults, so no temporaries of that size.
+    t = np.concatenate([x[0] for _, x in parts])
+    t += 1 + lag  # the cross is decided at bar t + 1 of the pair (t, t + 1), filled lag later
+    w = np.concatenate([x[2] for _, x in parts])
     if per_symbol:
-        return Orders(t, p * n_sym + s, np.zeros_like(s), w)
-    return Orders(t, p, s, w / n_sym)
+        cols = [t, np.concatenate([x[1] + i * n_sym for i, x in parts]), w]
+    else:
+        sizes = [x[0].size for _, x in parts]
+        p = np.repeat(np.array([i for i, _ in parts]), sizes)
+        cols = [t, p, np.concatenate([x[1] for _, x in parts]), w / n_sym]
+    keep = t < n_bars
+    if not keep.all():
+        cols = [x[keep] for x in cols]
+    if by_bar:
+        o = np.argsort(_radix_key(cols[0]), kind="stable")  # (pair, symbol) order kept
+        cols = [x[o] for x in cols]
+    if per_symbol:
+        t, book, w = cols
+        return Orders(t, book, np.zeros(t.size, dtype=np.int64), w)
+    return Orders(*cols)
+
+
+def _moving_averages_by_symbol(
+    close: np.ndarray, windows: np.ndarray, out: np.ndarray
+) -> np.ndarray:
+    """`moving_averages` (the same sums, so the same values) laid out (windows, symbols,
+    bars): each symbol's bars contiguous, so crossings come out in book order."""
+    c = np.asarray(close, dtype=np.float64).T
+    n = c.shape[1]
+    cs = np.zeros((c.shape[0], n + 1))
+    np.cumsum(c, axis=1, out=cs[:, 1:])
+    for i, w in enumerate(windows):
+        w = int(w)
+        out[i, :, : min(w - 1, n)] = np.nan
+        if w <= n:
+            np.subtract(cs[:, w:], cs[:, :-w], out=out[i, :, w - 1 :])
+            out[i, :, w - 1 :] /= w
+    return out
+
+
+_MA_GROUP_CELLS = 1 << 21  # (windows x bars x symbols) averages held at once: 16 MB
 
 
 def ma_crossover_sweep(
@@ -639,22 +741,31 @@ def ma_crossover_sweep(
 ) -> pd.DataFrame:
     """Sweep (fast, slow) moving-average crossover pairs (paired element-wise).
 
-    Every distinct window's average is computed once from a cumulative sum; each chunk of
-    pairs is then a difference of two precomputed arrays, so no pair recomputes an average.
-    In "portfolio" mode a pair trades all symbols in one account, 1/N of equity each.
+    Every distinct window's average is computed once per symbol group from a cumulative
+    sum, so no pair recomputes an average; groups of symbols bound the averages held at
+    once (all windows x bars x symbols would be hundreds of MB on large grids, and fresh
+    memory costs a page fault per 4 kB). In "portfolio" mode a pair trades all symbols in
+    one account, 1/N of equity each.
     """
     config = config or BacktestConfig()
     fast = np.asarray(fast, dtype=np.int64)
     slow = np.asarray(slow, dtype=np.int64)
     windows, inv = np.unique(np.concatenate([fast, slow]), return_inverse=True)
-    ma = moving_averages(prices.close, windows)
     f_idx, s_idx = inv[: fast.size], inv[fast.size :]
+    n_bars, n_sym = prices.shape
+    group = max(1, min(n_sym, _MA_GROUP_CELLS // (windows.size * n_bars)))
+    ma_buffer = np.empty((windows.size, group, n_bars))
 
     def source(a: int, b: int) -> Orders:
-        return crossover_orders(
-            ma, f_idx[a:b], s_idx[a:b], lag=config.lag, long_only=long_only,
-            per_symbol=mode == "per_symbol",
-        )  # fmt: skip
+        crosses = []
+        for g0 in range(0, n_sym, group):
+            g1 = min(g0 + group, n_sym)
+            ma = _moving_averages_by_symbol(
+                prices.close[:, g0:g1], windows, ma_buffer[:, : g1 - g0]
+            )
+            crosses.append(_crossings(ma, f_idx[a:b], s_idx[a:b], long_only, sym0=g0))
+        per_symbol = mode == "per_symbol"
+        return _crossover_orders(crosses, n_bars, n_sym, config.lag, per_symbol, not per_symbol)
 
     chunk = chunk_size or _default_chunk(prices)
     stats = _sweep(prices, fast.size, source, config, mode, chunk)

@@ -285,7 +285,7 @@ def summary(
     return {k: v.reshape(shape) for k, v in out.items()}
 
 
-def _running_max(a: np.ndarray) -> None:
+def running_max(a: np.ndarray) -> None:
     """In-place running maximum down axis 0 of a (rows, columns) block. Row by row when rows
     are few: numpy's accumulate along axis 0 runs one short strided loop per column."""
     if a.shape[0] * 8 < a.shape[1]:
@@ -319,18 +319,37 @@ class RunningStats:
         self.rmin, self.rmax = np.full(n, np.inf), np.full(n, -np.inf)
         self.mdd = np.ones(n)  # lowest equity / running peak so far
         self.exposed, self.gross_ratio, self.eq_sum = np.zeros(n), np.zeros(n), np.zeros(n)
+        self._scratch: dict[str, np.ndarray] = {}
 
     def update(self, equity: np.ndarray, gross: np.ndarray) -> None:
         e = np.asarray(equity, dtype=np.float64)
-        g = np.asarray(gross, dtype=np.float64)
+        g = np.array(gross, dtype=np.float64)  # a copy: update_block overwrites it
         if e.ndim == 1:
             e, g = e[None], g[None]
+        peak = np.maximum(e, self.peak)
+        running_max(peak)
+        self.update_block(e, g, peak)
+
+    def _buffer(self, name: str, shape: tuple[int, ...], dtype: type = np.float64) -> np.ndarray:
+        """Scratch array reused across blocks: a fresh 0.5 MB temporary per block costs page
+        faults that take longer than the arithmetic on it."""
+        buf = self._scratch.get(name)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = self._scratch[name] = np.empty(shape, dtype=dtype)
+        return buf
+
+    def update_block(self, equity: np.ndarray, gross: np.ndarray, peak: np.ndarray) -> None:
+        """`update` for callers that own the block's buffers, all (bars, books) float64:
+        `peak` is the running peak of the equity curve through each bar (the previous
+        blocks' peak and the initial cash included); `gross` and `peak` are overwritten."""
+        e, g = equity, gross
         n_rows = e.shape[0]
         with np.errstate(divide="ignore", invalid="ignore"):
             # Returns: bar-to-bar; the curve's first bar has none (module convention).
             first = 1 if self.n_bars == 0 else 0
             if n_rows > first:
-                r = np.empty((n_rows - first, e.shape[1]))
+                shape = (n_rows - first, e.shape[1])
+                r, r2 = self._buffer("r", shape), self._buffer("r2", shape)
                 if first:
                     np.divide(e[1:], e[:-1], out=r)
                 else:
@@ -338,32 +357,38 @@ class RunningStats:
                     np.divide(e[1:], e[:-1], out=r[1:])
                 r -= 1.0
                 self.s1 += r.sum(axis=0)
-                r2 = r * r
+                np.minimum(self.rmin, r.min(axis=0), out=self.rmin)
+                np.maximum(self.rmax, r.max(axis=0), out=self.rmax)
+                np.multiply(r, r, out=r2)
                 self.s2 += r2.sum(axis=0)
                 self.s3 += np.einsum("ij,ij->j", r2, r)
                 self.s4 += np.einsum("ij,ij->j", r2, r2)
-                np.minimum(self.rmin, r.min(axis=0), out=self.rmin)
-                np.maximum(self.rmax, r.max(axis=0), out=self.rmax)
                 np.minimum(r, 0.0, out=r)
                 self.down2 += np.einsum("ij,ij->j", r, r)
-                del r, r2
-            # Drawdown depth and duration against the running peak (initial cash at bar -1).
-            peak = np.maximum(e, self.peak)
-            _running_max(peak)
-            bars = np.arange(self.n_bars, self.n_bars + n_rows)[:, None]
-            lp = np.where(e >= peak, bars, -1)
-            np.maximum(lp[0], self.last_peak, out=lp[0])
-            _running_max(lp)
-            np.maximum(self.longest, bars[0] - self.last_peak, out=self.longest)
+            flag = self._buffer("flag", e.shape, bool)
+            np.greater(g, 0.0, out=flag)
+            # int8 -> int16 sum: about five times faster than count_nonzero(axis=0).
+            count = np.int16 if n_rows < 2**15 else np.int64
+            self.exposed += np.add.reduce(flag.view(np.int8), axis=0, dtype=count)
+            np.divide(g, e, out=g)
+            self.gross_ratio += g.sum(axis=0)
+            # Longest drawdown: bars from the latest peak to each bar, on int32 "bar + 1"
+            # numbers (0 is the start, bar -1), so a bool x int32 product marks the peaks;
+            # each column's latest peak is carried down row by row.
+            bar_type = np.int32 if self.n_bars + n_rows < 2**31 - 1 else np.int64
+            bars1 = np.arange(self.n_bars + 1, self.n_bars + n_rows + 1, dtype=bar_type)[:, None]
+            lp1 = self._buffer("lp1", e.shape, bar_type)
+            np.multiply(np.greater_equal(e, peak, out=flag), bars1, out=lp1)
+            np.maximum(lp1[0], self.last_peak + 1, out=lp1[0])
+            running_max(lp1)
+            np.maximum(self.longest, bars1[0] - 1 - self.last_peak, out=self.longest)
             if n_rows > 1:
-                np.maximum(self.longest, (bars[1:] - lp[:-1]).max(axis=0), out=self.longest)
-            self.last_peak = lp[-1].copy()
+                np.subtract(bars1[1:], lp1[:-1], out=lp1[:-1])
+                np.maximum(self.longest, lp1[:-1].max(axis=0), out=self.longest)
+            self.last_peak = lp1[-1] - np.int64(1)
             self.peak = peak[-1].copy()
             np.divide(e, peak, out=peak)
             np.minimum(self.mdd, peak.min(axis=0), out=self.mdd)
-            del peak, lp
-            self.exposed += np.count_nonzero(g > 0, axis=0)
-            self.gross_ratio += (g / e).sum(axis=0)
         self.eq_sum += e.sum(axis=0)
         self.prev = e[-1].copy()
         self.n_bars += n_rows

@@ -253,6 +253,68 @@ def test_portfolio_sweep_equals_run_backtest() -> None:
         assert sweep.sortino[p] == pytest.approx(single.stats["sortino"], rel=1e-9)
 
 
+def _crossovers_by_hand(ma, fast_idx, slow_idx, lag, long_only, per_symbol):
+    """(bar, book, slot, weight) rows of crossover orders, one (pair, symbol, bar) at a time."""
+    n_bars, n_sym = ma.shape[1:]
+    rows = []
+    for i, (f, s) in enumerate(zip(fast_idx, slow_idx, strict=True)):
+        for sym in range(n_sym):
+            for t in range(1, n_bars - lag):
+                a, b = ma[f, t - 1, sym], ma[s, t - 1, sym]
+                x, y = ma[f, t, sym], ma[s, t, sym]
+                if a < b and x > y:
+                    w = 1.0
+                elif a > b and x < y:
+                    w = 0.0 if long_only else -1.0
+                else:
+                    continue
+                if per_symbol:
+                    rows.append((t + lag, i * n_sym + sym, 0, w))
+                else:
+                    rows.append((t + lag, i, sym, w / n_sym))
+    return sorted(rows, key=lambda r: (r[0], r[1], r[2]))
+
+
+@pytest.mark.parametrize("lag", [0, 1])
+@pytest.mark.parametrize("long_only", [False, True])
+@pytest.mark.parametrize("per_symbol", [True, False])
+def test_crossover_orders_equal_the_bar_by_bar_rule(lag, long_only, per_symbol) -> None:
+    """Strict crosses only (below then above on consecutive bars): ties, touching and the
+    NaN warm-up give no order; orders come sorted by bar, then pair and symbol."""
+    prices = _gbm(120, 3, seed=21)
+    close = np.round(prices.close, 0)  # coarse prices: the averages often tie
+    close[30:34, 1] = NAN  # a gap: NaN averages on both sides of it
+    ma = moving_averages(close, np.array([2, 3, 5, 8]))
+    ma[1, 60:63, 2] = ma[2, 60:63, 2]  # fast touches slow for three bars
+    fast_idx, slow_idx = np.array([0, 1, 0, 2, 1]), np.array([2, 3, 3, 3, 2])
+    o = crossover_orders(
+        ma, fast_idx, slow_idx, lag=lag, long_only=long_only, per_symbol=per_symbol
+    )
+    cols = (o.bar.tolist(), o.book.tolist(), o.slot.tolist(), o.weight.tolist())
+    got = list(zip(*cols, strict=True))
+    want = _crossovers_by_hand(ma, fast_idx, slow_idx, lag, long_only, per_symbol)
+    assert len(want) > 40
+    assert got == want
+    assert np.all(np.diff(o.bar) >= 0)
+
+
+def test_ma_sweep_by_symbol_groups_equals_all_symbols_at_once(monkeypatch) -> None:
+    """The sweep holds the averages of a few symbols at a time: any group size gives the
+    frame of all symbols at once, in both modes."""
+    import quant_assets.sim.historical as hist
+
+    prices = _gappy(_gbm(300, 5, seed=31), seed=32)
+    fast, slow = np.array([3, 5, 4]), np.array([12, 20, 9])
+    cfg = BacktestConfig(initial_cash=10_000, costs=CostModel(commission=Commission(rate=0.002)))
+    for mode in ("per_symbol", "portfolio"):
+        whole = ma_crossover_sweep(prices, fast, slow, cfg, mode=mode)
+        monkeypatch.setattr(hist, "_MA_GROUP_CELLS", 2 * 6 * 300)  # 2 symbols per group
+        grouped = ma_crossover_sweep(prices, fast, slow, cfg, mode=mode)
+        monkeypatch.undo()
+        assert whole["n_trades"].min() > 3
+        pd.testing.assert_frame_equal(grouped, whole, check_exact=True)
+
+
 def test_vectorised_round_trips_equal_fifo() -> None:
     prices = _gbm(300, 2, seed=3)
     ma = moving_averages(prices.close, np.array([5, 15]))
@@ -457,20 +519,29 @@ def _gappy(prices: Prices, seed: int) -> Prices:
         ),
     ],
 )
-def test_rank_path_sweep_equals_the_bar_loop_and_single_backtests(monkeypatch, cfg) -> None:
+@pytest.mark.parametrize("gaps", [True, False])
+def test_rank_path_sweep_equals_the_bar_loop_and_single_backtests(monkeypatch, cfg, gaps) -> None:
     """Without financing, per-symbol books are filled order rank by order rank: same
-    statistics as the per-bar loop (to rounding) and as one run_backtest per book."""
+    statistics as the per-bar loop (to rounding) and as one run_backtest per book. Without
+    gaps every fill opens, closes or reverses (trades paired during the fills); a skipped
+    fill makes the next one resize a position (fills recorded and paired FIFO)."""
     import quant_assets.sim.historical as hist
 
-    prices = _gappy(_gbm(500, 3, seed=8), seed=9)
+    prices = _gbm(500, 3, seed=8)
+    prices = _gappy(prices, seed=9) if gaps else prices
     fast, slow = np.array([3, 5, 10, 8]), np.array([20, 13, 40, 9])
     calls = []
     original = hist.simulate_one_slot
-    monkeypatch.setattr(
-        hist, "simulate_one_slot", lambda *a, **k: calls.append(1) or original(*a, **k)
-    )
+
+    def counted(*args, **kwargs):
+        run = original(*args, **kwargs)
+        calls.append(run.closed is None)
+        return run
+
+    monkeypatch.setattr(hist, "simulate_one_slot", counted)
     sweep = ma_crossover_sweep(prices, fast, slow, cfg, chunk_size=3)
     assert len(calls) == 2  # both chunks took the rank path
+    assert all(calls) if gaps else not any(calls)
     loop = _sweep_without_rank_path(monkeypatch, ma_crossover_sweep, prices, fast, slow, cfg)
     assert len(calls) == 2
     assert sweep["n_trades"].min() > 3
@@ -492,6 +563,26 @@ def test_rank_path_sweep_equals_the_bar_loop_and_single_backtests(monkeypatch, c
         single = run_backtest(one, w, cfg).stats
         for name in single.index:
             assert getattr(row, name) == pytest.approx(single[name], rel=1e-9, nan_ok=True), name
+
+
+@pytest.mark.parametrize("gaps", [True, False])
+def test_rank_path_replays_by_block_and_bar_by_bar_alike(monkeypatch, gaps) -> None:
+    """Few books replay their fills a block of bars at a time, many books bar by bar: the
+    same statistics either way (forced here on one small sweep)."""
+    import quant_assets.sim.historical as hist
+
+    prices = _gbm(400, 4, seed=41)
+    prices = _gappy(prices, seed=42) if gaps else prices
+    fast, slow = np.array([3, 5, 10, 8, 4]), np.array([20, 13, 40, 9, 30])
+    cfg = BacktestConfig(initial_cash=10_000, costs=CostModel(commission=Commission(rate=0.002)))
+    by_block = ma_crossover_sweep(prices, fast, slow, cfg)
+    monkeypatch.setattr(hist, "_BLOCK_CELLS", 7 * 20)  # 7 bars per block: blocks meet
+    small_blocks = ma_crossover_sweep(prices, fast, slow, cfg)
+    monkeypatch.setattr(hist, "_ROW_REPLAY_BOOKS", 1)
+    by_bar = ma_crossover_sweep(prices, fast, slow, cfg)
+    assert by_block["n_trades"].min() > 3
+    pd.testing.assert_frame_equal(small_blocks, by_block, rtol=1e-13)
+    pd.testing.assert_frame_equal(by_bar, small_blocks, check_exact=True)
 
 
 def test_rank_path_with_resizing_weights_pairs_trades_fifo(monkeypatch) -> None:
