@@ -6,13 +6,14 @@ macro) for both years at once, then `derived_job` (dbt models and indicators) fo
 years at once, after every raw year is in (a year's derived models read the years before
 it). Every run is its own process (`dagster job execute`), steps under the code location's
 multiprocess executor (forked from a forkserver that imported the code location once), the
-instance configured by dagster.production.yaml on a throwaway PostgreSQL database, and the
-raw fetch pool (`source_sample` offline) set to 2 slots with `dagster instance concurrency
-set`. The same runs one after another in process on a second warehouse must give identical
-tables; no run may fail or hang (a deadlock would time out); the runs of each wave overlap
-in time (their start and end times in the run storage), and the raw fetch steps of all runs
-together fill the pool's 2 slots and never exceed them. Databases are created for the test
-and dropped after it. About a minute of wall time on a quiet 2-core machine.
+instance configured by dagster.production.yaml on a throwaway PostgreSQL database, the raw
+fetch pool (`source_sample` offline) set to 2 slots and the dbt pool (`warehouse_dbt`) to 1
+with `dagster instance concurrency set`. The same runs one after another in process on a
+second warehouse must give identical tables; no run may fail or hang (a deadlock would time
+out); the runs of each wave overlap in time (their start and end times in the run storage);
+the raw fetch steps of all runs together fill the pool's 2 slots and never exceed them, and
+the dbt builds never overlap. Databases are created for the test and dropped after it.
+About 2.5 minutes of wall time on this 2-core machine at a load of 3.
 """
 
 from __future__ import annotations
@@ -239,7 +240,7 @@ def _max_overlap(intervals: pd.DataFrame) -> int:
 def test_parallel_runs_match_sequential_and_respect_the_vendor_pool(tmp_path, monkeypatch):
     from quant_assets.ingest import RAW_SPECS
     from quant_assets.settings import Settings
-    from quant_assets.sources.pools import fetch_pool
+    from quant_assets.sources.pools import DBT_POOL, fetch_pool
     from quant_assets.warehouse import connect
 
     plan = _plan()
@@ -249,8 +250,12 @@ def test_parallel_runs_match_sequential_and_respect_the_vendor_pool(tmp_path, mo
         for env in (par, seq):
             with connect(env["QUANT_WAREHOUSE_URL"]) as wh:
                 wh.migrate()
-        limit = [DAGSTER, "instance", "concurrency", "set", "source_sample", str(POOL_SLOTS)]
-        subprocess.run(limit, env=par, cwd=ROOT, check=True, capture_output=True, timeout=300)
+        # Both pools set up front, as a deployment does: a pool left to the instance's default
+        # limit is created by the first step that claims it, and two runs doing that at the
+        # same moment on PostgreSQL fail (Dagster's insert-then-update of the limit row).
+        for pool, slots in (("source_sample", POOL_SLOTS), (DBT_POOL, 1)):
+            limit = [DAGSTER, "instance", "concurrency", "set", pool, str(slots)]
+            subprocess.run(limit, env=par, cwd=ROOT, check=True, capture_output=True, timeout=300)
         for wave in plan:
             _wave(par, wave, parallel=True)
         _run_in_process(seq, plan, monkeypatch)
@@ -281,7 +286,7 @@ def test_parallel_runs_match_sequential_and_respect_the_vendor_pool(tmp_path, mo
     # Two runs of up to 2 steps each wanted 4 fetches at once: the pool held them to its
     # 2 slots across the runs, and used both.
     assert _max_overlap(in_pool) == POOL_SLOTS
-    # The dbt builds of the derived runs (pool warehouse_dbt, the instance's default limit
-    # of 1) took turns: two at once collide on the tables every build rebuilds.
+    # The dbt builds of the derived runs (pool warehouse_dbt, 1 slot) took turns: two at
+    # once collide on the tables every build rebuilds.
     dbt = steps[steps["step_key"] == "derived_models"]
     assert len(dbt) == len(YEARS) and _max_overlap(dbt) == 1
