@@ -20,6 +20,14 @@ if TYPE_CHECKING:
     from quant_assets.settings import Settings
 
 
+# The pool of the dbt build (`derived_models`). Its intermediate and mart tables are rebuilt
+# whole by every run (create `<model>__dbt_tmp`, swap it in), so two runs building on one
+# warehouse at once collide ("relation ... already exists") on PostgreSQL. With a limit of 1
+# (the production instance's pool default) the dbt steps of concurrent runs take turns while
+# their other steps keep running; DuckDB runs one run at a time anyway.
+DBT_POOL = "warehouse_dbt"
+
+
 def vendor_for(domain: str, settings: Settings) -> str:
     """The vendor serving `domain` in vendor mode; its first candidate when none has a key."""
     try:

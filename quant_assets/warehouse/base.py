@@ -302,6 +302,9 @@ class Warehouse(ABC):
     def _prepare_write(self, table: Table, df: pd.DataFrame) -> None:  # noqa: B027 - optional hook
         """Backend hook run before a write's transaction (PostgreSQL creates partitions)."""
 
+    def _lock_for_replace(self, conn: Any, table: Table) -> None:  # noqa: B027 - optional hook
+        """Backend hook inside a replace's transaction, before its DELETE (PostgreSQL locks)."""
+
     def _check_row_write(self, table: Table, upsert: bool) -> None:
         """Refuse tables whose writes need the frame path (partition creation, unindexed keys)."""
         if table.fqn in PARTITIONED:
@@ -378,6 +381,7 @@ class Warehouse(ABC):
         sql, params = _where_sql(table, start, end, where)
         self._prepare_write(table, frame)
         with self._transaction() as conn, self._staged(conn, table, frame) as stage:
+            self._lock_for_replace(conn, table)
             self._execute(conn, f"DELETE FROM {qtable(table)}{sql}", params)
             self._insert_staged(conn, table, stage)
         return len(frame)

@@ -392,6 +392,16 @@ class PostgresWarehouse(Warehouse):
         years = np.unique(df[col].dt.year.to_numpy())
         self.ensure_partitions(table, [int(y) for y in years])
 
+    def _lock_for_replace(self, conn: psycopg.Connection, table: Table) -> None:
+        """Serialize the replaces of one table across sessions, until this transaction ends.
+
+        Under READ COMMITTED two replaces of the same rows (two runs writing the unpartitioned
+        universe, or overlapping date slices) both DELETE what is committed, then the second
+        INSERT waits on the first's new keys and fails with a unique violation once the first
+        commits. Replaces of one table queue instead; the fetches before them still overlap.
+        """
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"replace:{table.fqn}",))
+
     def ensure_partitions(self, table: Table, years: Sequence[int]) -> None:
         """Create the yearly partitions `years` of `table` that do not exist yet.
 
@@ -444,8 +454,10 @@ class PostgresWarehouse(Warehouse):
             conn.commit()
         df = pd.DataFrame.from_records(rows, columns=names)
         for name, oid in zip(names, oids, strict=True):
-            if oid == 1082:
-                df[name] = pd.to_datetime(df[name]).astype("datetime64[us]")
+            if oid == 1082:  # straight to microseconds: the open vintage end 9999-12-31
+                # (macro.observations.realtime_end) overflows pandas' nanoseconds
+                days = np.array(df[name].tolist(), dtype="datetime64[D]")
+                df[name] = pd.Series(days.astype("datetime64[us]"), index=df.index)
             elif oid in _TIMESTAMP_OIDS:
                 df[name] = pd.to_datetime(df[name], utc=True).astype("datetime64[us, UTC]")
             elif oid == 1700:

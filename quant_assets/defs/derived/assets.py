@@ -24,6 +24,7 @@ from quant_assets.defs.derived.project import dbt_project
 from quant_assets.defs.derived.resources import WarehouseDbtCliResource
 from quant_assets.defs.derived.translator import DerivedDbtTranslator
 from quant_assets.defs.partitions import history_partitions
+from quant_assets.sources.pools import DBT_POOL
 
 INCREMENTAL_TAG = "incremental"
 translator = DerivedDbtTranslator()
@@ -83,6 +84,7 @@ def with_refresh_note(event, note: str):
     backfill_policy=dg.BackfillPolicy.single_run(),
     dagster_dbt_translator=translator,
     name="derived_models",
+    pool=DBT_POOL,  # one dbt build per warehouse at a time, across runs
 )
 def derived_models(
     context: dg.AssetExecutionContext, dbt: WarehouseDbtCliResource, config: DerivedRunConfig

@@ -29,9 +29,10 @@ from ml.data import champion_scores, features_and_bars, oos_history, read_mart
 from ml.evaluate import evaluate_oos
 from ml.features import Dataset, build_dataset
 from ml.meta import meta_dataset
+from ml.parallel import TrainJob, train_many
 from ml.specs import ModelSpec, history_skip_reason, load_specs, spec_skip_reason
 from ml.tracking import OOS_ARTIFACT, ApprovalError
-from ml.train import default_splitter, train
+from ml.train import TrainResult, default_splitter, log_result, train
 from quant_assets.compute import Executor
 from quant_assets.defs.metadata import latest_record, md_table
 from quant_assets.defs.ml.resources import MlflowResource
@@ -235,7 +236,8 @@ def model(
     compute: ComputeResource,
 ) -> None:
     tracker = mlflow.tracker()
-    executor = compute.executor()
+    specs: list[ModelSpec] = []
+    jobs: list[TrainJob] = []
     for spec in specs_of(context):
         dataset = load_dataset(context.instance, spec.name)
         if dataset is None:
@@ -244,38 +246,75 @@ def model(
                 partition_key=spec.name,
             )
             continue
-        meta = fit_spec(context, config, warehouse, tracker, spec, dataset, executor)
+        specs.append(spec)
+        jobs.append(train_job(config, warehouse, spec, dataset))
+    results = fit_all(jobs, compute.executor())
+    for spec, job, result in zip(specs, jobs, results, strict=True):
+        meta = register_fit(context, config, tracker, spec, job.dataset, result)
         context.add_asset_metadata(meta, partition_key=spec.name)
 
 
-def fit_spec(
-    context: dg.AssetExecutionContext,
-    config: ModelConfig,
-    warehouse: WarehouseResource,
-    tracker,
-    spec: ModelSpec,
-    dataset: Dataset,
-    executor: Executor,
-) -> dict[str, object]:
-    """Train, track and register one spec's fit (its walk-forward folds are tasks of
-    `executor`); approve it if it passes. Its metadata."""
+def train_job(
+    config: ModelConfig, warehouse: WarehouseResource, spec: ModelSpec, dataset: Dataset
+) -> TrainJob:
+    """One spec's fit as a task: its learner, params, folds and augmenter (seed 0)."""
     params = dict(spec.params)
     if config.n_estimators is not None and spec.kind == "xgb":
         params["n_estimators"] = config.n_estimators
     augment = augmenter(spec, warehouse, dataset) if spec.augment is not None else None
-    result = train(
-        dataset,
+    return TrainJob(
+        name=spec.name,
+        dataset=dataset,
         kind=spec.kind,
         params=params,
-        splitter=default_splitter(config.n_splits),
+        n_splits=config.n_splits,
         augment=augment,
         synthetic_weight=spec.augment.weight if spec.augment is not None else 1.0,
-        tracker=tracker,
-        name=spec.name,
+    )
+
+
+def fit_all(jobs: list[TrainJob], executor: Executor) -> list[TrainResult]:
+    """Every job's fit, in job order, untracked.
+
+    Several specs (a range run) are tasks of `executor`, one per spec with its folds and
+    final fit inside: the specs are the widest independent work of the run. A lone spec's
+    walk-forward folds are the tasks instead. Either way each fit is seeded by its job, so
+    the numbers are those of fitting the specs one by one.
+    """
+    if len(jobs) > 1:
+        return train_many(jobs, executor)
+    return [
+        train(
+            j.dataset,
+            kind=j.kind,
+            params=dict(j.params),
+            splitter=default_splitter(j.n_splits),
+            augment=j.augment,
+            synthetic_weight=j.synthetic_weight,
+            name=j.name,
+            seed=j.seed,
+            executor=executor,
+        )
+        for j in jobs
+    ]
+
+
+def register_fit(
+    context: dg.AssetExecutionContext,
+    config: ModelConfig,
+    tracker,
+    spec: ModelSpec,
+    dataset: Dataset,
+    result: TrainResult,
+) -> dict[str, object]:
+    """Track and register one spec's fit from this process (the one that talks to MLflow);
+    approve it if it passes. Its metadata."""
+    result = log_result(
+        tracker,
+        result,
         # the last day whose data (features and label outcomes) the fit saw: a session after
         # it may be scored by this fit without look-ahead
         tags={"model_spec": spec.name, DATA_THROUGH_TAG: str(dataset.t1.max().date())},
-        executor=executor,
     )
     metric = config.approve_metric or spec.approve.metric
     threshold = (

@@ -12,6 +12,7 @@ find it out of sample and pass approval; a broken join or a look-ahead shift wou
 from __future__ import annotations
 
 import datetime as dt
+import math
 import shutil
 
 import dagster as dg
@@ -282,7 +283,13 @@ def test_a_strategy_without_bars_fails_the_run_with_its_reason(monkeypatch):
 
 
 def _run_range(
-    instance, wh_url: str, ml_url: str, experiment: str, n_estimators: int, n_splits: int
+    instance,
+    wh_url: str,
+    ml_url: str,
+    experiment: str,
+    n_estimators: int,
+    n_splits: int,
+    workers: int = 1,
 ) -> dg.ExecuteInProcessResult:
     """One run over the specs MODEL_NAME..BASELINE, as `quant main` launches ml_job."""
     from quant_assets.defs.pipeline import RANGE_END_TAG, RANGE_START_TAG
@@ -294,7 +301,7 @@ def _run_range(
         resources={
             "warehouse": WarehouseResource(url=wh_url),
             "mlflow": MlflowResource(tracking_uri=ml_url, experiment=experiment),
-            "compute": ComputeResource(),
+            "compute": ComputeResource(workers=workers),
         },
         run_config={
             "ops": {"ml__model": {"config": {"n_estimators": n_estimators, "n_splits": n_splits}}}
@@ -322,6 +329,41 @@ def test_one_run_fits_a_range_of_specs_each_with_its_own_metadata(stores):
         for spec in (MODEL_NAME, BASELINE):  # each evaluation read its own spec's fit
             ev = latest_record(instance, dg.AssetKey(["ml", "evaluation"]), spec)
             assert ev.asset_materialization.metadata["run_id"].value == meta[spec]["run_id"]
+
+
+def test_a_range_run_fits_its_specs_as_tasks_with_the_numbers_of_one_run_per_spec(
+    stores, monkeypatch
+):
+    """A range run hands the executor one task per spec (two at once on threads here); each
+    spec's out-of-sample metrics equal, to the bit, those of its own one-spec run, whose
+    walk-forward folds are the tasks instead."""
+    import quant_assets.defs.ml.assets as ml_defs
+    from quant_assets.defs.metadata import latest_record
+
+    wh_url, ml_url, _ = stores
+    fanned_out: list[list[str]] = []
+
+    def spy(jobs, executor, **kw):
+        fanned_out.append([j.name for j in jobs])
+        return ml_defs.train_many.__wrapped__(jobs, executor, **kw)
+
+    spy.__wrapped__ = ml_defs.train_many
+    monkeypatch.setattr(ml_defs, "train_many", spy)
+    metrics = ("ic", "rank_ic", "rank_ic_t", "approval_value")
+    with dg.instance_for_test() as instance:
+        result = _run_range(instance, wh_url, ml_url, "tests-tasks", 40, 3, workers=2)
+        assert result.success
+        ranged = {}
+        for spec in (MODEL_NAME, BASELINE):
+            md = latest_record(instance, dg.AssetKey(["ml", "model"]), spec)
+            ranged[spec] = {k: md.asset_materialization.metadata[k].value for k in metrics}
+    assert fanned_out == [[MODEL_NAME, BASELINE]]
+    for spec in (MODEL_NAME, BASELINE):
+        with dg.instance_for_test() as instance:
+            one = _meta(_run(wh_url, ml_url, 0.0, spec=spec, instance=instance), ["ml", "model"])
+        assert {k: one[k] for k in metrics} == ranged[spec], spec
+        assert not any(math.isnan(v) for v in ranged[spec].values()), spec
+    assert len(fanned_out) == 1  # the one-spec runs fitted their folds as the tasks
 
 
 def test_a_spec_the_data_cannot_serve_is_materialized_with_its_reason(stores, monkeypatch):

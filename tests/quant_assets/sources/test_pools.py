@@ -41,3 +41,11 @@ def test_every_raw_fetch_asset_names_its_pool():
     settings = Settings.load()
     for spec in RAW_SPECS:
         assert pools[spec.name.replace(".", "__")] == fetch_pool(spec.domain, settings)
+
+
+def test_the_dbt_build_has_a_pool_of_its_own():
+    from quant_assets.defs.derived.assets import derived_models
+    from quant_assets.sources.pools import DBT_POOL
+
+    assert derived_models.node_def.pool == DBT_POOL
+    assert DBT_POOL not in {fetch_pool(d, Settings.load()) for d in DOMAIN_VENDORS}

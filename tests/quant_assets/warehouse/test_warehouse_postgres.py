@@ -1,8 +1,11 @@
-"""PostgreSQL specifics: yearly range partitions, placeholder translation."""
+"""PostgreSQL specifics: yearly range partitions, placeholders, dates, concurrent replaces."""
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,6 +15,7 @@ from quant_assets.warehouse import connect
 from quant_assets.warehouse.postgres_backend import to_pyformat
 
 OHLCV = "market_data.ohlcv_daily"
+STARTER = Path(__file__).resolve().parents[3] / "quant_assets" / "starter"
 
 
 def _bar(symbol: str, day: str) -> dict:
@@ -68,3 +72,52 @@ def test_placeholders_translate_outside_quotes_only():
     )
     assert to_pyformat("SELECT 5 % 2 -- why?\n, ?") == "SELECT 5 %% 2 -- why?\n, %s"
     assert to_pyformat("SELECT 'it''s ?'") == "SELECT 'it''s ?'"
+
+
+@pytest.mark.postgres
+def test_query_reads_dates_past_the_nanosecond_range(pg_url):
+    # the open vintage end of macro.observations.realtime_end
+    with connect(pg_url) as wh:
+        got = wh.query(
+            "SELECT DATE '9999-12-31' AS open_end, DATE '2024-01-02' AS d, NULL::date AS n"
+        )
+    assert str(got["open_end"].dtype) == "datetime64[us]"
+    assert got["open_end"].iloc[0] == dt.datetime(9999, 12, 31)
+    assert got["d"].iloc[0] == pd.Timestamp("2024-01-02")
+    assert pd.isna(got["n"].iloc[0])
+
+
+@pytest.mark.postgres
+def test_concurrent_replaces_of_the_same_rows_queue_instead_of_failing(pg_url):
+    # Two runs at once each replace the whole universe: without the lock both DELETE the
+    # committed rows, then the second INSERT fails on the first's new keys.
+    from quant_assets.universe import load_universe
+
+    frames = load_universe(STARTER / "universe.yaml").to_frames()
+    rounds, writers = 10, 3
+    with connect(pg_url) as wh:
+        wh.migrate()
+    whs = [connect(pg_url) for _ in range(writers)]
+    try:
+        barrier = threading.Barrier(writers)
+
+        def write(w) -> None:
+            try:
+                for _ in range(rounds):
+                    barrier.wait(timeout=60)
+                    for table, frame in frames.items():
+                        w.replace_slice(table, frame, start=None, end=None)
+            except Exception:
+                barrier.abort()  # release the other writers at once
+                raise
+
+        with ThreadPoolExecutor(writers) as pool:
+            futures = [pool.submit(write, w) for w in whs]
+        errors = [f.exception() for f in futures if f.exception() is not None]
+        first = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)]
+        assert not errors, first[0] if first else errors[0]
+        for table, frame in frames.items():
+            assert len(whs[0].query(f"SELECT * FROM {table}")) == len(frame), table
+    finally:
+        for w in whs:
+            w.close()
