@@ -46,12 +46,22 @@ def process_alive(pid: int, *, started_before: float | None = None) -> bool:
         return False
     except PermissionError:
         pass  # exists, owned by someone else
+    if _is_zombie(pid):
+        return False  # exited; only its parent has not collected its exit status yet
     if started_before is None:
         return True
     started = process_start_time(pid)
     if started is None:
         return _is_running_elsewhere(pid)
     return started <= started_before + START_SLACK_S
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return False  # no /proc (macOS), or gone meanwhile: the signal probe decides
+    return stat[stat.rindex(")") + 2 :].startswith("Z")
 
 
 def _is_running_elsewhere(pid: int) -> bool:

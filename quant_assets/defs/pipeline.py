@@ -250,14 +250,40 @@ TERMINAL = {
 }
 
 
+WORKER_EXIT_TIMEOUT = 30.0
+
+
 def wait_for(instance: dg.DagsterInstance, run_id: str, timeout: float) -> dg.DagsterRunStatus:
+    """The run's final status, once its worker process has exited too."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         run = instance.get_run_by_id(run_id)
         if run is not None and run.status in TERMINAL:
+            wait_worker_exit(instance, run_id, WORKER_EXIT_TIMEOUT)
             return run.status
         time.sleep(0.5)
     raise TimeoutError(f"run {run_id} did not finish within {timeout:.0f} s")
+
+
+def wait_worker_exit(instance: dg.DagsterInstance, run_id: str, timeout: float) -> bool:
+    """Wait (up to `timeout`) for the run's worker process to exit; False if it did not.
+
+    A run's status is final while its worker still flushes and closes. Stopping the code
+    server then (its child) interrupted that teardown and held the server's own stop for
+    30 s, until it was killed: every `quant main` paid it on a quiet machine."""
+    from quant_assets.defs.run_health import run_pid
+    from quant_assets.processes import process_alive
+
+    found = run_pid(instance, run_id)
+    if found is None:
+        return True
+    pid, started_at = found
+    deadline = time.monotonic() + timeout
+    while process_alive(pid, started_before=started_at):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def run_step(

@@ -23,7 +23,7 @@ from quant_assets.settings import get_settings
 DEFAULT_INTERVAL_S = 30
 
 
-def _run_pid(instance: dg.DagsterInstance, run_id: str) -> tuple[int, float] | None:
+def run_pid(instance: dg.DagsterInstance, run_id: str) -> tuple[int, float] | None:
     """The pid that logged the run's start, and when (the RUN_START event)."""
     result = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_START, limit=1)
     for record in result.records:
@@ -39,7 +39,7 @@ def dead_runs(instance: dg.DagsterInstance) -> list[tuple[dg.DagsterRun, int]]:
     dead = []
     records = instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
     for record in records:
-        found = _run_pid(instance, record.dagster_run.run_id)
+        found = run_pid(instance, record.dagster_run.run_id)
         if found is None:
             continue  # not started yet as far as the log says: run monitoring's start timeout
         pid, started_at = found

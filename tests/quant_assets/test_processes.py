@@ -35,3 +35,17 @@ def test_pid_of_a_process_started_after_the_work_counts_as_dead() -> None:
 def test_bad_pid_is_refused() -> None:
     with pytest.raises(ValueError, match="pid must be positive"):
         process_alive(0)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="zombies are read from /proc (Linux)")
+def test_an_exited_child_not_yet_collected_by_its_parent_is_dead() -> None:
+    """A run worker that has exited stays a zombie until its parent (the code server)
+    collects it: `quant main` waits for the worker to exit, so a zombie must not count."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while process_alive(child.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with open(f"/proc/{child.pid}/stat") as stat:  # still there: nobody waited for it
+        assert stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    assert not process_alive(child.pid, started_before=time.time())
+    child.wait()
