@@ -44,7 +44,8 @@ class TrainJob:
     seed: int = 0
 
 
-def _train_task(_: None, job: TrainJob) -> TrainResult:
+def fit(job: TrainJob, executor: Executor | None = None) -> TrainResult:
+    """The job's walk-forward folds (tasks of `executor`) and final fit, untracked."""
     return train_one(
         job.dataset,
         kind=job.kind,
@@ -54,7 +55,25 @@ def _train_task(_: None, job: TrainJob) -> TrainResult:
         synthetic_weight=job.synthetic_weight,
         name=job.name,
         seed=job.seed,
+        executor=executor,
     )
+
+
+def _train_task(_: None, job: TrainJob) -> TrainResult:
+    return fit(job)
+
+
+def fit_all(jobs: Sequence[TrainJob], executor: Executor) -> list[TrainResult]:
+    """Every job's fit, in job order, untracked.
+
+    Several jobs are tasks of `executor`, one per job with its folds and final fit inside:
+    the specs are the widest independent work. A lone job's walk-forward folds are the
+    tasks instead. Either way each fit is seeded by its job, so the numbers are those of
+    fitting the jobs one by one.
+    """
+    if len(jobs) > 1:
+        return train_many(jobs, executor)
+    return [fit(j, executor) for j in jobs]
 
 
 def train_many(

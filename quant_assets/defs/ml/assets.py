@@ -29,11 +29,10 @@ from ml.data import champion_scores, features_and_bars, oos_history, read_mart
 from ml.evaluate import evaluate_oos
 from ml.features import Dataset, build_dataset
 from ml.meta import meta_dataset
-from ml.parallel import TrainJob, train_many
+from ml.parallel import TrainJob, fit_all
 from ml.specs import ModelSpec, history_skip_reason, load_specs, spec_skip_reason
 from ml.tracking import OOS_ARTIFACT, ApprovalError
-from ml.train import TrainResult, default_splitter, log_result, train
-from quant_assets.compute import Executor
+from ml.train import TrainResult, log_result
 from quant_assets.defs.metadata import latest_record, md_table
 from quant_assets.defs.ml.resources import MlflowResource
 from quant_assets.defs.resources import ComputeResource, WarehouseResource
@@ -271,32 +270,6 @@ def train_job(
         augment=augment,
         synthetic_weight=spec.augment.weight if spec.augment is not None else 1.0,
     )
-
-
-def fit_all(jobs: list[TrainJob], executor: Executor) -> list[TrainResult]:
-    """Every job's fit, in job order, untracked.
-
-    Several specs (a range run) are tasks of `executor`, one per spec with its folds and
-    final fit inside: the specs are the widest independent work of the run. A lone spec's
-    walk-forward folds are the tasks instead. Either way each fit is seeded by its job, so
-    the numbers are those of fitting the specs one by one.
-    """
-    if len(jobs) > 1:
-        return train_many(jobs, executor)
-    return [
-        train(
-            j.dataset,
-            kind=j.kind,
-            params=dict(j.params),
-            splitter=default_splitter(j.n_splits),
-            augment=j.augment,
-            synthetic_weight=j.synthetic_weight,
-            name=j.name,
-            seed=j.seed,
-            executor=executor,
-        )
-        for j in jobs
-    ]
 
 
 def register_fit(

@@ -337,18 +337,18 @@ def test_a_range_run_fits_its_specs_as_tasks_with_the_numbers_of_one_run_per_spe
     """A range run hands the executor one task per spec (two at once on threads here); each
     spec's out-of-sample metrics equal, to the bit, those of its own one-spec run, whose
     walk-forward folds are the tasks instead."""
-    import quant_assets.defs.ml.assets as ml_defs
+    import ml.parallel
     from quant_assets.defs.metadata import latest_record
 
     wh_url, ml_url, _ = stores
     fanned_out: list[list[str]] = []
+    train_many = ml.parallel.train_many
 
     def spy(jobs, executor, **kw):
         fanned_out.append([j.name for j in jobs])
-        return ml_defs.train_many.__wrapped__(jobs, executor, **kw)
+        return train_many(jobs, executor, **kw)
 
-    spy.__wrapped__ = ml_defs.train_many
-    monkeypatch.setattr(ml_defs, "train_many", spy)
+    monkeypatch.setattr(ml.parallel, "train_many", spy)
     metrics = ("ic", "rank_ic", "rank_ic_t", "approval_value")
     with dg.instance_for_test() as instance:
         result = _run_range(instance, wh_url, ml_url, "tests-tasks", 40, 3, workers=2)
