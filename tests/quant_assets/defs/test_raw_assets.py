@@ -131,14 +131,18 @@ def test_gap_checks_run_with_their_own_feed_and_pass(env):
     assert checked[("market_data/ohlcv_daily", "bars_fresh")] is True
 
 
-def test_a_bars_feed_that_loads_nothing_fails_and_records_nothing(tmp_path):
+def _files_env(tmp_path):
+    """An empty files folder, a migrated warehouse, the definitions and an instance."""
     files = tmp_path / "files"
     files.mkdir()
     settings = Settings.load(data_dir=tmp_path, source_mode="files", files_dir=files)
     with connect(settings.warehouse_url) as wh:
         wh.migrate()
-    defs = build_definitions(settings)
-    instance = dg.DagsterInstance.ephemeral()
+    return files, build_definitions(settings), dg.DagsterInstance.ephemeral()
+
+
+def test_a_bars_feed_that_loads_nothing_fails_and_records_nothing(tmp_path):
+    _files, defs, instance = _files_env(tmp_path)
     result = _raw_only(defs, "listed_close_job").execute_in_process(
         instance=instance,
         partition_key="2024-01-01",
@@ -158,15 +162,6 @@ def _monthly_bars(path, symbols) -> None:
     rows = [f"{s},{d},1,2,0.5,1.5,10" for s in symbols for d in months]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(["Symbol,Date,Open,High,Low,Close,Volume", *rows]) + "\n")
-
-
-def _files_env(tmp_path):
-    files = tmp_path / "files"
-    files.mkdir()
-    settings = Settings.load(data_dir=tmp_path, source_mode="files", files_dir=files)
-    with connect(settings.warehouse_url) as wh:
-        wh.migrate()
-    return files, build_definitions(settings), dg.DagsterInstance.ephemeral()
 
 
 def _listed_symbols() -> list[str]:
