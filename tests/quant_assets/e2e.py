@@ -1,8 +1,8 @@
 """Shared by the end-to-end modules: run `quant main` as a user would, read what it wrote.
 
-The subprocess gets the caller's environment without any QUANT_/DAGSTER_ setting or vendor
-key of the machine it runs on, plus the settings the test gives: a test never depends on
-(nor leaks into) the developer's own configuration.
+The subprocess gets the caller's environment without any DAGSTER_ variable or setting of
+the machine it runs on (QUANT_*, vendor and broker keys), plus the settings the test
+gives: a test never depends on (nor leaks into) the developer's own configuration.
 """
 
 from __future__ import annotations
@@ -15,27 +15,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from tests.quant_assets.environ import is_setting
+
 QUANT = Path(sys.executable).with_name("quant")
-MACHINE_KEYS = (
-    "POLYGON_API_KEY",
-    "ALPHAVANTAGE_API_KEY",
-    "FRED_API_KEY",
-    "NEWSAPI_API_KEY",
-    "COINGECKO_API_KEY",
-    "BINANCE_API_KEY",
-    "BINANCE_API_SECRET",
-)
 
 
 def quant_main(
     tmp_path: Path, through: dt.date, settings: dict[str, str], timeout: float = 3600
 ) -> subprocess.CompletedProcess:
     """`quant main --through` in `tmp_path` with its data under tmp_path/data."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("QUANT_", "DAGSTER_")) and k not in MACHINE_KEYS
-    }
+    env = {k: v for k, v in os.environ.items() if not (k.startswith("DAGSTER_") or is_setting(k))}
     env.update(
         QUANT_DATA_DIR=str(tmp_path / "data"), DBT_SEND_ANONYMOUS_USAGE_STATS="false", **settings
     )

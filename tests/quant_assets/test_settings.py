@@ -10,29 +10,14 @@ from pathlib import Path
 import pytest
 
 from quant_assets.settings import Settings, SettingsError, get_settings
-
-UNPREFIXED = (
-    "POLYGON_API_KEY",
-    "ALPHAVANTAGE_API_KEY",
-    "FRED_API_KEY",
-    "NEWSAPI_API_KEY",
-    "COINGECKO_API_KEY",
-    "BINANCE_API_KEY",
-    "BINANCE_API_SECRET",
-    "DAGSTER_HOME",
-    "MLFLOW_TRACKING_URI",
-    "APCA_API_KEY_ID",
-    "APCA_API_SECRET_KEY",
-    "ALPACA_API_KEY",
-    "ALPACA_SECRET_KEY",
-)
+from tests.quant_assets.environ import is_setting
 
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
     """A clean environment in an empty working directory (no stray .env file)."""
     for name in list(os.environ):
-        if name.upper().startswith("QUANT_") or name.upper() in UNPREFIXED:
+        if is_setting(name):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     return monkeypatch
