@@ -63,6 +63,13 @@ class Commission:
             return self.bps * BPS + np.where(price > 0, self.per_share / price, 0.0)
 
 
+def _bps_of(base: np.ndarray, bps: float) -> np.ndarray:
+    """|base| x bps; a zero rate is a read-only zero-stride array (no panel-sized memory)."""
+    if bps == 0:
+        return np.broadcast_to(np.float64(0.0), np.shape(base))
+    return np.abs(base) * bps * BPS
+
+
 @dataclass(frozen=True)
 class FixedSpread:
     """Half the bid-ask spread in basis points of the mid price, paid on every fill."""
@@ -70,7 +77,7 @@ class FixedSpread:
     half_spread_bps: float = 0.0
 
     def per_share(self, base: np.ndarray) -> np.ndarray:
-        return np.abs(base) * self.half_spread_bps * BPS
+        return _bps_of(base, self.half_spread_bps)
 
 
 @dataclass(frozen=True)
@@ -87,7 +94,7 @@ class FixedSlippage:
         close: np.ndarray,
         lag: int,
     ) -> np.ndarray:
-        return np.abs(base) * self.bps * BPS
+        return _bps_of(base, self.bps)
 
 
 def _rolling_mean(x: np.ndarray, window: int) -> np.ndarray:

@@ -193,22 +193,35 @@ class _Market:
 
 
 def _ffill(x: np.ndarray) -> np.ndarray:
-    idx = np.where(np.isfinite(x), np.arange(x.shape[0])[:, None], 0)
+    """x with each NaN replaced by the last finite value above it (x itself when all finite)."""
+    finite = np.isfinite(x)
+    if finite.all():
+        return x
+    idx = np.where(finite, np.arange(x.shape[0])[:, None], 0)
     np.maximum.accumulate(idx, axis=0, out=idx)
     return np.take_along_axis(x, idx, axis=0)
 
 
+def _zero_nan(x: np.ndarray) -> np.ndarray:
+    """x with NaN as 0.0; x itself (no copy) when it has none, as most price panels."""
+    return np.nan_to_num(x, nan=0.0) if np.isnan(x).any() else x
+
+
 def _market(prices: Prices, config: BacktestConfig) -> _Market:
-    close_ff = _ffill(prices.close)
-    mark = np.nan_to_num(close_ff, nan=0.0)
+    # Each copy of a panel is fresh memory paid for in page faults (4 MB for 100 symbols x
+    # 20 years), so clean panels are used as they are; nothing below writes into them.
+    mark = _zero_nan(_ffill(prices.close))
     if config.fill == "next_open":
         fill_base = prices.open
-        prev = np.vstack([np.zeros((1, mark.shape[1])), mark[:-1]])
-        value_base = np.where(np.isfinite(fill_base), fill_base, prev)
+        if np.isfinite(fill_base).all():
+            value_base = fill_base
+        else:
+            prev = np.vstack([np.zeros((1, mark.shape[1])), mark[:-1]])
+            value_base = np.where(np.isfinite(fill_base), fill_base, prev)
     else:
         fill_base = prices.close
         value_base = mark
-    base = np.nan_to_num(fill_base, nan=0.0)
+    base = _zero_nan(fill_base)
     spread = config.costs.spread.per_share(base)
     slip = config.costs.slippage.per_share(base, prices.high, prices.low, prices.close, config.lag)
     slip = np.broadcast_to(slip, base.shape)
@@ -481,7 +494,11 @@ def _sweep(
     return {k: np.concatenate([p[k].reshape(-1) for p in parts]) for k in parts[0]}
 
 
-_BLOCK_CELLS = 1 << 16  # (bars x books) cells per statistics block: a few arrays fit in L2
+# (bars x books) cells per statistics block, measured best on the benchmark grids: block
+# replay gathers at random, so its few arrays must stay in L2; bar-by-bar replay writes
+# rows in order, and larger blocks there mean fewer numpy calls per bar.
+_BLOCK_CELLS = 1 << 16
+_ROW_BLOCK_CELLS = 1 << 18
 _ROW_REPLAY_BOOKS = 2048  # from this many books on, replay fills bar by bar (see below)
 
 
@@ -513,10 +530,11 @@ def _one_slot_chunk(
     at = np.zeros(n_bars + 1, dtype=np.int64)  # fills of bar t: [at[t], at[t + 1])
     np.cumsum(np.bincount(run.bar, minlength=n_bars), out=at[1:])
     running = metrics.RunningStats(n_books, config.initial_cash, config.periods_per_year)
-    block = max(1, min(n_bars, _BLOCK_CELLS // n_books))
+    by_rows = n_books >= _ROW_REPLAY_BOOKS
+    block = max(1, min(n_bars, (_ROW_BLOCK_CELLS if by_rows else _BLOCK_CELLS) // n_books))
     value, equity, peak = (np.empty((block, n_books)) for _ in range(3))
     value_3d = value.reshape(block, n_p, n_sym)
-    if n_books < _ROW_REPLAY_BOOKS:
+    if not by_rows:
         # Few books: numpy calls per bar would cost more than the cells. Per block, each
         # cell takes the state after its book's latest fill (fill ordinals grow with the
         # bar, so a running maximum down the bars finds it; -1 picks the initial state).
@@ -636,20 +654,28 @@ def crossover_orders(
     flat if long_only) when it crosses below. Crossing means strictly below then strictly
     above (backtesting.py's `crossover`), decided at the close of the crossing bar.
     `ma` is (windows, bars, symbols) as `moving_averages` gives it."""
-    crosses = _crossings(ma.transpose(0, 2, 1), fast_idx, slow_idx, long_only)
+    crosses = _crossings(ma.transpose(0, 2, 1), fast_idx, slow_idx, long_only, lag=lag)
     return _crossover_orders([crosses], ma.shape[1], ma.shape[2], lag, per_symbol)
 
 
 def _crossings(
-    ma: np.ndarray, fast_idx: np.ndarray, slow_idx: np.ndarray, long_only: bool, sym0: int = 0
+    ma: np.ndarray,
+    fast_idx: np.ndarray,
+    slow_idx: np.ndarray,
+    long_only: bool,
+    sym0: int = 0,
+    lag: int = 0,
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(bar of the cross, symbol + sym0, weight) per pair, by symbol then bar, of averages
-    `ma` laid out (windows, symbols, bars); the bar is the first of the two compared."""
+    `ma` laid out (windows, symbols, bars); the bar is the first of the two compared. Only
+    crosses whose order (decided a bar later, filled `lag` bars after that) falls within
+    the bars are kept: a cross on the last bars would be dropped from the orders anyway."""
     n_sym, n_bars = ma.shape[1], ma.shape[2]
+    n_t = max(0, n_bars - 1 - lag)  # crossing bars t with t + 1 + lag < n_bars
     short = 0.0 if long_only else -1.0
     out = []
     above, below = np.empty((n_sym, n_bars), bool), np.empty((n_sym, n_bars), bool)
-    up, down = np.empty((n_sym, n_bars - 1), bool), np.empty((n_sym, n_bars - 1), bool)
+    up, down = np.empty((n_sym, n_t), bool), np.empty((n_sym, n_t), bool)
     above_flat = above.reshape(-1)
     for fi, si in zip(fast_idx, slow_idx, strict=True):
         # One pair at a time on reused one-byte masks (fast - slow > 0, < 0; NaN and ties
@@ -657,14 +683,14 @@ def _crossings(
         # consecutive bars.
         np.greater(ma[fi], ma[si], out=above)
         np.less(ma[fi], ma[si], out=below)
-        np.logical_and(below[:, :-1], above[:, 1:], out=up)
-        np.logical_and(above[:, :-1], below[:, 1:], out=down)
+        np.logical_and(below[:, :n_t], above[:, 1 : n_t + 1], out=up)
+        np.logical_and(above[:, :n_t], below[:, 1 : n_t + 1], out=down)
         np.logical_or(up, down, out=up)
         cell = np.flatnonzero(up)
-        s = cell // (n_bars - 1)
-        t = cell - s * (n_bars - 1)
-        # above at bar t + 1 of symbol s: flat cell s x n_bars + t + 1 = cell + s + 1
-        w = np.where(above_flat[cell + s + 1], 1.0, short)
+        s = cell // n_t if n_t else cell
+        t = cell - s * n_t
+        # above at bar t + 1 of symbol s: flat cell s x n_bars + t + 1
+        w = np.where(above_flat[cell + s * (n_bars - n_t) + 1], 1.0, short)
         out.append((t, s + sym0, w))
     return out
 
@@ -763,7 +789,9 @@ def ma_crossover_sweep(
             ma = _moving_averages_by_symbol(
                 prices.close[:, g0:g1], windows, ma_buffer[:, : g1 - g0]
             )
-            crosses.append(_crossings(ma, f_idx[a:b], s_idx[a:b], long_only, sym0=g0))
+            crosses.append(
+                _crossings(ma, f_idx[a:b], s_idx[a:b], long_only, sym0=g0, lag=config.lag)
+            )
         per_symbol = mode == "per_symbol"
         return _crossover_orders(crosses, n_bars, n_sym, config.lag, per_symbol, not per_symbol)
 

@@ -577,6 +577,7 @@ def test_rank_path_replays_by_block_and_bar_by_bar_alike(monkeypatch, gaps) -> N
     cfg = BacktestConfig(initial_cash=10_000, costs=CostModel(commission=Commission(rate=0.002)))
     by_block = ma_crossover_sweep(prices, fast, slow, cfg)
     monkeypatch.setattr(hist, "_BLOCK_CELLS", 7 * 20)  # 7 bars per block: blocks meet
+    monkeypatch.setattr(hist, "_ROW_BLOCK_CELLS", 7 * 20)
     small_blocks = ma_crossover_sweep(prices, fast, slow, cfg)
     monkeypatch.setattr(hist, "_ROW_REPLAY_BOOKS", 1)
     by_bar = ma_crossover_sweep(prices, fast, slow, cfg)
