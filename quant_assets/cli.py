@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         metavar="FROM[..TO]",
         help="re-read the raw feeds of the years FROM..TO cover (corrected files, vendor "
         "restatements), e.g. 2024-01-01..2024-03-31; without ..TO from FROM's year through "
-        "--through; the derived layer of the later years is rebuilt on them",
+        "--through; the derived layer of the later years is rebuilt on them and every model "
+        "refitted",
     )
     sub.add_parser("migrate", help="create or upgrade the warehouse schemas and tables")
     init = sub.add_parser("init", help="write an editable starter universe, strategies and specs")

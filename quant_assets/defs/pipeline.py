@@ -206,12 +206,17 @@ def history_plan(
 
 
 def model_plan(
-    instance: dg.DagsterInstance, settings: Settings, newest_bar: dt.date
+    instance: dg.DagsterInstance,
+    settings: Settings,
+    newest_bar: dt.date,
+    *,
+    reloaded: bool = False,
 ) -> Step | None:
     """One ml_job run over the specs never fitted, or fitted `ml_refit_days` or more before
     the newest bar, or whose predictions are older than their fit: the range from the first
     such spec to the last (specs in between are refitted too; they are usually all due on
-    the same day, and one run saves a run start-up per spec)."""
+    the same day, and one run saves a run start-up per spec). After a `--reload`
+    (`reloaded`) every spec is due: the history each fit trained on was read again."""
     from quant_assets.defs.ml.assets import DATASET_KEY, PREDICTIONS_KEY, model_specs
 
     due = []
@@ -226,7 +231,7 @@ def model_plan(
             and as_of is not None
             and (newest_bar - dt.date.fromisoformat(as_of)).days < settings.ml_refit_days
         )
-        if not fresh:
+        if reloaded or not fresh:
             due.append(spec)
     return Step("ml_job", due[0], due[-1]) if due else None
 
@@ -347,13 +352,23 @@ def run_daily(
     try:
         history = history_plan(instance, through, reload)
         refused: dict[str, str] = {}
+        refused_since: str | None = None  # the first year whose load refused a symbol
         for step in history:
             run = run_step(services, instance, step.with_tags(through), timeout)
             summary.runs.append(run)
             if not run.ok:
                 return summary
-            refused.update(refused_in_run(instance, run.run_id))
+            in_run = refused_in_run(instance, run.run_id)
+            if in_run and refused_since is None:
+                refused_since = step.start
+            refused.update(in_run)
         summary.notes += [no_bar_note(symbol, why) for symbol, why in sorted(refused.items())]
+        if refused_since is not None:
+            # A feed that loaded no bar still counts as loaded for its years.
+            summary.notes.append(
+                f"after fixing those files, `quant main --reload {refused_since}` reads "
+                "their years again"
+            )
         if not history:
             summary.runs.append(JobRun("history_job", "up to date", True, 0.0, status="skipped"))
         try:
@@ -366,7 +381,7 @@ def run_daily(
                     f"nothing to model or decide on ({exc})"])
             )  # fmt: skip
             return summary
-        models = model_plan(instance, settings, newest)
+        models = model_plan(instance, settings, newest, reloaded=reload is not None)
         if models is not None:
             run = run_step(services, instance, models.with_tags(through), timeout)
             summary.runs.append(run)

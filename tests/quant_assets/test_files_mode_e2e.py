@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -182,6 +183,11 @@ def test_quant_main_in_files_mode_writes_the_sod_report(tmp_path, symbols, first
         assert note in done.stdout and note in html
     if "ETH" in monthly:
         assert "not run today: strategy eth_btc_pair: no bars for [&#39;ETH&#39;]" in html
+    # The empty feed counts as loaded: quant main says how to read those years again, from
+    # the first year its history run loaded.
+    first_year = re.search(r"history_job\s+(\d{4}-01-01)", done.stdout)
+    hint = f"after fixing those files, `quant main --reload {first_year[1]}` reads their years"
+    assert (hint in done.stdout) == bool(monthly), done.stdout[-2000:]
     # Strategies that need other symbols are skipped, with their reason, not failed.
     signals = warehouse_query(tmp_path, "select distinct strategy from strategies.signals")
     assert set(signals["strategy"]) <= {"btc_trend", "eth_btc_pair", "spy_qqq_switch",

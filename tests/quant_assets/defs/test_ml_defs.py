@@ -220,6 +220,9 @@ def test_each_spec_partition_trains_registers_and_predicts_under_its_own_name(st
         assert todo == keys[2:]  # the two fitted specs come first in ml/specs.yaml
         later = model_plan(instance, weekly, as_of + dt.timedelta(days=7))
         assert (later.start, later.end) == (keys[0], keys[-1])  # a week of new bars: refit
+        # `quant main --reload` read the history again: every fit trained on the old rows
+        reloaded = model_plan(instance, weekly, as_of, reloaded=True)
+        assert (reloaded.start, reloaded.end) == (keys[0], keys[-1])
     with connect(wh_url, read_only=True) as wh:
         pred = wh.read_table("strategies.predictions", where={"model": [MODEL_NAME, BASELINE]})
     as_of = mart["date"].max()
