@@ -11,6 +11,7 @@ Fits are seeded by the job's seed, so the engine (local or Ray) never changes a 
 from __future__ import annotations
 
 import math
+import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -63,8 +64,29 @@ def _train_task(_: None, job: TrainJob) -> TrainResult:
     return fit(job)
 
 
-def fit_all(jobs: Sequence[TrainJob], executor: Executor) -> list[TrainResult]:
-    """Every job's fit, in job order, untracked.
+@dataclass(frozen=True)
+class FitFailed:
+    """A job whose fit raised, returned as a value so the other jobs' fits are kept."""
+
+    name: str
+    error: str  # the exception's type and message
+    traceback: str
+
+
+def _fit_or_failure(job: TrainJob, executor: Executor | None = None) -> TrainResult | FitFailed:
+    try:
+        return fit(job, executor)
+    except Exception as exc:  # reported by the caller with its traceback, never swallowed
+        return FitFailed(job.name, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+
+
+def _fit_task(_: None, job: TrainJob) -> TrainResult | FitFailed:
+    return _fit_or_failure(job)
+
+
+def fit_each(jobs: Sequence[TrainJob], executor: Executor) -> list[TrainResult | FitFailed]:
+    """Every job's fit, in job order, untracked; a job whose fit raises comes back as a
+    `FitFailed`, so one bad spec does not throw away the fits of the others.
 
     Several jobs are tasks of `executor`, one per job with its folds and final fit inside:
     the specs are the widest independent work. A lone job's walk-forward folds are the
@@ -72,8 +94,8 @@ def fit_all(jobs: Sequence[TrainJob], executor: Executor) -> list[TrainResult]:
     fitting the jobs one by one.
     """
     if len(jobs) > 1:
-        return train_many(jobs, executor)
-    return [fit(j, executor) for j in jobs]
+        return (executor or LocalExecutor()).map(_fit_task, list(jobs))
+    return [_fit_or_failure(j, executor) for j in jobs]
 
 
 def train_many(

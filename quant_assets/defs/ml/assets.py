@@ -29,7 +29,7 @@ from ml.data import champion_scores, features_and_bars, oos_history, read_mart
 from ml.evaluate import evaluate_oos
 from ml.features import Dataset, build_dataset
 from ml.meta import meta_dataset
-from ml.parallel import TrainJob, fit_all
+from ml.parallel import FitFailed, TrainJob, fit_each
 from ml.specs import ModelSpec, history_skip_reason, load_specs, spec_skip_reason
 from ml.tracking import OOS_ARTIFACT, ApprovalError
 from ml.train import TrainResult, log_result
@@ -247,10 +247,22 @@ def model(
             continue
         specs.append(spec)
         jobs.append(train_job(config, warehouse, spec, dataset))
-    results = fit_all(jobs, compute.executor())
+    results = fit_each(jobs, compute.executor())
+    failed = [r for r in results if isinstance(r, FitFailed)]
     for spec, job, result in zip(specs, jobs, results, strict=True):
+        if isinstance(result, FitFailed):
+            context.log.error(f"{spec.name}: the fit failed\n{result.traceback}")
+            continue
         meta = register_fit(context, config, tracker, spec, job.dataset, result)
         context.add_asset_metadata(meta, partition_key=spec.name)
+    if failed:
+        # The other specs' fits are logged and registered (and approved or not) above; the
+        # run still fails, so no failed spec is recorded as fitted.
+        kept = len(results) - len(failed)
+        raise dg.Failure(
+            "; ".join(f"{f.name}: the fit failed: {f.error}" for f in failed)
+            + f" ({kept} other spec(s) of this run fitted and logged to MLflow)"
+        )
 
 
 def train_job(

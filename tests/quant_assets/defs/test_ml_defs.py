@@ -293,6 +293,7 @@ def _run_range(
     n_estimators: int,
     n_splits: int,
     workers: int = 1,
+    raise_on_error: bool = True,
 ) -> dg.ExecuteInProcessResult:
     """One run over the specs MODEL_NAME..BASELINE, as `quant main` launches ml_job."""
     from quant_assets.defs.pipeline import RANGE_END_TAG, RANGE_START_TAG
@@ -309,6 +310,7 @@ def _run_range(
         run_config={
             "ops": {"ml__model": {"config": {"n_estimators": n_estimators, "n_splits": n_splits}}}
         },
+        raise_on_error=raise_on_error,
     )
 
 
@@ -344,14 +346,14 @@ def test_a_range_run_fits_its_specs_as_tasks_with_the_numbers_of_one_run_per_spe
     from quant_assets.defs.metadata import latest_record
 
     wh_url, ml_url, _ = stores
-    fanned_out: list[list[str]] = []
-    train_many = ml.parallel.train_many
+    fanned_out: list[str] = []  # the spec of each task that fitted a whole spec
+    fit_task = ml.parallel._fit_task
 
-    def spy(jobs, executor, **kw):
-        fanned_out.append([j.name for j in jobs])
-        return train_many(jobs, executor, **kw)
+    def spy(shared, job):
+        fanned_out.append(job.name)
+        return fit_task(shared, job)
 
-    monkeypatch.setattr(ml.parallel, "train_many", spy)
+    monkeypatch.setattr(ml.parallel, "_fit_task", spy)
     metrics = ("ic", "rank_ic", "rank_ic_t", "approval_value")
     with dg.instance_for_test() as instance:
         result = _run_range(instance, wh_url, ml_url, "tests-tasks", 40, 3, workers=2)
@@ -360,13 +362,50 @@ def test_a_range_run_fits_its_specs_as_tasks_with_the_numbers_of_one_run_per_spe
         for spec in (MODEL_NAME, BASELINE):
             md = latest_record(instance, dg.AssetKey(["ml", "model"]), spec)
             ranged[spec] = {k: md.asset_materialization.metadata[k].value for k in metrics}
-    assert fanned_out == [[MODEL_NAME, BASELINE]]
+    assert sorted(fanned_out) == sorted([MODEL_NAME, BASELINE])
     for spec in (MODEL_NAME, BASELINE):
         with dg.instance_for_test() as instance:
             one = _meta(_run(wh_url, ml_url, 0.0, spec=spec, instance=instance), ["ml", "model"])
         assert {k: one[k] for k in metrics} == ranged[spec], spec
         assert not any(math.isnan(v) for v in ranged[spec].values()), spec
-    assert len(fanned_out) == 1  # the one-spec runs fitted their folds as the tasks
+    assert len(fanned_out) == 2  # the one-spec runs fitted their folds as the tasks
+
+
+def test_a_spec_whose_fit_fails_fails_the_run_and_keeps_the_others_fits(stores, monkeypatch):
+    """One spec's fit raising in a range run: the other spec is still logged and registered
+    in MLflow, the run fails naming the spec and the error, and no spec is recorded as
+    fitted (the next `quant main` fits them again)."""
+    import mlflow
+
+    import ml.parallel
+    from quant_assets.defs.metadata import latest_record
+
+    wh_url, ml_url, _ = stores
+    real_fit = ml.parallel.fit
+
+    def fit(job, executor=None):
+        if job.name == BASELINE:
+            raise ValueError("planted: the solver diverged")
+        return real_fit(job, executor)
+
+    monkeypatch.setattr(ml.parallel, "fit", fit)
+    client = mlflow.MlflowClient(tracking_uri=ml_url)
+    before = {v.version for v in client.search_model_versions(f"name='{MODEL_NAME}'")}
+    with dg.instance_for_test() as instance:
+        result = _run_range(
+            instance, wh_url, ml_url, "tests-fit-fails", 20, 2, raise_on_error=False
+        )
+        assert not result.success
+        failure = next(e for e in result.all_events if e.is_step_failure)
+        error, message = failure.step_failure_data.error, ""
+        while error is not None:  # the Failure, or Dagster's wrapper around it
+            message, error = message + error.message, error.cause
+        assert f"{BASELINE}: the fit failed: ValueError: planted: the solver diverged" in message
+        assert "1 other spec(s) of this run fitted and logged to MLflow" in message
+        for spec in (MODEL_NAME, BASELINE):
+            assert latest_record(instance, dg.AssetKey(["ml", "model"]), spec) is None
+    after = {v.version for v in client.search_model_versions(f"name='{MODEL_NAME}'")}
+    assert len(after - before) == 1  # MODEL_NAME's fit was registered all the same
 
 
 def test_a_spec_the_data_cannot_serve_is_materialized_with_its_reason(stores, monkeypatch):
