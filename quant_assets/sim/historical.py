@@ -525,8 +525,6 @@ def _one_slot_chunk(
     # closed is None when some fill resized a position: pair every fill FIFO then.
     closed = run.closed if run.closed is not None else closed_trade_pnl(run.fills, 1)
     by_bar = np.argsort(_radix_key(run.bar), kind="stable")
-    f_bar, f_book = run.bar[by_bar], run.book[by_bar]
-    f_q, f_c = run.position[by_bar], run.cash[by_bar]
     at = np.zeros(n_bars + 1, dtype=np.int64)  # fills of bar t: [at[t], at[t + 1])
     np.cumsum(np.bincount(run.bar, minlength=n_bars), out=at[1:])
     running = metrics.RunningStats(n_books, config.initial_cash, config.periods_per_year)
@@ -535,6 +533,8 @@ def _one_slot_chunk(
     value, equity, peak = (np.empty((block, n_books)) for _ in range(3))
     value_3d = value.reshape(block, n_p, n_sym)
     if not by_rows:
+        f_bar, f_book = run.bar[by_bar], run.book[by_bar]
+        f_q, f_c = run.position[by_bar], run.cash[by_bar]
         # Few books: numpy calls per bar would cost more than the cells. Per block, each
         # cell takes the state after its book's latest fill (fill ordinals grow with the
         # bar, so a running maximum down the bars finds it; -1 picks the initial state).
@@ -560,15 +560,20 @@ def _one_slot_chunk(
     # Many books: replay the fills bar by bar into blocks of (bars, books). Per bar, a
     # scatter of its fills into the state, then one row each of position value, equity
     # and running peak (rows as wide as the books vectorise well); then one vectorised
-    # statistics pass per block.
+    # statistics pass per block. Each block gathers its own fills in bar order: the whole
+    # run's fills gathered at once would be tens of MB of fresh memory (page faults).
     q = np.zeros(n_books)
     q_3d = q.reshape(n_p, n_sym)
     c = np.full(n_books, float(config.initial_cash))
     last_peak = running.peak.copy()
+    at_list = at.tolist()
     for t0 in range(0, n_bars, block):
         t1 = min(t0 + block, n_bars)
+        first = at_list[t0]
+        sel = by_bar[first : at_list[t1]]
+        f_book, f_q, f_c = run.book[sel], run.position[sel], run.cash[sel]
         for t in range(t0, t1):
-            lo, hi = at[t], at[t + 1]
+            lo, hi = at_list[t] - first, at_list[t + 1] - first
             if hi > lo:
                 q[f_book[lo:hi]] = f_q[lo:hi]
                 c[f_book[lo:hi]] = f_c[lo:hi]
