@@ -217,6 +217,13 @@ class FredSource:
                 return
         raise SourceError(VENDOR, f"more than {_MAX_PAGES} pages", symbol=symbol, field=key)
 
+    def _observations(self, series_id: str, **window: str) -> pd.DataFrame:
+        """Every page of /series/observations for `series_id` in `window` (FRED's realtime_*
+        and observation_* parameters), parsed into MACRO rows."""
+        params = {"series_id": series_id, **window, "limit": 100000}
+        pages = self._pages("/series/observations", params, series_id, "observations")
+        return concat([parse_observations(p, series_id) for p in pages], MACRO)
+
     # Source protocol
 
     @payload_shape(VENDOR)
@@ -229,14 +236,13 @@ class FredSource:
         # World Bank ids (`INDICATOR:ISO3`, dotted codes) belong to another vendor of the
         # macro chain: asked here, FRED's 400 would make the chain pass FRED over entirely.
         for series_id in (s for s in series_ids if not is_worldbank_id(s)):
-            params = {
-                "series_id": series_id,
-                "realtime_start": ask_from.isoformat(),
-                "realtime_end": OPEN_END.isoformat(),
-                "limit": 100000,
-            }
-            for payload in self._pages("/series/observations", params, series_id, "observations"):
-                frames.append(parse_observations(payload, series_id))
+            frames.append(
+                self._observations(
+                    series_id,
+                    realtime_start=ask_from.isoformat(),
+                    realtime_end=OPEN_END.isoformat(),
+                )
+            )
         out = concat(frames, MACRO)
         keep = out["realtime_start"].map(lambda d: d is None or start <= d <= end)
         return out[keep].reset_index(drop=True)
@@ -244,17 +250,9 @@ class FredSource:
     def latest_values(self, series_id: str, start: dt.date, end: dt.date) -> pd.Series:
         """The series as FRED shows it today (its latest vintage), start..end, by date:
         what a market series (index closes, yields) is checked against."""
-        params = {
-            "series_id": series_id,
-            "observation_start": start.isoformat(),
-            "observation_end": end.isoformat(),
-            "limit": 100000,
-        }
-        frames = [
-            parse_observations(payload, series_id)
-            for payload in self._pages("/series/observations", params, series_id, "observations")
-        ]
-        out = concat(frames, MACRO)
+        out = self._observations(
+            series_id, observation_start=start.isoformat(), observation_end=end.isoformat()
+        )
         values = pd.Series(
             out["value"].astype("float64").to_numpy(),
             index=pd.DatetimeIndex(pd.to_datetime(out["date"])),
@@ -265,15 +263,12 @@ class FredSource:
     def vintages(self, series_id: str, known_from: dt.date, observed_from: dt.date) -> pd.DataFrame:
         """Every vintage of `series_id` known on or after `known_from` (earlier ones clipped
         to it), for observations from `observed_from`: the expectation model's input."""
-        params = {
-            "series_id": series_id,
-            "realtime_start": known_from.isoformat(),
-            "realtime_end": OPEN_END.isoformat(),
-            "observation_start": observed_from.isoformat(),
-            "limit": 100000,
-        }
-        pages = self._pages("/series/observations", params, series_id, "observations")
-        return concat([parse_observations(p, series_id) for p in pages], MACRO)
+        return self._observations(
+            series_id,
+            realtime_start=known_from.isoformat(),
+            realtime_end=OPEN_END.isoformat(),
+            observation_start=observed_from.isoformat(),
+        )
 
     @payload_shape(VENDOR)
     def economic_events(self, start: dt.date, end: dt.date) -> pd.DataFrame:
