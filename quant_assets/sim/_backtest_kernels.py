@@ -695,16 +695,29 @@ def moving_averages(close: np.ndarray, windows: np.ndarray) -> np.ndarray:
     """Simple moving averages for many windows at once from one cumulative sum.
 
     close (bars, symbols) -> (windows, bars, symbols); NaN until a window is full. The
-    cumulative sum is taken in float64 so long series keep ~1e-12 relative accuracy.
+    cumulative sum is taken in float64 so long series keep ~1e-12 relative accuracy. A
+    view of `moving_averages_by_symbol` (each symbol's bars contiguous).
     """
-    c = np.asarray(close, dtype=np.float64)
-    cs = np.vstack([np.zeros((1, c.shape[1])), np.cumsum(c, axis=0)])
-    n = c.shape[0]
-    out = np.full((len(windows), n, c.shape[1]), np.nan)
+    return moving_averages_by_symbol(close, windows).transpose(0, 2, 1)
+
+
+def moving_averages_by_symbol(
+    close: np.ndarray, windows: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
+    """`moving_averages` laid out (windows, symbols, bars), into `out` when given (a reused
+    buffer): each symbol's bars contiguous, so crossings come out in book order."""
+    c = np.asarray(close, dtype=np.float64).T
+    n = c.shape[1]
+    if out is None:
+        out = np.empty((len(windows), c.shape[0], n))
+    cs = np.zeros((c.shape[0], n + 1))
+    np.cumsum(c, axis=1, out=cs[:, 1:])
     for i, w in enumerate(windows):
         w = int(w)
+        out[i, :, : min(w - 1, n)] = np.nan
         if w <= n:
-            out[i, w - 1 :] = (cs[w:] - cs[:-w]) / w
+            np.subtract(cs[:, w:], cs[:, :-w], out=out[i, :, w - 1 :])
+            out[i, :, w - 1 :] /= w
     return out
 
 

@@ -41,6 +41,7 @@ from quant_assets.sim._backtest_kernels import (
     _radix_key,
     build_trades,
     closed_trade_pnl,
+    moving_averages_by_symbol,
     one_slot_by_order_rank,
     orders_by_bar,
     simulate,
@@ -739,24 +740,6 @@ def _crossover_orders(
     return Orders(*cols)
 
 
-def _moving_averages_by_symbol(
-    close: np.ndarray, windows: np.ndarray, out: np.ndarray
-) -> np.ndarray:
-    """`moving_averages` (the same sums, so the same values) laid out (windows, symbols,
-    bars): each symbol's bars contiguous, so crossings come out in book order."""
-    c = np.asarray(close, dtype=np.float64).T
-    n = c.shape[1]
-    cs = np.zeros((c.shape[0], n + 1))
-    np.cumsum(c, axis=1, out=cs[:, 1:])
-    for i, w in enumerate(windows):
-        w = int(w)
-        out[i, :, : min(w - 1, n)] = np.nan
-        if w <= n:
-            np.subtract(cs[:, w:], cs[:, :-w], out=out[i, :, w - 1 :])
-            out[i, :, w - 1 :] /= w
-    return out
-
-
 _MA_GROUP_CELLS = 1 << 21  # (windows x bars x symbols) averages held at once: 16 MB
 
 
@@ -791,9 +774,7 @@ def ma_crossover_sweep(
         crosses = []
         for g0 in range(0, n_sym, group):
             g1 = min(g0 + group, n_sym)
-            ma = _moving_averages_by_symbol(
-                prices.close[:, g0:g1], windows, ma_buffer[:, : g1 - g0]
-            )
+            ma = moving_averages_by_symbol(prices.close[:, g0:g1], windows, ma_buffer[:, : g1 - g0])
             crosses.append(
                 _crossings(ma, f_idx[a:b], s_idx[a:b], long_only, sym0=g0, lag=config.lag)
             )
