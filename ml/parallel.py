@@ -94,7 +94,7 @@ def fit_each(jobs: Sequence[TrainJob], executor: Executor) -> list[TrainResult |
     fitting the jobs one by one.
     """
     if len(jobs) > 1:
-        return (executor or LocalExecutor()).map(_fit_task, list(jobs))
+        return executor.map(_fit_task, list(jobs))
     return [_fit_or_failure(j, executor) for j in jobs]
 
 

@@ -214,11 +214,12 @@ def _market(prices: Prices, config: BacktestConfig) -> _Market:
     mark = _zero_nan(_ffill(prices.close))
     if config.fill == "next_open":
         fill_base = prices.open
-        if np.isfinite(fill_base).all():
+        finite = np.isfinite(fill_base)
+        if finite.all():
             value_base = fill_base
         else:
             prev = np.vstack([np.zeros((1, mark.shape[1])), mark[:-1]])
-            value_base = np.where(np.isfinite(fill_base), fill_base, prev)
+            value_base = np.where(finite, fill_base, prev)
     else:
         fill_base = prices.close
         value_base = mark
@@ -534,12 +535,12 @@ def _one_slot_chunk(
     value, equity, peak = (np.empty((block, n_books)) for _ in range(3))
     value_3d = value.reshape(block, n_p, n_sym)
     if not by_rows:
-        f_bar, f_book = run.bar[by_bar], run.book[by_bar]
-        f_q, f_c = run.position[by_bar], run.cash[by_bar]
         # Few books: numpy calls per bar would cost more than the cells. Per block, each
         # cell takes the state after its book's latest fill (fill ordinals grow with the
         # bar, so a running maximum down the bars finds it; -1 picks the initial state).
-        f_q, f_c = np.r_[f_q, 0.0], np.r_[f_c, float(config.initial_cash)]
+        f_bar, f_book = run.bar[by_bar], run.book[by_bar]
+        f_q = np.r_[run.position[by_bar], 0.0]
+        f_c = np.r_[run.cash[by_bar], float(config.initial_cash)]
         latest = np.empty((block, n_books), dtype=np.int64)
         carry = np.full(n_books, -1, dtype=np.int64)
         for t0 in range(0, n_bars, block):
