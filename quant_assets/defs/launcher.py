@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from quant_assets.settings import Settings
@@ -72,6 +73,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _accepts(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:`port`."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except OSError:
+        return False
+
+
 def _bin(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
 
@@ -109,6 +127,12 @@ class DagsterServices:
         env.setdefault("DAGSTER_GRPC_TIMEOUT_SECONDS", str(GRPC_TIMEOUT_SECONDS))
         env.setdefault("DAGSTER_GRPC_SHUTDOWN_GRACE_PERIOD", str(GRPC_SHUTDOWN_GRACE_SECONDS))
         for name, cmd in commands.items():
+            if name == "daemon":
+                # The daemon loads the code location when it starts: started before the code
+                # server listens (it does once its code is loaded), it records the location
+                # as unreachable, and a run it dequeues before Dagster's watcher recovers
+                # the location fails ("Could not reach user code server"; seen in CI).
+                self._wait_until(lambda: _accepts(grpc_port), f"the code server on {grpc_port}")
             log = open(logs / f"quant-main-{name}.log", "ab")  # noqa: SIM115 (closed with the process)
             self._procs.append(
                 subprocess.Popen(
@@ -116,21 +140,21 @@ class DagsterServices:
                     start_new_session=True,  # its own process group: close() stops its children
                 )
             )  # fmt: skip
-        self._wait_http(f"http://127.0.0.1:{web_port}/server_info")
+        url = f"http://127.0.0.1:{web_port}/server_info"
+        self._wait_until(lambda: _answers(url), f"the Dagster webserver at {url}")
         from dagster_graphql import DagsterGraphQLClient
 
         self._client = DagsterGraphQLClient("127.0.0.1", port_number=web_port, timeout=120)
 
-    def _wait_http(self, url: str) -> None:
+    def _wait_until(self, ready: Callable[[], bool], what: str) -> None:
+        """Poll `ready` until it holds, failing fast if a service exits."""
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:
             self._check_alive()
-            try:
-                with urllib.request.urlopen(url, timeout=2):
-                    return
-            except OSError:
-                time.sleep(0.5)
-        raise TimeoutError(f"the Dagster webserver did not answer {url} in {STARTUP_TIMEOUT} s")
+            if ready():
+                return
+            time.sleep(0.25)
+        raise TimeoutError(f"{what} did not answer within {STARTUP_TIMEOUT:.0f} s")
 
     def _check_alive(self) -> None:
         for proc in self._procs:

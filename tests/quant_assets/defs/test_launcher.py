@@ -30,6 +30,16 @@ def test_close_stops_the_services_and_their_children_within_seconds(tmp_path, mo
         while len(group_members(groups[0])) < 2 and time.monotonic() < deadline:
             time.sleep(0.5)  # the code server has started its gRPC child
         assert len(group_members(groups[0])) >= 2
+        # The daemon started once the code server listened, so its first load of the code
+        # location found it (before, it logged the location unreachable at every start and
+        # could fail the first run it dequeued).
+        daemon_log = (
+            tmp_path / "data" / "dagster_home" / "quant-main-logs" / "quant-main-daemon.log"
+        )
+        while "daemons:" not in daemon_log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.5)  # "Instance is configured with the following daemons: [...]"
+        assert "daemons:" in daemon_log.read_text()
+        assert "Could not reach user code server" not in daemon_log.read_text()
         started = time.perf_counter()
         services.close()
         took = time.perf_counter() - started
